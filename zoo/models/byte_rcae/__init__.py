@@ -1,0 +1,3 @@
+"""Byte-level recursive convolutional autoencoder family (seed 000) and its LSTM baseline."""
+from zoo.models.byte_rcae.layers import ResidualConvStack, ResidualDenseStack, TemporalPool
+from zoo.models.byte_rcae.model import ByteRCAE, recursion_depth
