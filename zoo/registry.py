@@ -24,7 +24,7 @@ class ModelEntry:
     defaults: dict[str, Any] = field(default_factory=dict)
     # A small configuration the registry sweep builds on CPU in seconds; the full size stays the default.
     smoke: dict[str, Any] = field(default_factory=dict)
-    # Example input for the sweep: a callable (batch, rng) -> model input.
+    # Example input for the sweep: a callable (model, batch, rng) -> model input.
     example_input: Callable[..., Any] | None = None
 
 
@@ -57,7 +57,26 @@ def model_entry(name: str) -> ModelEntry:
         raise KeyError(f"unknown model {name!r}; registered models: {', '.join(list_models())}") from None
 
 
-def create_model(name: str, **overrides) -> keras.Model:
-    """Build the registered variant `name`; keyword overrides replace its defaults."""
+def create_model(name: str, *, build: bool = False, **overrides) -> keras.Model:
+    """Create the registered variant `name`; keyword overrides replace its defaults.
+
+    `build=True` also creates the weights by calling the model once on its example input.
+    """
     entry = model_entry(name)
-    return entry.factory(**{**entry.defaults, **overrides})
+    model = entry.factory(**{**entry.defaults, **overrides})
+    if build:
+        build_model(model, entry)
+    return model
+
+
+def build_model(model: keras.Model, entry: ModelEntry | None = None) -> keras.Model:
+    """Create a model's weights: its own `build()` if it needs no shape, else one example call."""
+    if model.built:
+        return model
+    import numpy as np
+
+    if entry is not None and entry.example_input is not None:
+        model(entry.example_input(model, 1, np.random.default_rng(0)))
+    else:
+        model.build()
+    return model

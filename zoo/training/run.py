@@ -56,8 +56,7 @@ def load_run(path):
     config = load_run_config(p)
     if (p / "model.keras").is_file():
         return config, keras.models.load_model(p / "model.keras")
-    model = create_model(config.model.name, **config.model.args)
-    model.build()
+    model = create_model(config.model.name, build=True, **config.model.args)
     ckpt = tf.train.Checkpoint(model=model)
     ckpt.restore(tf.train.latest_checkpoint(p / "checkpoints")).expect_partial()
     return config, model

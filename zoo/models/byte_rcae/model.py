@@ -30,11 +30,13 @@ def recursion_depth(length: int, code_length: int = 4) -> int:
     return int(math.log2(length // code_length))
 
 
-def _byte_example(batch, rng):
+def _byte_example(model, batch, rng):
+    """Random paragraphs with EOS and padding, at the model's fixed length or a short bucket."""
     import numpy as np
-    ids = rng.integers(1, 256, size=(batch, 16)).astype("int32")
-    ids[:, 10] = 0
-    ids[:, 11:] = -1
+    length = model.fixed_length or min(16, model.max_length)
+    ids = rng.integers(1, 256, size=(batch, length)).astype("int32")
+    ids[:, length * 5 // 8] = 0
+    ids[:, length * 5 // 8 + 1:] = -1
     return ids
 
 
