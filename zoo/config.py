@@ -11,7 +11,7 @@ import dataclasses
 import inspect
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ class RecipeError(ValueError):
 @dataclass
 class ModelConfig:
     name: str = "byte_rcae_n8"
-    args: dict[str, Any] = field(default_factory=dict)
+    args: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -43,7 +43,7 @@ class DataConfig:
     max_test_paragraphs: int | None = 2000
     seed: int = 0
     # Family-specific data options (e.g. target languages for translation, task lengths).
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -81,7 +81,7 @@ class RuntimeConfig:
 
 @dataclass
 class TuneConfig:
-    space: dict[str, Any] = field(default_factory=dict)  # "model.n": {choice: [2, 4]} ...
+    space: dict[str, Any] = dataclasses.field(default_factory=dict)  # "model.n": {choice: [2, 4]} ...
     max_trials: int = 4
     objective: str = "val_byte_error"
     algorithm: str = "random"          # random | bayesian | hyperband
@@ -100,12 +100,12 @@ class EvalConfig:
 class ExperimentConfig:
     name: str = "experiment"
     description: str = ""
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-    tune: TuneConfig = field(default_factory=TuneConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+    tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
 
     @property
     def run_dir(self) -> Path:

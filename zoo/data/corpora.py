@@ -61,7 +61,6 @@ _GLOB_CHARS = re.compile(r"[*?\[]")
 
 def split_blocks(data: bytes) -> list[bytes]:
     """Split raw file bytes into stripped, non-empty paragraphs at blank lines."""
-    data = data.replace(b"\r\n", b"\n")
     return [p for p in (b.strip() for b in _BLANK_LINE.split(data)) if p]
 
 

@@ -1,0 +1,149 @@
+"""Autoregressive decoding: beam search and greedy search over a user-supplied step function.
+
+Used by the LSTM autoencoder baseline (seed 000, §4.1: "the decoding process uses a beam search
+algorithm of size 2") and meant for any autoregressive decoder in the zoo.
+
+The step function sees a flat batch of N = batch * beam rows:
+
+    step_fn(tokens [N] int32, state) -> (log_probs [N, V], new_state)
+
+`state` is any nest (tf.nest) of tensors whose leading dimension is N; the search reorders it
+with `tf.gather` when beams are pruned, so the step function never needs to know about beams.
+Both searches run in a `tf.while_loop`, so they work eagerly and inside `tf.function`.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+# A finite "impossible" log-probability: -inf would turn into NaN in `0 * -inf` style arithmetic.
+_NEG = -1e9
+
+
+def gnmt_length_penalty(length, alpha: float):
+    """GNMT length penalty ((5 + length) / 6) ** alpha (Wu et al., 2016); 1 when alpha = 0."""
+    return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, alpha)
+
+
+def _tile_beams(x, beam_size):
+    """[B, ...] -> [B * beam, ...], each row repeated `beam_size` times consecutively."""
+    return tf.repeat(x, beam_size, axis=0)
+
+
+def beam_search(step_fn, initial_state, batch_size, beam_size, max_length, start_token, eos_token,
+                length_penalty=0.0, pad_token=-1):
+    """Beam search for the highest-scoring sequence of each batch row.
+
+    Args:
+        step_fn: `(tokens [N], state) -> (log_probs [N, V], new_state)` with N = batch * beam.
+        initial_state: nest of tensors with leading dimension `batch_size`; repeated per beam
+            here (row b, beam k lives at flat index b * beam_size + k).
+        batch_size, beam_size, max_length: Python ints; `max_length` counts the EOS token.
+            The vocabulary V must be at least 2.
+        start_token: the token fed at the first step (e.g. a GO symbol).
+        eos_token: ends a hypothesis; it is included in the returned sequence.
+        length_penalty: GNMT alpha; a hypothesis of length n is ranked by logp / ((5+n)/6)^alpha.
+        pad_token: written after EOS.
+
+    Returns:
+        (sequences [batch, max_length] int32, scores [batch] float32): per row the best finished
+        hypothesis (its summed log-probability divided by the length penalty, i.e. the plain sum
+        when alpha = 0); a row where no hypothesis reached EOS gets its best unfinished one.
+    """
+    B, K, T = int(batch_size), int(beam_size), int(max_length)
+    alpha = float(length_penalty)
+    lp = gnmt_length_penalty
+
+    state = tf.nest.map_structure(lambda s: _tile_beams(tf.convert_to_tensor(s), K), initial_state)
+    # Only beam 0 is live at the start: identical beams would fill the beam with duplicates.
+    alive_logp = tf.tile(tf.constant([[0.0] + [_NEG] * (K - 1)]), [B, 1])
+    alive_seq = tf.fill([B, K, T], tf.constant(pad_token, tf.int32))
+    tokens = tf.fill([B * K], tf.constant(start_token, tf.int32))
+    fin_seq = tf.fill([B, K, T], tf.constant(pad_token, tf.int32))
+    fin_score = tf.fill([B, K], _NEG)
+    fin_flag = tf.zeros([B, K], tf.bool)
+    batch_offsets = tf.range(B)[:, None] * K
+    positions = tf.range(T)
+
+    def not_done(t, alive_seq, alive_logp, tokens, state, fin_seq, fin_score, fin_flag):
+        # Log-probs only decrease and the penalty only grows, so the best alive hypothesis can at
+        # most reach alive_logp / lp(T) (for alpha >= 0); stop once no row can still improve.
+        bound = tf.reduce_max(alive_logp, axis=1) / lp(T, alpha)
+        worst_fin = tf.reduce_min(tf.where(fin_flag, fin_score, -_NEG), axis=1)
+        improvable = tf.logical_or(~tf.reduce_all(fin_flag, axis=1), bound > worst_fin)
+        return tf.logical_and(t < T, tf.reduce_any(improvable))
+
+    def step(t, alive_seq, alive_logp, tokens, state, fin_seq, fin_score, fin_flag):
+        log_probs, new_state = step_fn(tokens, state)
+        log_probs = tf.cast(log_probs, tf.float32)
+        V = tf.shape(log_probs)[-1]
+        cand = tf.reshape(alive_logp[:, :, None] + tf.reshape(log_probs, [B, K, -1]), [B, -1])
+        # Each beam has a single EOS extension, so at most K of the best 2K candidates end here
+        # and at least K stay alive (needs V >= 2).
+        top_logp, top_idx = tf.math.top_k(cand, k=2 * K)
+        parent = top_idx // V  # [B, 2K] beam index within the row
+        token = top_idx % V
+        seq = tf.gather(alive_seq, parent, batch_dims=1)
+        seq = tf.where(positions[None, None, :] == t, token[:, :, None], seq)
+        is_eos = tf.equal(token, eos_token)
+
+        # Alive: the best K candidates that did not just end.
+        masked = tf.where(is_eos, _NEG, top_logp)
+        new_alive_logp, keep = tf.math.top_k(masked, k=K)
+        new_alive_seq = tf.gather(seq, keep, batch_dims=1)
+        new_parent = tf.gather(parent, keep, batch_dims=1)
+        new_tokens = tf.reshape(tf.gather(token, keep, batch_dims=1), [-1])
+        flat_parent = tf.reshape(new_parent + batch_offsets, [-1])
+        new_state = tf.nest.map_structure(lambda s: tf.gather(s, flat_parent), new_state)
+
+        # Finished: merge the new EOS hypotheses into the K best seen so far.
+        eos_score = tf.where(is_eos, top_logp / lp(t + 1, alpha), _NEG)
+        all_score = tf.concat([fin_score, eos_score], axis=1)
+        all_seq = tf.concat([fin_seq, seq], axis=1)
+        all_flag = tf.concat([fin_flag, is_eos & (top_logp > _NEG / 2)], axis=1)
+        new_fin_score, pick = tf.math.top_k(tf.where(all_flag, all_score, 2 * _NEG), k=K)
+        new_fin_seq = tf.gather(all_seq, pick, batch_dims=1)
+        new_fin_flag = tf.gather(all_flag, pick, batch_dims=1)
+        return (t + 1, new_alive_seq, new_alive_logp, new_tokens, new_state,
+                new_fin_seq, new_fin_score, new_fin_flag)
+
+    loop_vars = (tf.constant(0), alive_seq, alive_logp, tokens, state, fin_seq, fin_score, fin_flag)
+    _, alive_seq, alive_logp, _, _, fin_seq, fin_score, fin_flag = tf.while_loop(
+        not_done, step, loop_vars, maximum_iterations=T)
+
+    has_fin = fin_flag[:, 0]  # top_k sorted finished hypotheses first
+    sequences = tf.where(has_fin[:, None], fin_seq[:, 0], alive_seq[:, 0])
+    scores = tf.where(has_fin, fin_score[:, 0], alive_logp[:, 0] / lp(T, alpha))
+    return sequences, scores
+
+
+def greedy_decode(step_fn, initial_state, batch_size, max_length, start_token, eos_token,
+                  pad_token=-1):
+    """Pick the most likely token at every step (beam size 1 without re-ranking).
+
+    Same `step_fn` contract as `beam_search` (here N = batch). Returns (sequences [batch,
+    max_length] int32, scores [batch] float32): the sequence up to and including its first EOS
+    then `pad_token`, and its summed log-probability.
+    """
+    B, T = int(batch_size), int(max_length)
+    state = tf.nest.map_structure(tf.convert_to_tensor, initial_state)
+    seq = tf.fill([B, T], tf.constant(pad_token, tf.int32))
+    tokens = tf.fill([B], tf.constant(start_token, tf.int32))
+    score = tf.zeros([B])
+    done = tf.zeros([B], tf.bool)
+    positions = tf.range(T)
+
+    def step(t, seq, tokens, state, score, done):
+        log_probs, state = step_fn(tokens, state)
+        log_probs = tf.cast(log_probs, tf.float32)
+        token = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
+        best = tf.reduce_max(log_probs, axis=-1)
+        write = tf.logical_and(positions[None, :] == t, ~done[:, None])
+        seq = tf.where(write, token[:, None], seq)
+        score = score + tf.where(done, 0.0, best)
+        done = done | tf.equal(token, eos_token)
+        return t + 1, seq, token, state, score, done
+
+    _, seq, _, _, score, _ = tf.while_loop(
+        lambda t, seq, tokens, state, score, done: tf.logical_and(t < T, ~tf.reduce_all(done)),
+        step, (tf.constant(0), seq, tokens, state, score, done), maximum_iterations=T)
+    return seq, score
