@@ -73,8 +73,8 @@ class TrainerConfig:
 class RuntimeConfig:
     strategy: str = "mirrored"         # mirrored | multi_worker | one_device
     logical_cpus: int | None = None    # split the CPU into this many logical devices (replicas)
-    onednn: bool = True                # TF_ENABLE_ONEDNN_OPTS (must be set before TF loads)
     jit_compile: bool = False          # XLA for the static-length train step
+    deterministic: bool = False        # tf.config.experimental.enable_op_determinism()
     run_dir: str = "runs/{name}"
     progress: bool = True
 
@@ -83,7 +83,7 @@ class RuntimeConfig:
 class TuneConfig:
     space: dict[str, Any] = dataclasses.field(default_factory=dict)  # "model.n": {choice: [2, 4]} ...
     max_trials: int = 4
-    objective: str = "val_byte_error"
+    objective: str = ""                # default: the family task's objective (byte_error)
     algorithm: str = "random"          # random | bayesian | hyperband
     steps_per_trial: int = 100
     directory: str = "runs/{name}-tune"

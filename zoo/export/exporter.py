@@ -197,6 +197,10 @@ def export_model(model: keras.Model, config: ExperimentConfig | dict | str | os.
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
+        # mkdtemp makes the folder private (0700); the export gets a normal folder's mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
         entries, seen = [], set()
         for spec in hook(model, config, depths):
             _check_spec_name(spec.name, seen)

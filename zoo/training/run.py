@@ -78,3 +78,47 @@ def atomic_save_keras(model, path) -> None:
     tmp = path.with_name(f".{path.stem}.tmp.keras")
     model.save(tmp)
     os.replace(tmp, path)
+
+
+def load_source(path):
+    """(config, model, folder) from a run directory or an export directory (`zoo eval`)."""
+    import keras
+
+    p = Path(path)
+    if (p / "manifest.json").is_file() and (p / "model.keras").is_file():
+        manifest = json.loads((p / "manifest.json").read_text())
+        try:
+            config = load_recipe(manifest["recipe"])
+        except (KeyError, RecipeError) as e:
+            raise RunError(f"export {str(p)!r} has an unusable recipe in manifest.json: {e}") from None
+        return config, keras.models.load_model(p / "model.keras"), p
+    if not p.exists():
+        raise RunError(f"no such run or export directory: {str(p)!r}")
+    if not is_run_dir(p):
+        raise RunError(f"{str(p)!r} is neither a run directory (recipe.yaml) nor an export "
+                       f"(manifest.json + model.keras)")
+    config, model = load_run(p)
+    return config, model, p
+
+
+def reconstruct_text(path, text: str) -> str:
+    """Auto-encode `text` with an export (through its SavedModels) or a run (Keras model)."""
+    p = Path(path)
+    if (p / "manifest.json").is_file():
+        from zoo.export.client import ByteAutoencoderClient
+
+        out = ByteAutoencoderClient(p).reconstruct(text)
+        return out if isinstance(out, str) else out.decode("utf-8", errors="replace")
+    import numpy as np
+
+    from zoo.data import decode_bytes, encode_batch, fit_paragraphs, padded_length, to_text
+    from zoo.data.errors import ZooDataError
+
+    _, model, _ = load_source(p)
+    data = text.encode("utf-8")
+    if padded_length(len(data)) > model.max_length:
+        raise ZooDataError(f"text is {len(data)} bytes; this model reads at most "
+                           f"{model.max_length - 1} bytes (plus the end-of-sequence byte)")
+    data = fit_paragraphs([data], model.max_length, "reject")[0] if data.strip() else data
+    ids = encode_batch([data], length=model.fixed_length)
+    return to_text(decode_bytes(np.argmax(model(ids, training=False), -1)[0]))

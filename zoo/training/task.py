@@ -71,3 +71,7 @@ class Task:
 
     def final_metrics(self, model) -> dict[str, Any]:
         return {}
+
+    def evaluate(self, model, out_dir) -> dict[str, Any]:
+        """The family's analyses (`zoo eval`): metrics JSON and plots written into `out_dir`."""
+        raise NotImplementedError(f"no evaluation defined for family {self.family!r}")

@@ -110,9 +110,10 @@ class Trainer:
             variables = model.trainable_variables
             grads = tape.gradient(loss, variables)
             scales = task.gradient_scales(model, batch)
-            grads = [g if g is None or id(v) not in scales else g * scales[id(v)]
-                     for g, v in zip(grads, variables)]
-            optimizer.apply_gradients(zip(grads, variables))
+            # Variables off this batch's path (recursion groups at depth 0) get no update at all.
+            pairs = [(g * scales[id(v)] if id(v) in scales else g, v)
+                     for g, v in zip(grads, variables) if g is not None]
+            optimizer.apply_gradients(pairs)
             return sums
 
         if jit:
@@ -158,6 +159,8 @@ class Trainer:
         self._check_run_dir()
         self.task.load_data()
         keras.utils.set_random_seed(t.seed)
+        if cfg.runtime.deterministic:
+            tf.config.experimental.enable_op_determinism()
         # Build a throwaway model first to count batches (bucketing makes the count data-dependent).
         from zoo.registry import create_model
         self.model = create_model(cfg.model.name, **cfg.model.args)

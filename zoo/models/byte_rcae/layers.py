@@ -47,7 +47,8 @@ class ResidualConvStack(keras.layers.Layer):
                 width = 2 * features
             if i == n - 1:
                 width = self.output_features
-            act = None if (final_linear and i == n - 1) else "relu"
+            # The second layer of a pair is activated after the residual sum (see call).
+            act = "relu" if i % 2 == 0 else None
             self.convs.append(keras.layers.Conv1D(width, kernel_size, padding="same",
                                                   activation=act, name=f"conv{i}"))
 
@@ -72,7 +73,13 @@ class ResidualConvStack(keras.layers.Layer):
                 shortcut = ops.repeat(x, 2, axis=1)
             y = b(h)
             x = y + shortcut if shortcut.shape[-1] == y.shape[-1] else y
+            if self._pair_activation(i):
+                x = ops.relu(x)
         return x
+
+    def _pair_activation(self, i):
+        # ReLU after the sum (He et al. 2016): the last layer of a final_linear stack stays linear.
+        return not (self.final_linear and i + 2 == self.n)
 
     def compute_output_shape(self, input_shape):
         length = input_shape[1]
@@ -96,7 +103,8 @@ class ResidualDenseStack(keras.layers.Layer):
             raise ValueError(f"n must be an even number >= 2 (residual pairs), got {n}")
         self.n = n
         self.units = units
-        self.dense = [keras.layers.Dense(units, activation="relu", name=f"dense{i}") for i in range(n)]
+        self.dense = [keras.layers.Dense(units, activation="relu" if i % 2 == 0 else None, name=f"dense{i}")
+                      for i in range(n)]
 
     def build(self, input_shape):
         for d in self.dense:
@@ -105,7 +113,7 @@ class ResidualDenseStack(keras.layers.Layer):
 
     def call(self, x):
         for i in range(0, self.n, 2):
-            x = x + self.dense[i + 1](self.dense[i](x))
+            x = ops.relu(x + self.dense[i + 1](self.dense[i](x)))
         return x
 
     def compute_output_shape(self, input_shape):

@@ -104,5 +104,12 @@ class ByteAutoencoderTask(Task):
                 **self.data_summary()}
 
 
+    def evaluate(self, model, out_dir):
+        from zoo.eval.byte_autoencoder import evaluate_byte_autoencoder
+
+        return evaluate_byte_autoencoder(model, self.train_paragraphs, self.test_paragraphs,
+                                         self.config.eval, out_dir)
+
+
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")[:300]

@@ -1,0 +1,84 @@
+"""Serving export of the byte-level recursive convolutional autoencoder (seed 000, §2).
+
+The recursion groups run log2(L/4) times for a padded length L, so each depth d is its own
+graph: one SavedModel per depth at `depth_{d}/` serving L = code_length * 2^d, with a static
+length so the recursion unrolls and no while-loop is needed. The static model (§4.6) reads only
+its fixed length and gets the one SavedModel of its depth.
+
+Signatures of `depth_{d}/` (padding -1 one-hot encodes to the paper's all-zero vector):
+    encode:      {"bytes": int32 [None, L]}    -> {"code": float32 [None, code_dim]}
+    decode:      {"code": float32 [None, code_dim]} -> {"logits": float32 [None, L, 256]}
+    reconstruct: {"bytes": int32 [None, L]}    -> {"logits": float32 [None, L, 256],
+                                                   "bytes": int32 [None, L] (argmax ids)}
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from zoo.export.exporter import ExportError, SavedModelSpec, register_family_exporter
+from zoo.models.byte_rcae.model import NUM_BYTES
+
+
+class ByteAutoencoderServing(tf.Module):
+    """The three serving functions of a byte autoencoder at one padded length."""
+
+    def __init__(self, model, length: int):
+        super().__init__(name=f"byte_autoencoder_L{length}")
+        # Held without tracking: a tracked Keras model would put its whole layer tree into the
+        # SavedModel's object graph, which no zoo-free loader can use and which slows saving.
+        object.__setattr__(self, "model", model)
+        # The weights themselves are tracked: Keras 3 variables wrap tf.Variables, listed here
+        # so the saved and reloaded module's `variables` are the model's weights.
+        self.model_variables = [v.value for v in model.variables]
+        self.length = length
+        ids = tf.TensorSpec([None, length], tf.int32, name="bytes")
+        code = tf.TensorSpec([None, model.code_dim], tf.float32, name="code")
+        # No autograph: the static length makes every loop a Python loop at trace time.
+        self.encode = tf.function(self._encode, input_signature=[ids], autograph=False)
+        self.decode = tf.function(self._decode, input_signature=[code], autograph=False)
+        self.reconstruct = tf.function(self._reconstruct, input_signature=[ids], autograph=False)
+
+    def _encode(self, bytes):  # noqa: A002  (the argument name is the signature's input key)
+        return {"code": self.model.encode(bytes)}
+
+    def _decode(self, code):
+        return {"logits": self.model.decode(code, self.length)}
+
+    def _reconstruct(self, bytes):  # noqa: A002
+        logits = self.model(bytes, training=False)
+        return {"logits": logits, "bytes": tf.argmax(logits, axis=-1, output_type=tf.int32)}
+
+    def signatures(self) -> dict:
+        return {"encode": self.encode, "decode": self.decode, "reconstruct": self.reconstruct}
+
+
+def servable_depths(model) -> list[int]:
+    return list(range(model.max_depth + 1)) if model.recursive else [model.max_depth]
+
+
+def byte_range(model, length: int) -> tuple[int, int]:
+    """Paragraph sizes in bytes (EOS not counted) that are served at padded `length`: those
+    whose own padded length it is, or any that fit for the fixed-length static model."""
+    if not model.recursive or length == model.code_length:
+        return 0, length - 1
+    return length // 2, length - 1
+
+
+@register_family_exporter("byte_autoencoder")
+def export_byte_autoencoder(model, config, depths):
+    """One SavedModel per recursion depth (all the model serves when `depths` is None)."""
+    served = servable_depths(model)
+    depths = served if depths is None else depths
+    bad = [d for d in depths if d not in served]
+    if bad:
+        kind = "recursive" if model.recursive else "static"
+        raise ExportError(f"depths {bad} are not served by this {kind} model "
+                          f"(max_length {model.max_length}); valid depths: {served}")
+    for d in depths:
+        length = model.code_length * 2 ** d
+        module = ByteAutoencoderServing(model, length)
+        lo, hi = byte_range(model, length)
+        yield SavedModelSpec(
+            name=f"depth_{d}", module=module, signatures=module.signatures(),
+            info={"depth": d, "length": length, "min_bytes": lo, "max_bytes": hi,
+                  "code_dim": model.code_dim, "num_bytes": NUM_BYTES})

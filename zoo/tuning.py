@@ -1,0 +1,130 @@
+"""keras-tuner searches over a recipe's declared space, every trial trained by the one trainer.
+
+A recipe declares its space under `tune.space`, keyed by recipe paths:
+
+    tune:
+      space:
+        model.n: {choice: [2, 4]}
+        model.pooling: {choice: [max, average]}
+        trainer.learning_rate: {min: 1.0e-4, max: 1.0e-2, sampling: log}
+        data.batch_size: {min: 8, max: 32, step: 8}
+
+`RecipeHyperModel` turns a `HyperParameters` sample into recipe overrides (and `build(hp)` into
+a model, the keras-tuner HyperModel contract). The tuner's `run_trial` trains the trial's recipe
+for `tune.steps_per_trial` steps into its own run directory, so every trial has TensorBoard
+scalars and an hparams entry, then reports the family's objective on the test split.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras_tuner as kt
+
+from zoo.config import ExperimentConfig, RecipeError, load_recipe
+
+# Spaces a family searches when its recipe declares none.
+DEFAULT_SPACES: dict[str, dict[str, Any]] = {
+    "byte_autoencoder": {
+        "model.n": {"choice": [2, 4]},
+        "model.pooling": {"choice": ["max", "average", "l2"]},
+        "trainer.learning_rate": {"min": 1e-4, "max": 3e-3, "sampling": "log"},
+    },
+}
+
+
+def _declare(hp: kt.HyperParameters, key: str, spec: Any):
+    name = key
+    if isinstance(spec, list):
+        spec = {"choice": spec}
+    if not isinstance(spec, dict):
+        raise RecipeError(f"tune.space.{key} must be a list or a mapping, got {spec!r}")
+    unknown = set(spec) - {"choice", "min", "max", "step", "sampling"}
+    if unknown:
+        raise RecipeError(f"unknown key(s) {sorted(unknown)} in tune.space.{key}")
+    if "choice" in spec:
+        return hp.Choice(name, spec["choice"])
+    if "min" not in spec or "max" not in spec:
+        raise RecipeError(f"tune.space.{key} needs 'choice' or both 'min' and 'max'")
+    lo, hi = spec["min"], spec["max"]
+    sampling = spec.get("sampling", "linear")
+    if isinstance(lo, int) and isinstance(hi, int) and not isinstance(spec.get("step", 1), float):
+        return hp.Int(name, lo, hi, step=spec.get("step", 1), sampling=sampling)
+    return hp.Float(name, float(lo), float(hi), step=spec.get("step"), sampling=sampling)
+
+
+class RecipeHyperModel(kt.HyperModel):
+    """A family's HyperModel: the recipe is the base, the declared space is searched."""
+
+    def __init__(self, config: ExperimentConfig):
+        super().__init__(name=config.name, tunable=True)
+        from zoo.registry import model_entry
+
+        self.base = config
+        self.space = config.tune.space or DEFAULT_SPACES.get(model_entry(config.model.name).family, {})
+        if not self.space:
+            raise RecipeError("tune.space is empty and the family has no default space")
+
+    def overrides(self, hp: kt.HyperParameters) -> list[str]:
+        import json
+        return [f"{key}={json.dumps(_declare(hp, key, spec))}" for key, spec in self.space.items()]
+
+    def trial_config(self, hp: kt.HyperParameters, run_dir: Path) -> ExperimentConfig:
+        sets = self.overrides(hp) + [f"runtime.run_dir={run_dir}",
+                                     f"trainer.max_steps={self.base.tune.steps_per_trial}",
+                                     "runtime.progress=false"]
+        return load_recipe(self.base.to_dict(), sets)
+
+    def build(self, hp):
+        from zoo.registry import create_model
+
+        config = load_recipe(self.base.to_dict(), self.overrides(hp))
+        return create_model(config.model.name, build=True, **config.model.args)
+
+
+class RecipeTuner(kt.Tuner):
+    """keras-tuner Tuner whose trials run the zoo trainer instead of `model.fit`."""
+
+    def __init__(self, hypermodel: RecipeHyperModel, oracle, directory, project_name, strategy=None):
+        super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory,
+                         project_name=project_name, overwrite=False)
+        self._strategy = strategy
+
+    def run_trial(self, trial, *args, **kwargs):
+        from zoo.training.trainer import Trainer
+
+        run_dir = Path(self.project_dir) / f"trial_{trial.trial_id}"
+        config = self.hypermodel.trial_config(trial.hyperparameters, run_dir)
+        metrics = Trainer(config, strategy=self._strategy, log=lambda *a, **k: None).fit()
+        return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def make_oracle(config: ExperimentConfig, objective: str):
+    t = config.tune
+    obj = kt.Objective(objective, direction="min")
+    if t.algorithm == "random":
+        return kt.oracles.RandomSearchOracle(objective=obj, max_trials=t.max_trials, seed=config.trainer.seed)
+    if t.algorithm == "bayesian":
+        return kt.oracles.BayesianOptimizationOracle(objective=obj, max_trials=t.max_trials,
+                                                     seed=config.trainer.seed)
+    if t.algorithm == "hyperband":
+        return kt.oracles.HyperbandOracle(objective=obj, max_epochs=3, seed=config.trainer.seed)
+    raise RecipeError(f"unknown tune.algorithm {t.algorithm!r}; choose random, bayesian or hyperband")
+
+
+def tune(config: ExperimentConfig, strategy=None) -> dict:
+    """Run the search; returns the best trial's hyperparameters and objective."""
+    from zoo.training.strategy import make_strategy
+    from zoo.training.task import task_for
+
+    objective = config.tune.objective or task_for(config).objective
+    hypermodel = RecipeHyperModel(config)
+    directory = Path(config.tune.directory.format(name=config.name))
+    strategy = strategy or make_strategy(config.runtime.strategy, config.runtime.logical_cpus)
+    tuner = RecipeTuner(hypermodel, make_oracle(config, objective), str(directory.parent),
+                        directory.name, strategy=strategy)
+    tuner.search()
+    best = tuner.oracle.get_best_trials(1)[0]
+    return {"trial_id": best.trial_id, "objective": objective, "score": best.score,
+            "hyperparameters": best.hyperparameters.values,
+            "run_dir": str(Path(tuner.project_dir) / f"trial_{best.trial_id}")}
