@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -79,7 +78,7 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
         ckpt_dir = self.run_dir / "checkpoints"
         # Non-chief workers must also save (variables may be synchronised), each into its own dir.
-        own_dir = ckpt_dir if self.chief else Path(tempfile.mkdtemp(prefix=f"zoo-worker{worker_id(self.strategy)}-"))
+        own_dir = ckpt_dir if self.chief else self.run_dir / "workers" / f"worker{worker_id(self.strategy)}"
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(own_dir),
                                                   max_to_keep=self.config.trainer.keep_checkpoints)
         latest = tf.train.latest_checkpoint(str(ckpt_dir))
