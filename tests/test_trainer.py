@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.helpers import tiny_recipe
+from tests.helpers import phrase_corpus, tiny_recipe
 from zoo.data import encode_batch
 from zoo.training.strategy import make_strategy
 from zoo.training.trainer import Trainer
@@ -19,35 +19,30 @@ def scalars(event_dir, tag):
 
 
 def test_two_replica_training_learns_and_logs(tmp_path):
-    # Short phrases of real English (from the pydoc topics) that a tiny model can learn in seconds.
-    from zoo.data import load_corpus
-    words = b" ".join(load_corpus("english")[:40]).split()
-    phrases = [b" ".join(words[i:i + 2]) for i in range(0, 128, 2)]
-    corpus = tmp_path / "phrases.txt"
-    corpus.write_bytes(b"\n\n".join(phrases))
-    config = tiny_recipe(tmp_path / "run", data={"corpus": str(corpus), "test_fraction": 0.0,
+    corpus = phrase_corpus(tmp_path)
+    config = tiny_recipe(tmp_path / "run", data={"corpus": str(corpus), "test_fraction": 0.0, "batch_size": 8,
                                                  "max_length": 32},
                          model={"max_length": 32, "features": 64},
-                         trainer={"max_steps": 200, "log_every_steps": 40, "eval_every_steps": 100})
+                         trainer={"max_steps": 300, "log_every_steps": 60, "eval_every_steps": 150})
     trainer = Trainer(config, log=lambda *a: None)
     assert trainer.strategy.num_replicas_in_sync == 2  # two logical CPUs (conftest)
     metrics = trainer.fit()
     run = tmp_path / "run"
     for name in ("recipe.yaml", "model.keras", "metrics.json"):
         assert (run / name).is_file()
-    assert json.loads((run / "metrics.json").read_text())["step"] == 200
+    assert json.loads((run / "metrics.json").read_text())["step"] == 300
     # It learns: the loss falls and the byte error ends far under the unigram baseline.
     loss = scalars(run / "tb" / "train", "loss")
-    assert [s for s, _ in loss] == [40, 80, 120, 160, 200]
+    assert [s for s, _ in loss] == [60, 120, 180, 240, 300]
     assert loss[-1][1] < 0.6 * loss[0][1]
-    assert metrics["byte_error"] < 0.6 * metrics["unigram_baseline_error"]
+    assert metrics["byte_error"] < 0.7 * metrics["unigram_baseline_error"]
     lr = scalars(run / "tb" / "train", "learning_rate")
     assert lr and abs(lr[0][1] - 0.003) < 1e-9
     assert scalars(run / "tb" / "train", "byte_error")
     eval_tags = EventAccumulator(str(run / "tb" / "eval")).Reload().Tags()["tensors"]
     assert "byte_error" in eval_tags and "reconstructions" in eval_tags
     assert any(t.startswith("byte_error_depth_") for t in eval_tags)
-    assert [s for s, _ in scalars(run / "tb" / "eval", "byte_error")] == [100, 200]
+    assert [s for s, _ in scalars(run / "tb" / "eval", "byte_error")] == [150, 300]
     hp_tags = EventAccumulator(str(run / "tb")).Reload().Tags()["tensors"]
     assert "_hparams_/session_start_info" in hp_tags and "_hparams_/experiment" in hp_tags
 

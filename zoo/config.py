@@ -249,16 +249,53 @@ def apply_overrides(raw: dict, overrides: list[str] | None) -> dict:
     return raw
 
 
+def _merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _different_model(base: dict | None, top: dict | None) -> bool:
+    from zoo.registry import model_entry
+
+    if not base or not top or "name" not in top or "name" not in base:
+        return False
+    try:
+        return model_entry(base["name"]).factory is not model_entry(top["name"]).factory
+    except KeyError:
+        return True
+
+
+def read_recipe(recipe: str | os.PathLike, _seen=()) -> dict:
+    """The raw mapping of a recipe file, with `base: other/recipe` merged underneath it."""
+    path = resolve_recipe_path(recipe)
+    if path.resolve() in _seen:
+        raise RecipeError(f"recipe {str(path)!r} includes itself through 'base'")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise RecipeError(f"recipe {str(path)!r} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"recipe {str(path)!r} must be a YAML mapping")
+    base = raw.pop("base", None)
+    if base is not None:
+        if not isinstance(base, str):
+            raise RecipeError(f"recipe key 'base' in {str(path)!r} must name another recipe")
+        # A base is found next to the recipe first, then under recipes/.
+        sibling = path.parent / f"{base}.yaml"
+        parent = read_recipe(sibling if sibling.is_file() else base, _seen + (path.resolve(),))
+        parent.pop("name", None)
+        parent.pop("description", None)
+        if _different_model(parent.get("model"), raw.get("model")):
+            parent.pop("model")  # another architecture: the base's model arguments don't apply
+        raw = _merge(parent, raw)
+    raw.setdefault("name", path.stem if path.name != "recipe.yaml" else path.parent.name)
+    return raw
+
+
 def load_recipe(recipe: str | os.PathLike | dict, overrides: list[str] | None = None) -> ExperimentConfig:
-    if isinstance(recipe, dict):
-        raw = recipe
-    else:
-        path = resolve_recipe_path(recipe)
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise RecipeError(f"recipe {str(path)!r} is not valid YAML: {e}") from None
-        raw.setdefault("name", path.stem if path.name != "recipe.yaml" else path.parent.name)
+    raw = recipe if isinstance(recipe, dict) else read_recipe(recipe)
     return from_dict(apply_overrides(raw, overrides))
 
 

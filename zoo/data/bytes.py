@@ -211,6 +211,7 @@ def make_dataset(
     repeat: bool = False,
     max_length: int = 1024,
     bytes_per_batch: int | None = None,
+    drop_remainder: bool = False,
 ):
     """``tf.data.Dataset`` of int32 [B, L] batches bucketed by recursion depth (paper §2).
 
@@ -226,6 +227,10 @@ def make_dataset(
     Paragraphs are shuffled with ``seed`` before bucketing (reshuffled every
     epoch) and the batch order is shuffled again a little after, so buckets
     interleave. With ``repeat=False`` one pass yields every paragraph once.
+
+    ``drop_remainder=True`` drops each bucket's last partial batch, so every batch of a bucket
+    has one shape and a training step is traced once per bucket, not once per leftover size;
+    the pass's reshuffle puts the dropped paragraphs into full batches in later passes.
     """
     if batch_size < 1:
         raise ZooDataError(f"batch_size must be >= 1, got {batch_size}")
@@ -255,6 +260,7 @@ def make_dataset(
             tf.gather(bucket_size, key),
             padded_shapes=tf.reshape(tf.gather(bucket_len, key), [1]),
             padding_values=tf.constant(PAD, tf.int32),
+            drop_remainder=drop_remainder,
         )
 
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(paragraphs, dtype=tf.string))

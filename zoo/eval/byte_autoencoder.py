@@ -65,9 +65,16 @@ def _run(model, ids: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
         index = groups[length]
         for start in range(0, len(index), batch_size):
             chunk = index[start:start + batch_size]
-            logits = model(np.stack([ids[i] for i in chunk]), training=False)
-            # Argmax on the device: moves [B, L] ids to the host instead of [B, L, 256] floats.
-            pred = keras.ops.convert_to_numpy(keras.ops.argmax(logits, axis=-1)).astype(np.int32)
+            batch = np.stack([ids[i] for i in chunk])
+            if hasattr(model, "generate"):
+                # Sequential decoders are measured on their own decoded output (beam search,
+                # §4.1), not on teacher-forced predictions, which would flatter them.
+                pred = np.asarray(model.generate(batch)).astype(np.int32)
+                pred = np.where(pred < 0, 0, pred)
+            else:
+                logits = model(batch, training=False)
+                # Argmax on the device: moves [B, L] ids to the host instead of [B, L, 256] floats.
+                pred = keras.ops.convert_to_numpy(keras.ops.argmax(logits, axis=-1)).astype(np.int32)
             for j, i in enumerate(chunk):
                 out[i] = pred[j]
     return out  # type: ignore[return-value]

@@ -23,8 +23,8 @@ class ByteAutoencoderTask(Task):
         paragraphs = fit_paragraphs(paragraphs, d.max_length, d.overflow)
         train, test = split_paragraphs(paragraphs, d.test_fraction)
         if not test:
-            # A tiny user corpus may hash entirely into train; evaluate on train then, loudly.
-            test = train[: max(1, len(train) // 10)]
+            # test_fraction 0 (or a tiny corpus that hashed entirely into train): measure on train.
+            test = list(train)
         if d.max_paragraphs:
             train = train[: d.max_paragraphs]
         if d.max_test_paragraphs:
@@ -36,7 +36,7 @@ class ByteAutoencoderTask(Task):
                 "test_paragraphs": len(self.test_paragraphs),
                 "train_bytes": sum(map(len, self.train_paragraphs))}
 
-    def _dataset(self, model, paragraphs, shuffle, seed):
+    def _dataset(self, model, paragraphs, shuffle, seed, drop_remainder=False):
         import tensorflow as tf
 
         from zoo.data import make_dataset
@@ -44,14 +44,16 @@ class ByteAutoencoderTask(Task):
         d = self.config.data
         ds = make_dataset(paragraphs, d.batch_size, shuffle=shuffle, seed=seed,
                           max_length=min(d.max_length, model.max_length),
-                          bytes_per_batch=d.bytes_per_batch)
+                          bytes_per_batch=d.bytes_per_batch, drop_remainder=drop_remainder)
         if model.fixed_length:  # the static model reads every paragraph at its one length
             L = model.fixed_length
             ds = ds.map(lambda x: tf.pad(x, [[0, 0], [0, L - tf.shape(x)[1]]], constant_values=-1))
         return ds
 
     def train_dataset(self, model, pass_index):
-        return self._dataset(model, self.train_paragraphs, True, self.config.data.seed + pass_index)
+        # Full batches only: one traced step per bucket length (see make_dataset).
+        return self._dataset(model, self.train_paragraphs, True, self.config.data.seed + pass_index,
+                             drop_remainder=True)
 
     def eval_dataset(self, model):
         return self._dataset(model, self.test_paragraphs, False, 0)

@@ -1,0 +1,43 @@
+"""keras-tuner search: each trial trained by the one trainer, logged to TensorBoard."""
+import keras_tuner as kt
+import pytest
+
+from tests.helpers import phrase_corpus, tiny_recipe
+from zoo.config import RecipeError, load_recipe
+from zoo.tuning import RecipeHyperModel, tune
+
+
+def test_search_runs_trials_in_their_own_run_dirs(tmp_path):
+    config = tiny_recipe(tmp_path / "unused", trainer={"eval_every_steps": 1000},
+                         data={"corpus": str(phrase_corpus(tmp_path)), "max_length": 16},
+                         model={"max_length": 16}, runtime={"strategy": "one_device"})
+    raw = config.to_dict()
+    raw["tune"] = {"space": {"model.pooling": {"choice": ["max", "average"]},
+                             "trainer.learning_rate": {"min": 1e-3, "max": 1e-2, "sampling": "log"}},
+                   "max_trials": 2, "steps_per_trial": 4, "directory": str(tmp_path / "search")}
+    best = tune(load_recipe(raw))
+    assert best["objective"] == "byte_error" and 0.0 <= best["score"] <= 1.0
+    assert best["hyperparameters"]["model.pooling"] in ("max", "average")
+    trials = sorted((tmp_path / "search").glob("trial_*"))
+    assert len(trials) == 2
+    for trial in trials:
+        assert (trial / "metrics.json").is_file()
+        assert list((trial / "tb" / "train").glob("events.out.tfevents.*"))
+        recipe = load_recipe(trial / "recipe.yaml")
+        assert recipe.trainer.max_steps == 4
+
+
+def test_hypermodel_builds_the_sampled_model():
+    config = tiny_recipe("unused")
+    raw = config.to_dict()
+    raw["tune"] = {"space": {"model.n": {"choice": [4]}}}
+    hm = RecipeHyperModel(load_recipe(raw))
+    model = hm.build(kt.HyperParameters())
+    assert model.n == 4
+
+
+def test_bad_space_is_named():
+    raw = tiny_recipe("unused").to_dict()
+    raw["tune"] = {"space": {"model.n": {"choices": [2]}}}
+    with pytest.raises(RecipeError, match="tune.space.model.n"):
+        RecipeHyperModel(load_recipe(raw)).build(kt.HyperParameters())
