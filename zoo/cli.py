@@ -1,4 +1,4 @@
-"""The `zoo` command line: list | corpora | train | eval | export | tune | reconstruct.
+"""The `zoo` command line: list | corpora | train | eval | export | tune | reconstruct | translate.
 
 Every user error (unknown recipe key, missing path, empty corpus, over-long text, a path that is
 not a run or an export) is reported as one line `zoo: error: ...` with exit status 2.
@@ -106,6 +106,14 @@ def cmd_reconstruct(args):
     print(reconstruct_text(args.model, text))
 
 
+def cmd_translate(args):
+    from zoo.export.slicenet import translate_export
+
+    texts = [args.text] if args.text is not None else [l for l in sys.stdin.read().splitlines() if l.strip()]
+    for line in translate_export(args.model, texts, args.language):
+        print(line)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="zoo", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -152,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("text", nargs="?", help="the text (default: read stdin)")
     s.add_argument("--model", default=DEFAULT_EXPORT, help=f"export or run directory (default: {DEFAULT_EXPORT})")
     s.set_defaults(fn=cmd_reconstruct)
+
+    s = sub.add_parser("translate", help="translate text with an exported SliceNet model")
+    s.add_argument("text", nargs="?", help="the text (default: one sentence per stdin line)")
+    s.add_argument("--model", required=True, help="export directory (zoo export / zoo train --export)")
+    s.add_argument("--language", help="target language of a multi-language model (default: its first)")
+    s.set_defaults(fn=cmd_translate)
     return p
 
 

@@ -30,6 +30,25 @@ DEFAULT_SPACES: dict[str, dict[str, Any]] = {
         "model.pooling": {"choice": ["max", "average", "l2"]},
         "trainer.learning_rate": {"min": 1e-4, "max": 3e-3, "sampling": "log"},
     },
+    # Seed 002's axes: separability, kernel scheme (dilation vs large kernels, Table 2), width.
+    "slicenet": {
+        "model.separability": {"choice": ["none", "full", "super"]},
+        "model.kernel_sizes": {"choice": ["3-3-3-3", "3-7-15-31"]},
+        "model.dilations": {"choice": ["1-2-4-8", "1-1-1-1"]},
+        "model.filters": {"choice": [48, 96]},
+        "model.dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+        "trainer.learning_rate": {"min": 3e-4, "max": 3e-3, "sampling": "log"},
+    },
+    # Dissertation ch. 3 (dropout scheme, rate, mask sampling) and seed 004 (depth, units,
+    # greedy pretraining epochs per layer; 0 = the random-init baseline).
+    "recurrent": {
+        "model.scheme": {"choice": ["semeniuta", "gal", "moon"]},
+        "model.recurrent_dropout": {"choice": [0.25, 0.5]},
+        "model.mask_sampling": {"choice": ["per_step", "per_sequence"]},
+        "model.num_layers": {"min": 1, "max": 3},
+        "model.units": {"choice": [64, 128, 256]},
+        "data.options.pretrain_epochs": {"choice": [0, 1, 2]},
+    },
 }
 
 

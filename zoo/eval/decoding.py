@@ -24,6 +24,12 @@ def gnmt_length_penalty(length, alpha: float):
     return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, alpha)
 
 
+def _batch(batch_size):
+    """A Python int, or a scalar int32 tensor for a batch unknown at trace time (e.g. a serving
+    signature over [None] strings)."""
+    return tf.convert_to_tensor(batch_size, tf.int32) if tf.is_tensor(batch_size) else int(batch_size)
+
+
 def _tile_beams(x, beam_size):
     """[B, ...] -> [B * beam, ...], each row repeated `beam_size` times consecutively."""
     return tf.repeat(x, beam_size, axis=0)
@@ -37,7 +43,8 @@ def beam_search(step_fn, initial_state, batch_size, beam_size, max_length, start
         step_fn: `(tokens [N], state) -> (log_probs [N, V], new_state)` with N = batch * beam.
         initial_state: nest of tensors with leading dimension `batch_size`; repeated per beam
             here (row b, beam k lives at flat index b * beam_size + k).
-        batch_size, beam_size, max_length: Python ints; `max_length` counts the EOS token.
+        batch_size, beam_size, max_length: Python ints (`batch_size` may also be a scalar int32
+            tensor); `max_length` counts the EOS token.
             The vocabulary V must be at least 2.
         start_token: the token fed at the first step (e.g. a GO symbol).
         eos_token: ends a hypothesis; it is included in the returned sequence.
@@ -49,7 +56,7 @@ def beam_search(step_fn, initial_state, batch_size, beam_size, max_length, start
         hypothesis (its summed log-probability divided by the length penalty, i.e. the plain sum
         when alpha = 0); a row where no hypothesis reached EOS gets its best unfinished one.
     """
-    B, K, T = int(batch_size), int(beam_size), int(max_length)
+    B, K, T = _batch(batch_size), int(beam_size), int(max_length)
     alpha = float(length_penalty)
     lp = gnmt_length_penalty
 
@@ -57,7 +64,7 @@ def beam_search(step_fn, initial_state, batch_size, beam_size, max_length, start
     # Only beam 0 is live at the start: identical beams would fill the beam with duplicates.
     alive_logp = tf.tile(tf.constant([[0.0] + [_NEG] * (K - 1)]), [B, 1])
     alive_seq = tf.fill([B, K, T], tf.constant(pad_token, tf.int32))
-    tokens = tf.fill([B * K], tf.constant(start_token, tf.int32))
+    tokens = tf.fill([B * K], tf.cast(start_token, tf.int32))
     fin_seq = tf.fill([B, K, T], tf.constant(pad_token, tf.int32))
     fin_score = tf.fill([B, K], _NEG)
     fin_flag = tf.zeros([B, K], tf.bool)
@@ -124,10 +131,10 @@ def greedy_decode(step_fn, initial_state, batch_size, max_length, start_token, e
     max_length] int32, scores [batch] float32): the sequence up to and including its first EOS
     then `pad_token`, and its summed log-probability.
     """
-    B, T = int(batch_size), int(max_length)
+    B, T = _batch(batch_size), int(max_length)
     state = tf.nest.map_structure(tf.convert_to_tensor, initial_state)
     seq = tf.fill([B, T], tf.constant(pad_token, tf.int32))
-    tokens = tf.fill([B], tf.constant(start_token, tf.int32))
+    tokens = tf.fill([B], tf.cast(start_token, tf.int32))
     score = tf.zeros([B])
     done = tf.zeros([B], tf.bool)
     positions = tf.range(T)

@@ -15,6 +15,8 @@ from zoo.export.exporter import (
     registered_families,
 )
 from zoo.export import byte_autoencoder  # noqa: E402,F401  (registers the byte_autoencoder hook)
+from zoo.export import slicenet  # noqa: E402,F401  (registers the slicenet hook)
+from zoo.export import recurrent  # noqa: E402,F401  (registers the recurrent hook)
 from zoo.export.client import ByteAutoencoderClient  # noqa: E402
 
 __all__ = [

@@ -6,7 +6,8 @@ adds them across replicas, so a metric is always sum(numerator) / sum(denominato
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 _TASKS: dict[str, type["Task"]] = {}
 
@@ -26,6 +27,30 @@ def task_for(config) -> "Task":
     if family not in _TASKS:
         raise KeyError(f"no task registered for family {family!r}")
     return _TASKS[family](config)
+
+
+@dataclass
+class Stage:
+    """One training stage that runs before the task's main (supervised) training.
+
+    The trainer runs `Task.stages(model)` in order, each with its own optimizer and checkpoints
+    in `<run_dir>/stages/<name>/`, then the main training of all the model's trainable variables
+    (e.g. greedy layer-wise pretraining, seed 004 §3.5: one autoencoder stage per layer).
+
+    name: folder name of the stage's checkpoints and TensorBoard run (`tb/<name>/`).
+    batch_sums: (model, batch, training) -> per-replica sums incl. `loss_sum` and `count`.
+    variables: () -> the only variables this stage updates (everything else stays bit-identical).
+    modules: extra trackables the stage trains and checkpoints (e.g. a decoder), by name.
+    epochs: passes over the training split; `max_steps` caps the steps.
+    trainer_overrides: `TrainerConfig` fields that differ for this stage's optimizer.
+    """
+    name: str
+    batch_sums: Callable[..., dict]
+    variables: Callable[[], list]
+    modules: dict[str, Any] = field(default_factory=dict)
+    epochs: float = 1.0
+    max_steps: int | None = None
+    trainer_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 class Task:
@@ -61,6 +86,10 @@ class Task:
     def batch_group(self, batch) -> str | None:
         """A label for per-group eval metrics (e.g. the recursion depth); None for no groups."""
         return None
+
+    def stages(self, model) -> list[Stage]:
+        """Stages to run before the main training (called under the strategy scope); none by default."""
+        return []
 
     def gradient_scales(self, model, batch) -> dict[int, float]:
         """id(variable) -> factor applied to its gradient (shared groups, §3.2 of seed 000)."""

@@ -94,21 +94,22 @@ class Trainer:
         return n
 
     # -- steps -------------------------------------------------------------------------------
-    def _make_steps(self):
+    def _make_train_step(self, sums_fn, variables_fn, optimizer, scales_fn=None):
+        """A distributed train step of `sums_fn` updating `variables_fn()` with `optimizer`."""
         import tensorflow as tf
 
-        strategy, task, model, optimizer = self.strategy, self.task, self.model, self.optimizer
+        strategy, model = self.strategy, self.model
         jit = bool(self.config.runtime.jit_compile)
 
         def replica_step(batch):
             ctx = tf.distribute.get_replica_context()
             with tf.GradientTape() as tape:
-                sums = task.batch_sums(model, batch, training=True)
+                sums = sums_fn(model, batch, training=True)
                 global_count = ctx.all_reduce(tf.distribute.ReduceOp.SUM, sums["count"])
                 loss = sums["loss_sum"] / tf.maximum(global_count, 1.0)
-            variables = model.trainable_variables
+            variables = variables_fn()
             grads = tape.gradient(loss, variables)
-            scales = task.gradient_scales(model, batch)
+            scales = scales_fn(model, batch) if scales_fn else {}
             # Variables off this batch's path (recursion groups at depth 0) get no update at all.
             pairs = [(g * scales[id(v)] if id(v) in scales else g, v)
                      for g, v in zip(grads, variables) if g is not None]
@@ -123,11 +124,90 @@ class Trainer:
             sums = strategy.run(replica_step, args=(batch,))
             return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in sums.items()}
 
+        return train_step
+
+    def _make_steps(self):
+        import tensorflow as tf
+
+        task, model = self.task, self.model
+        self.train_step = self._make_train_step(task.batch_sums, lambda: model.trainable_variables,
+                                                self.optimizer, task.gradient_scales)
+
         @tf.function
         def eval_step(batch):
             return task.batch_sums(model, batch, training=False)
 
-        self.train_step, self.eval_step = train_step, eval_step
+        self.eval_step = eval_step
+
+    # -- stages (optional, Task.stages) ------------------------------------------------------
+    def _run_stages(self, batches_per_pass: int) -> bool:
+        """Run the task's stages in order before the main training; False if stopped early.
+
+        Each stage checkpoints model + its modules + its own optimizer into `stages/<name>/`
+        (the last one kept: for greedy pretraining, one checkpoint per depth). On a rerun a
+        finished stage is restored and skipped, an unfinished one resumes at its step.
+        """
+        import dataclasses
+
+        import tensorflow as tf
+
+        with self.strategy.scope():
+            stages = self.task.stages(self.model)
+        if not stages:
+            return True
+        old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)
+                        } if _main_thread() else {}
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        try:
+            for stage in stages:
+                t = dataclasses.replace(self.config.trainer, **stage.trainer_overrides)
+                total = int(math.ceil(stage.epochs * batches_per_pass))
+                if stage.max_steps is not None:
+                    total = min(total, stage.max_steps)
+                with self.strategy.scope():
+                    optimizer = make_optimizer(t, batches_per_pass)
+                    optimizer.build(stage.variables())
+                ckpt = tf.train.Checkpoint(model=self.model, optimizer=optimizer, **stage.modules)
+                own = self.run_dir / "stages" / stage.name
+                if not self.chief:
+                    own = self.run_dir / "workers" / f"worker{worker_id(self.strategy)}" / "stages" / stage.name
+                manager = tf.train.CheckpointManager(ckpt, str(own), max_to_keep=1)
+                latest = tf.train.latest_checkpoint(str(self.run_dir / "stages" / stage.name))
+                if latest:
+                    ckpt.restore(latest).assert_existing_objects_matched()
+                step = int(optimizer.iterations.numpy())
+                if step >= total:
+                    continue
+                self.log(f"stage {stage.name}: {total} steps" + (f", resumed at {step}" if step else ""))
+                train_step = self._make_train_step(stage.batch_sums, stage.variables, optimizer)
+                writer = (tf.summary.create_file_writer(str(self.run_dir / "tb" / stage.name))
+                          if self.chief else tf.summary.create_noop_writer())
+                window: dict[str, float] = {}
+                while step < total and not self._stop_requested:
+                    pass_index, offset = divmod(step, batches_per_pass)
+                    ds = self.task.train_dataset(self.model, pass_index).skip(offset).with_options(options)
+                    for batch in self.strategy.experimental_distribute_dataset(ds):
+                        for k, v in train_step(batch).items():
+                            window[k] = window.get(k, 0.0) + float(v)
+                        step += 1
+                        if step % t.log_every_steps == 0 or step == total:
+                            with writer.as_default(step=step):
+                                tf.summary.scalar("loss", window["loss_sum"] / max(window["count"], 1e-9))
+                            window = {}
+                        if step % t.checkpoint_every_steps == 0:
+                            manager.save(checkpoint_number=step)
+                        if step >= total or self._stop_requested:
+                            break
+                manager.save(checkpoint_number=step)
+                writer.flush()
+                if self._stop_requested:
+                    self.log(f"stopped by signal in stage {stage.name} at step {step}; rerun to resume")
+                    return False
+        finally:
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
+        return True
 
     # -- evaluation --------------------------------------------------------------------------
     def evaluate(self) -> dict:
@@ -168,7 +248,10 @@ class Trainer:
         total_steps = int(math.ceil(t.epochs * steps_per_epoch))
         if t.max_steps is not None:
             total_steps = min(total_steps, t.max_steps)
-        self._build(steps_per_epoch)
+        resumed = self._build(steps_per_epoch)
+        # Stages (if the task has any) run once, before the first main checkpoint exists.
+        if not resumed and not self._run_stages(batches_per_pass):
+            return {"step": 0, "interrupted": True}
         self._make_steps()
 
         tb = self.run_dir / "tb"

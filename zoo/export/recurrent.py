@@ -1,0 +1,52 @@
+"""Serving export of the recurrent family: one SavedModel per stack depth (issue 4).
+
+`depth_{d}/` serves the model after its first d recurrent layers with the supervised head on top
+(`StackedRNN.call(x, depth=d)`), d = 1..num_layers; the length axis is dynamic (the recurrent
+loop is a graph while-loop over any number of steps).
+
+Signature `predict` of `depth_{d}/`:
+    {"inputs": float32 [None, None, input_dim]  (or int32 [None, None] symbol ids)}
+        -> {"outputs": float32 [None, num_outputs]  (readout "last")
+                       or [None, None, num_outputs] (readout "sequence")}
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from zoo.export.exporter import ExportError, SavedModelSpec, register_family_exporter
+
+
+class StackedRNNServing(tf.Module):
+    """The `predict` function of a StackedRNN cut after `depth` layers."""
+
+    def __init__(self, model, depth: int):
+        super().__init__(name=f"stacked_rnn_depth{depth}")
+        # The Keras model is held untracked (see ByteAutoencoderServing); its weights are tracked.
+        object.__setattr__(self, "model", model)
+        self.model_variables = [v.value for v in model.variables]
+        self.depth = depth
+        if model.input_vocab is not None:
+            spec = tf.TensorSpec([None, None], tf.int32, name="inputs")
+        else:
+            spec = tf.TensorSpec([None, None, model.input_dim], tf.float32, name="inputs")
+        self.predict = tf.function(self._predict, input_signature=[spec])
+
+    def _predict(self, inputs):
+        return {"outputs": self.model(inputs, training=False, depth=self.depth)}
+
+
+@register_family_exporter("recurrent")
+def export_recurrent(model, config, depths):
+    """One SavedModel per stack depth (all 1..num_layers when `depths` is None)."""
+    served = list(range(1, model.num_layers + 1))
+    depths = served if depths is None else depths
+    bad = [d for d in depths if d not in served]
+    if bad:
+        raise ExportError(f"depths {bad} are not served by this {model.num_layers}-layer stack; "
+                          f"valid depths: {served}")
+    for d in depths:
+        module = StackedRNNServing(model, d)
+        yield SavedModelSpec(
+            name=f"depth_{d}", module=module, signatures={"predict": module.predict},
+            info={"depth": d, "num_layers": model.num_layers, "units": model.units,
+                  "readout": model.readout, "num_outputs": model.num_outputs})

@@ -1,0 +1,263 @@
+"""LSTM and GRU cells with the three recurrent-dropout schemes of Semeniuta's dissertation, ch. 3.
+
+Schemes (§3.3.3, Figure 3.1), `d` being inverted dropout (kept units scaled by 1/(1-rate), so
+inference is the plain cell, eq. 3.3.15):
+
+* ``"semeniuta"`` — drop the cell update: c_t = f*c_{t-1} + i*d(g_t)            (eq. 3.3.10)
+* ``"gal"``       — drop the previous hidden state inside every gate: W[x_t, d(h_{t-1})] (3.3.8)
+* ``"moon"``      — drop the cell state itself: c_t = d(f*c_{t-1} + i*g_t)        (eq. 3.3.9)
+* ``"none"``      — no recurrent dropout.
+
+For the GRU (§3.3.3, last paragraph) the candidate n_t plays the role of g_t ("semeniuta"), the
+previous state h_{t-1} is dropped where it enters the gates ("gal"), and the new state h_t is
+dropped ("moon"; the GRU's memory is h itself).
+
+Mask sampling: ``"per_step"`` draws a fresh mask at every time step; ``"per_sequence"`` draws one
+mask per sequence (per batch row) before the loop and reuses it at every step. The per-sequence
+mask rides on Keras's `DropoutRNNCell` protocol: `keras.layers.RNN` asks the cell for its masks
+once before its loop and clears them afterwards, so the cells work in `RNN`, `Bidirectional`
+(each direction gets its own cell, hence its own masks) and our `StackedRNN`.
+
+Forward dropout on the cell input (`dropout`) uses the same sampling; output dropout is the
+model's (`StackedRNN.output_dropout`). Optional layer normalisation (Ba et al., 2016) normalises
+the input and recurrent pre-activations of each gate block separately and, for the LSTM, the cell
+state before its output nonlinearity.
+"""
+from __future__ import annotations
+
+import keras
+from keras import ops
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+from zoo.registry import serializable
+
+SCHEMES = ("none", "semeniuta", "gal", "moon")
+SAMPLINGS = ("per_step", "per_sequence")
+
+
+def _check_rate(name, rate):
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0.0 <= rate < 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1), got {rate!r}")
+    return float(rate)
+
+
+class _GroupNorm(keras.layers.Layer):
+    """Layer norm of each of `groups` blocks of the last axis, with a gain/bias per unit."""
+
+    def __init__(self, groups, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = groups
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        n = input_shape[-1]
+        self.gamma = self.add_weight(name="gamma", shape=(n,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(n,), initializer="zeros")
+
+    def call(self, x):
+        n = x.shape[-1]
+        y = ops.reshape(x, (-1, self.groups, n // self.groups))
+        mean = ops.mean(y, axis=-1, keepdims=True)
+        var = ops.mean(ops.square(y - mean), axis=-1, keepdims=True)
+        y = ops.reshape((y - mean) * ops.rsqrt(var + self.epsilon), (-1, n))
+        return y * self.gamma + self.beta
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "epsilon": self.epsilon}
+
+
+class _DropoutCellBase(keras.layers.Layer, DropoutRNNCell):
+    """Shared arguments, validation and mask handling of the two cells.
+
+    Args:
+        units: hidden size.
+        recurrent_dropout: rate of the recurrent dropout (0 disables it).
+        scheme: where the recurrent mask applies: "semeniuta" | "gal" | "moon" | "none".
+        mask_sampling: "per_step" (fresh mask each step) or "per_sequence" (one per sequence).
+        dropout: forward dropout rate on the cell input x_t.
+        layer_norm: normalise gate pre-activations (and the LSTM cell state).
+        init_scale: if set, every weight matrix starts U[-init_scale, init_scale] (the greedy
+            pretraining paper's random baseline uses 0.003, seed 004 §4.2); else Glorot/orthogonal.
+        seed: seed of the dropout masks.
+    """
+
+    n_blocks = 4
+
+    def __init__(self, units, recurrent_dropout=0.0, scheme="semeniuta", mask_sampling="per_step",
+                 dropout=0.0, layer_norm=False, init_scale=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+            raise ValueError(f"units must be a positive integer, got {units!r}")
+        if scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+        if mask_sampling not in SAMPLINGS:
+            raise ValueError(f"mask_sampling must be one of {SAMPLINGS}, got {mask_sampling!r}")
+        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
+        if scheme == "none" and self.recurrent_dropout > 0:
+            raise ValueError("recurrent_dropout > 0 needs a scheme: 'semeniuta', 'gal' or 'moon'")
+        if init_scale is not None and not (isinstance(init_scale, (int, float)) and init_scale > 0):
+            raise ValueError(f"init_scale must be a positive number or None, got {init_scale!r}")
+        self.units = units
+        self.scheme = scheme
+        self.mask_sampling = mask_sampling
+        self.dropout = _check_rate("dropout", dropout)
+        self.layer_norm = bool(layer_norm)
+        self.init_scale = init_scale
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.output_size = units
+
+    # -- weights -----------------------------------------------------------------------------
+    def _initializers(self):
+        if self.init_scale is not None:
+            u = keras.initializers.RandomUniform(-self.init_scale, self.init_scale, seed=self.seed)
+            return u, u
+        return keras.initializers.GlorotUniform(seed=self.seed), keras.initializers.Orthogonal(seed=self.seed)
+
+    def build(self, input_shape):
+        k_init, r_init = self._initializers()
+        n = self.n_blocks * self.units
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], n), initializer=k_init)
+        self.recurrent_kernel = self.add_weight(name="recurrent_kernel", shape=(self.units, n),
+                                                initializer=r_init)
+        self.bias = self.add_weight(name="bias", shape=(n,), initializer=self._bias_init())
+        if self.layer_norm:
+            self.norm_x = _GroupNorm(self.n_blocks, name="norm_x")
+            self.norm_h = _GroupNorm(self.n_blocks, name="norm_h")
+            self.norm_x.build((None, n))
+            self.norm_h.build((None, n))
+        self.built = True
+
+    def _bias_init(self):
+        return "zeros"
+
+    # -- masks -------------------------------------------------------------------------------
+    # Keras's RNN calls these once before its loop: a per-sequence mask is drawn there and
+    # cached until the RNN resets it; per-step sampling caches nothing and draws inside `call`.
+    def get_dropout_mask(self, step_input):
+        return super().get_dropout_mask(step_input) if self.mask_sampling == "per_sequence" else None
+
+    def get_recurrent_dropout_mask(self, step_input):
+        if self.mask_sampling != "per_sequence" or self.scheme == "none":
+            return None
+        return super().get_recurrent_dropout_mask(step_input)
+
+    def _mask(self, like, rate, cached):
+        """The inverted-dropout mask for this step: the cached per-sequence one, or a fresh one."""
+        if cached is not None:
+            return cached
+        return keras.random.dropout(ops.ones_like(like), rate=rate, seed=self.seed_generator)
+
+    def _input_and_masks(self, x, h, training):
+        rmask = None
+        if training and self.dropout > 0:
+            x = x * self._mask(x, self.dropout, self.get_dropout_mask(x))
+        if training and self.recurrent_dropout > 0:
+            rmask = self._mask(h, self.recurrent_dropout, self.get_recurrent_dropout_mask(h))
+        return x, rmask
+
+    def _preactivations(self, x, h_in):
+        zx = ops.matmul(x, self.kernel)
+        zh = ops.matmul(h_in, self.recurrent_kernel)
+        if self.layer_norm:
+            zx, zh = self.norm_x(zx), self.norm_h(zh)
+        return zx, zh
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "recurrent_dropout": self.recurrent_dropout, "scheme": self.scheme,
+                "mask_sampling": self.mask_sampling, "dropout": self.dropout,
+                "layer_norm": self.layer_norm, "init_scale": self.init_scale, "seed": self.seed}
+
+
+@serializable
+class DropoutLSTMCell(_DropoutCellBase):
+    """LSTM cell (eqs. 3.3.5-3.3.7) with recurrent dropout by `scheme`; see the module docstring.
+
+    Gate order in the kernels: i, f, g, o (Keras's order, so weights can be copied from
+    `keras.layers.LSTMCell`). The forget-gate bias starts at 1 unless `init_scale` is set.
+    """
+
+    n_blocks = 4
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, **kwargs)
+        self.state_size = [units, units]
+
+    def _bias_init(self):
+        if self.init_scale is not None:
+            return "zeros"
+        u = self.units
+
+        def unit_forget_bias(shape, dtype=None):  # Jozefowicz et al. 2015: forget bias 1
+            return ops.concatenate([ops.zeros((u,), dtype), ops.ones((u,), dtype),
+                                    ops.zeros((2 * u,), dtype)])
+        return unit_forget_bias
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.layer_norm:
+            self.norm_c = keras.layers.LayerNormalization(epsilon=1e-5, name="norm_c")
+            self.norm_c.build((None, self.units))
+
+    def call(self, inputs, states, training=False):
+        h, c = states[0], states[1]
+        x, rmask = self._input_and_masks(inputs, h, training)
+        h_in = h * rmask if rmask is not None and self.scheme == "gal" else h
+        zx, zh = self._preactivations(x, h_in)
+        z = zx + zh + self.bias
+        zi, zf, zg, zo = ops.split(z, 4, axis=-1)
+        i, f, o = ops.sigmoid(zi), ops.sigmoid(zf), ops.sigmoid(zo)
+        g = ops.tanh(zg)
+        if rmask is not None and self.scheme == "semeniuta":
+            g = g * rmask
+        c_new = f * c + i * g
+        if rmask is not None and self.scheme == "moon":
+            c_new = c_new * rmask
+        h_new = o * ops.tanh(self.norm_c(c_new) if self.layer_norm else c_new)
+        return h_new, [h_new, c_new]
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, self.units), self.compute_dtype) for _ in range(2)]
+
+
+@serializable
+class DropoutGRUCell(_DropoutCellBase):
+    """GRU cell (Cho et al. 2014; reset gate applied after the recurrent matmul, as Keras's
+    default `reset_after=True`) with recurrent dropout by `scheme`; gate order z, r, n."""
+
+    n_blocks = 3
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, **kwargs)
+        self.state_size = units
+
+    def call(self, inputs, states, training=False):
+        h = states[0] if isinstance(states, (list, tuple)) else states
+        x, rmask = self._input_and_masks(inputs, h, training)
+        h_in = h * rmask if rmask is not None and self.scheme == "gal" else h
+        zx, zh = self._preactivations(x, h_in)
+        xz, xr, xn = ops.split(zx + self.bias, 3, axis=-1)
+        hz, hr, hn = ops.split(zh, 3, axis=-1)
+        zg = ops.sigmoid(xz + hz)
+        r = ops.sigmoid(xr + hr)
+        n = ops.tanh(xn + r * hn)
+        if rmask is not None and self.scheme == "semeniuta":
+            n = n * rmask
+        h_new = zg * h + (1.0 - zg) * n
+        if rmask is not None and self.scheme == "moon":
+            h_new = h_new * rmask
+        return h_new, [h_new]
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, self.units), self.compute_dtype)]
+
+
+CELLS = {"lstm": DropoutLSTMCell, "gru": DropoutGRUCell}
+
+
+def make_cell(kind: str, units: int, **kwargs):
+    """A `DropoutLSTMCell` ("lstm") or `DropoutGRUCell` ("gru")."""
+    if kind not in CELLS:
+        raise ValueError(f"cell must be one of {tuple(CELLS)}, got {kind!r}")
+    return CELLS[kind](units, **kwargs)

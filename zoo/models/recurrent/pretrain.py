@@ -1,0 +1,88 @@
+"""Greedy layer-wise pretraining of a stacked LSTM with LSTM autoencoders (seed 004, §3.4-3.5).
+
+Stage k (k = 1..L) trains layer k as the encoder of an LSTM autoencoder: layers 1..k-1 are
+frozen (run in inference mode, no gradient, not in the stage's variable list, so they stay
+bit-identical), layer k reads their hidden states, and a fresh decoder LSTM started from layer
+k's final (h, c) reconstructs the ORIGINAL input (step 2 of §3.5) — in reverse order, the
+classification variant of Fig. 1, with teacher forcing on the previous target vector. The loss
+is the Euclidean distance for real-valued inputs (adding problem, MNIST rows, §4) and the
+cross-entropy of the symbols for symbol inputs. After the L stages the trainer's main training
+fine-tunes every layer plus the supervised head. The decoders are discarded afterwards; they
+live only in the stages' checkpoints.
+"""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from zoo.models.recurrent.cells import make_cell
+from zoo.training.task import Stage
+
+
+class ReverseDecoder(keras.layers.Layer):
+    """Decoder of one layer's autoencoder: an LSTM (same cell kind and size as the encoder)
+    started from the encoder's final state, projecting each step to the input vectors."""
+
+    def __init__(self, model, **kwargs):
+        super().__init__(**kwargs)
+        self.feature_dim = model.feature_dim
+        self.categorical = model.input_vocab is not None
+        self.rnn = keras.layers.RNN(make_cell(model.cell, model.units, init_scale=model.init_scale),
+                                    return_sequences=True, name="decoder")
+        out = model.input_vocab if self.categorical else self.feature_dim
+        self.proj = keras.layers.Dense(out, name="reconstruction")
+        self.rnn.build((None, None, self.feature_dim))
+        self.proj.build((None, model.units))
+
+    def call(self, teacher, state, training=False):
+        return self.proj(self.rnn(teacher, initial_state=state, training=training))
+
+
+def reconstruction_sums(model, decoder, x, k, training):
+    """Sums of the layer-(k+1) autoencoder loss (k 0-based) on a batch of model inputs x."""
+    import tensorflow as tf
+
+    vectors = model.embed(x)
+    seq = vectors
+    for j in range(k):  # frozen lower layers: inference mode, no gradient
+        seq, _ = model.layer(j, seq, training=False)
+    seq = tf.stop_gradient(seq)
+    _, state = model.layer(k, seq, training=training)
+    # Reconstruct the input in reverse order; the decoder is fed the previous target (zeros first).
+    target = ops.flip(vectors, axis=1)
+    teacher = ops.concatenate([ops.zeros_like(target[:, :1]), target[:, :-1]], axis=1)
+    teacher = tf.stop_gradient(teacher)
+    out = decoder(teacher, state, training=training)
+    batch, steps = tf.shape(out)[0], tf.shape(out)[1]
+    count = tf.cast(batch * steps, tf.float32)
+    if decoder.categorical:
+        labels = ops.flip(ops.convert_to_tensor(x, "int32"), axis=1)
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=out)
+        return {"loss_sum": tf.reduce_sum(nll), "count": count}
+    err = tf.reduce_sum(tf.square(out - tf.stop_gradient(target)), axis=-1)
+    return {"loss_sum": tf.reduce_sum(err), "count": count}
+
+
+def greedy_stages(model, inputs_of, epochs: float = 1.0, learning_rate: float | None = None,
+                  max_steps: int | None = None) -> list[Stage]:
+    """One Stage per layer of `model` (a StackedRNN); `inputs_of(batch)` picks the model input.
+
+    Defaults follow seed 004 §4: one epoch per layer, the fine-tuning learning rate and batch
+    size (`learning_rate` overrides the former).
+    """
+    stages = []
+    overrides = {} if learning_rate is None else {"learning_rate": float(learning_rate)}
+    for k in range(model.num_layers):
+        decoder = ReverseDecoder(model, name=f"pretrain_decoder{k + 1}")
+
+        def sums(m, batch, training, k=k, decoder=decoder):
+            return reconstruction_sums(m, decoder, inputs_of(batch), k, training)
+
+        def variables(k=k, decoder=decoder):
+            return model.layer_variables(k) + list(decoder.trainable_variables)
+
+        stages.append(Stage(name=f"pretrain_layer{k + 1}", batch_sums=sums, variables=variables,
+                            modules={"decoder": decoder}, epochs=epochs, max_steps=max_steps,
+                            trainer_overrides=overrides))
+    return stages
+

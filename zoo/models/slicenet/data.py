@@ -1,0 +1,260 @@
+"""Parallel corpora and tokenizers for SliceNet (seed 002 §5 trains on WMT EN-DE subwords).
+
+Corpora (`data.corpus`):
+  * "django": Django's gettext catalogues pair every English msgid with its translation in
+    `data.options.languages` (default ["de"]). Fuzzy, empty and copied (msgstr == msgid) entries
+    are dropped as untranslated,
+    plural entries give (msgid, msgstr[0]) and (msgid_plural, msgstr[1]), whitespace is
+    normalised, and (source, target, language) triples are deduplicated.
+  * a .tsv file: `source<TAB>target` (a third column names the language; default the first of
+    `options.languages`).
+  * a text file with `options.target_file`: two aligned files, one sentence per line.
+The split is deterministic: a pair is in the test split when the blake2b hash of its source
+falls below `test_fraction`, so a source never appears in both splits, in any language.
+
+Tokenizers (`options.tokenizer`): "sentencepiece" (a unigram model trained on the training
+split's sources and targets with the `sentencepiece` package, applied with
+`tensorflow_text.SentencepieceTokenizer`) or "bytes" (UTF-8 bytes). Ids 0-3 are PAD, EOS, UNK,
+GO in both; with several target languages each gets a token after the subwords/bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zoo.data.corpora import paragraph_hash
+from zoo.data.errors import ZooDataError
+from zoo.models.slicenet.model import EOS, GO, NUM_SPECIAL, PAD, UNK
+
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Pair:
+    source: str
+    target: str
+    language: str
+
+
+def _clean(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def django_pairs(languages) -> list[Pair]:
+    """EN->X pairs from Django's catalogues for each language code (e.g. "de", "zh_Hans")."""
+    from zoo.data.po import django_po_files, parse_po
+
+    if not languages:
+        raise ZooDataError("data.options.languages is empty; name at least one target language, e.g. [de]")
+    pairs = []
+    for lang in languages:
+        for path in django_po_files(lang):  # raises ZooDataError naming the known languages
+            for e in parse_po(path):
+                sources = [e.msgid] + ([e.msgid_plural] if e.msgid_plural else [])
+                for src, tgt in zip(sources, e.msgstrs):
+                    src, tgt = _clean(src), _clean(tgt)
+                    # A msgstr equal to its msgid is left untranslated (names, formats, codes).
+                    if src and tgt and src != tgt:
+                        pairs.append(Pair(src, tgt, lang))
+    return dedupe(pairs)
+
+
+def dedupe(pairs) -> list[Pair]:
+    return list(dict.fromkeys(pairs))
+
+
+def file_pairs(path, target_file=None, language="xx") -> list[Pair]:
+    """Pairs from a TSV (source, target[, language]) or from two aligned one-sentence-per-line files."""
+    path = Path(path)
+    if not path.is_file():
+        raise ZooDataError(f"parallel corpus file not found: {str(path)!r}")
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    pairs = []
+    if target_file is not None:
+        tpath = Path(target_file)
+        if not tpath.is_file():
+            raise ZooDataError(f"target file not found: {str(tpath)!r}")
+        targets = tpath.read_text(encoding="utf-8", errors="replace").splitlines()
+        if len(targets) != len(lines):
+            raise ZooDataError(f"{path} has {len(lines)} lines but {tpath} has {len(targets)}; "
+                               f"aligned files need one sentence per line in both")
+        rows = [(s, t, language) for s, t in zip(lines, targets)]
+    else:
+        rows = []
+        for i, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            cols = line.split("\t")
+            if len(cols) not in (2, 3):
+                raise ZooDataError(f"{path}:{i}: expected 'source<TAB>target[<TAB>language]', got "
+                                   f"{len(cols)} column(s)")
+            rows.append((cols[0], cols[1], cols[2].strip() if len(cols) == 3 else language))
+    for s, t, lang in rows:
+        s, t = _clean(s), _clean(t)
+        if s and t:
+            pairs.append(Pair(s, t, lang))
+    return dedupe(pairs)
+
+
+def load_pairs(corpus: str, options: dict) -> list[Pair]:
+    languages = list(options.get("languages", ["de"]))
+    if corpus == "django":
+        pairs = django_pairs(languages)
+    else:
+        pairs = file_pairs(corpus, options.get("target_file"), languages[0] if languages else "xx")
+    if not pairs:
+        raise ZooDataError(f"parallel corpus {corpus!r} has no usable (non-empty) sentence pair")
+    return pairs
+
+
+def split_pairs(pairs, test_fraction: float):
+    """Deterministic split by the hash of the source sentence (machine independent)."""
+    train, test = [], []
+    for p in pairs:
+        (test if paragraph_hash(p.source.encode("utf-8"), b"zoo-slicenet") < test_fraction else train).append(p)
+    return train, test
+
+
+# -- tokenizers ------------------------------------------------------------------------------------
+class Vocabulary:
+    """Text <-> ids in Python and inside TensorFlow graphs (the `translate` SavedModel).
+
+    `base_size` ids come from the tokenizer (specials included); language tokens follow.
+    """
+
+    kind = ""
+
+    def __init__(self, languages):
+        self.languages = list(languages)
+
+    @property
+    def size(self) -> int:
+        return self.base_size + (len(self.languages) if len(self.languages) > 1 else 0)
+
+    def start_token(self, language=None) -> int:
+        """First decoder input: GO, or the target-language token when there are several."""
+        if len(self.languages) <= 1:
+            if language not in (None, *self.languages):
+                raise ZooDataError(f"this model translates into {self.languages}, not {language!r}")
+            return GO
+        if language is None:
+            language = self.languages[0]
+        if language not in self.languages:
+            raise ZooDataError(f"unknown target language {language!r}; this model knows {self.languages}")
+        return self.base_size + self.languages.index(language)
+
+    def encode(self, texts) -> list[list[int]]:
+        import tensorflow as tf
+        return self.tf_encode(tf.constant(list(texts), tf.string)).to_list()
+
+    def decode(self, ids) -> list[str]:
+        import tensorflow as tf
+        out = self.tf_decode(tf.constant(np.asarray(ids, np.int32)))
+        return [s.decode("utf-8", errors="replace") for s in out.numpy()]
+
+    def tf_decode(self, ids):
+        """Dense ids [B, T] (stopping at the first EOS; specials and languages dropped) -> strings."""
+        import tensorflow as tf
+        ids = tf.convert_to_tensor(ids, tf.int32)
+        before_eos = tf.equal(tf.cumsum(tf.cast(tf.equal(ids, EOS), tf.int32), axis=1), 0)
+        keep = before_eos & (ids >= NUM_SPECIAL) & (ids < self.base_size)
+        return self._detokenize(tf.ragged.boolean_mask(ids, keep))
+
+
+class SentencePieceVocabulary(Vocabulary):
+    kind = "sentencepiece"
+
+    def __init__(self, proto: bytes, languages):
+        import sentencepiece as spm
+        super().__init__(languages)
+        self.proto = proto
+        self.base_size = int(spm.SentencePieceProcessor(model_proto=proto).get_piece_size())
+        self.tokenizer = None
+
+    def new_tokenizer(self):
+        """A tensorflow-text tokenizer op for this model. Its kernel owns the SentencePiece
+        resource, and `tf.random.set_seed` (called by the trainer) clears eager kernels, so
+        eager callers get a fresh one; a SavedModel tracks the one it is given."""
+        import tensorflow_text as tft
+        return tft.SentencepieceTokenizer(model=self.proto, out_type="int32")
+
+    def _op(self):
+        return self.tokenizer if self.tokenizer is not None else self.new_tokenizer()
+
+    def tf_encode(self, texts):
+        return self._op().tokenize(texts)
+
+    def _detokenize(self, ragged):
+        return self._op().detokenize(ragged)
+
+
+class ByteVocabulary(Vocabulary):
+    kind = "bytes"
+    base_size = NUM_SPECIAL + 256
+
+    def tf_encode(self, texts):
+        import tensorflow as tf
+        chars = tf.strings.bytes_split(texts)
+        values = tf.cast(tf.io.decode_raw(chars.flat_values, tf.uint8)[:, 0], tf.int32) + NUM_SPECIAL
+        return chars.with_flat_values(values)
+
+    def _detokenize(self, ragged):
+        import tensorflow as tf
+        table = tf.constant([bytes([i]) for i in range(256)])
+        return tf.strings.reduce_join(tf.gather(table, ragged - NUM_SPECIAL), axis=-1)
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo")) / "sentencepiece"
+
+
+def train_sentencepiece(texts, vocab_size: int, character_coverage: float = 1.0) -> bytes:
+    """A unigram SentencePiece model (ids 0-3 = PAD, EOS, UNK, GO) trained on `texts`.
+
+    Deterministic (one thread, no sampling) and cached by a hash of the texts and settings, so a
+    later export or evaluation of the same recipe gets the same tokenizer the model trained on.
+    """
+    import sentencepiece as spm
+
+    texts = [t for t in texts if t]
+    if not texts:
+        raise ZooDataError("cannot train a SentencePiece model on an empty training split")
+    key = hashlib.sha256(repr((vocab_size, character_coverage)).encode() + "\n".join(texts).encode()).hexdigest()
+    path = _cache_dir() / f"{key[:32]}.model"
+    if path.is_file():
+        return path.read_bytes()
+    out = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts), model_writer=out, vocab_size=vocab_size, model_type="unigram",
+        pad_id=PAD, eos_id=EOS, unk_id=UNK, bos_id=GO, character_coverage=character_coverage,
+        hard_vocab_limit=False, num_threads=1, shuffle_input_sentence=False, minloglevel=2)
+    proto = out.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(proto)
+    os.replace(tmp, path)
+    return proto
+
+
+def build_vocabulary(kind: str, train_pairs, languages, model_vocab_size: int,
+                     character_coverage: float = 1.0) -> Vocabulary:
+    """The tokenizer of `options.tokenizer`, sized to fit the model's `vocab_size`."""
+    extra = len(languages) if len(languages) > 1 else 0
+    if kind == "bytes":
+        vocab = ByteVocabulary(languages)
+    elif kind == "sentencepiece":
+        texts = [p.source for p in train_pairs] + [p.target for p in train_pairs]
+        vocab = SentencePieceVocabulary(
+            train_sentencepiece(texts, model_vocab_size - extra, character_coverage), languages)
+    else:
+        raise ZooDataError(f"unknown data.options.tokenizer {kind!r}; choose sentencepiece or bytes")
+    if vocab.size > model_vocab_size:
+        raise ZooDataError(f"the {kind} vocabulary needs {vocab.size} ids ({len(languages)} languages) "
+                           f"but the model's vocab_size is {model_vocab_size}; raise model.vocab_size")
+    return vocab

@@ -1,0 +1,209 @@
+"""Translation task of the SliceNet family (seed 002 §5): per-token NLL loss, per-token
+accuracy and negative log-perplexity (Table 2's columns), BLEU (sacrebleu) of beam-search
+translations (beam 4 + length penalty, §5) against the copy-the-source baseline.
+
+`data.options` (all optional):
+    languages: [de]              target languages (Django codes for corpus "django")
+    tokenizer: sentencepiece     or "bytes"
+    character_coverage: 1.0      SentencePiece coverage (e.g. 0.9995 for CJK targets)
+    target_file: null            aligned target file when `data.corpus` is a text file
+    max_source_length: 64        tokens incl. EOS; longer training pairs are dropped
+    max_target_length: 64
+    beam_size: 4                 BLEU decoding (1 = greedy)
+    length_penalty: 0.6          GNMT alpha of the beam search
+    bleu_sentences: 200          test pairs translated for BLEU at the end of training
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+import numpy as np
+
+from zoo.data.errors import ZooDataError
+from zoo.training.task import Task, register_task
+
+OPTIONS = {"languages": ["de"], "tokenizer": "sentencepiece", "character_coverage": 1.0,
+           "target_file": None, "max_source_length": 64, "max_target_length": 64, "beam_size": 4,
+           "length_penalty": 0.6, "bleu_sentences": 200}
+
+
+def model_vocab_size(config) -> int:
+    from zoo.registry import model_entry
+
+    entry = model_entry(config.model.name)
+    args = {**entry.defaults, **config.model.args}
+    if "vocab_size" in args:
+        return int(args["vocab_size"])
+    return int(inspect.signature(entry.factory).parameters["vocab_size"].default)
+
+
+def bleu(hypotheses, references) -> float:
+    import sacrebleu
+    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score)
+
+
+@register_task("slicenet")
+class TranslationTask(Task):
+    metrics = {"loss": ("loss_sum", "count"), "accuracy": ("correct", "count"),
+               "neg_log_perplexity": ("neg_loss_sum", "count")}
+    objective = "loss"
+
+    def __init__(self, config):
+        super().__init__(config)
+        unknown = set(config.data.options) - set(OPTIONS)
+        if unknown:
+            raise ZooDataError(f"unknown data.options key(s) {sorted(unknown)} for the slicenet family; "
+                               f"valid: {', '.join(sorted(OPTIONS))}")
+        self.options = {**OPTIONS, **config.data.options}
+
+    # -- data ---------------------------------------------------------------------------------
+    def load_data(self):
+        from zoo.models.slicenet.data import build_vocabulary, load_pairs, split_pairs
+
+        d, o = self.config.data, self.options
+        pairs = load_pairs(d.corpus, o)
+        self.languages = sorted({p.language for p in pairs}) if d.corpus != "django" else list(o["languages"])
+        train, test = split_pairs(pairs, d.test_fraction)
+        if not train:
+            raise ZooDataError(f"corpus {d.corpus!r}: all {len(pairs)} pairs fell into the test split; "
+                               f"lower data.test_fraction")
+        if not test:  # a tiny user corpus may hash entirely into train: evaluate on some of it
+            test = train[: max(1, len(train) // 10)]
+        if d.max_paragraphs:
+            train = train[: d.max_paragraphs]
+        if d.max_test_paragraphs:
+            test = test[: d.max_test_paragraphs]
+        self.vocab = build_vocabulary(o["tokenizer"], train, self.languages, model_vocab_size(self.config),
+                                      o["character_coverage"])
+        self.pairs_total = len(pairs)
+        self.train_pairs, self.test_pairs = train, test
+        self._train = self._encode(train, drop_long=True)
+        self._test = self._encode(test, drop_long=False)
+        if not self._train[0]:
+            raise ZooDataError("no training pair fits max_source_length / max_target_length")
+
+    def _encode(self, pairs, drop_long):
+        """(sources, targets_in, targets) id lists; sources and targets end with EOS."""
+        from zoo.models.slicenet.model import EOS
+
+        o = self.options
+        S, T = o["max_source_length"], o["max_target_length"]
+        srcs = self.vocab.encode([p.source for p in pairs])
+        tgts = self.vocab.encode([p.target for p in pairs])
+        out = ([], [], [])
+        for p, s, t in zip(pairs, srcs, tgts):
+            if drop_long and (len(s) + 1 > S or len(t) + 1 > T):
+                continue
+            s, t = s[: S - 1] + [EOS], t[: T - 1] + [EOS]
+            out[0].append(s)
+            out[1].append([self.vocab.start_token(p.language)] + t[:-1])
+            out[2].append(t)
+        return out
+
+    def data_summary(self):
+        return {"pairs": self.pairs_total, "train_pairs": len(self.train_pairs),
+                "train_pairs_used": len(self._train[0]), "test_pairs": len(self.test_pairs),
+                "vocab_size": self.vocab.size, "languages": self.languages}
+
+    def _dataset(self, data, shuffle, seed, drop_remainder):
+        import tensorflow as tf
+
+        n = len(data[0])
+        order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+        cols = [tf.ragged.constant([data[i][j] for j in order], dtype=tf.int32) for i in range(3)]
+        ds = tf.data.Dataset.from_tensor_slices(tuple(cols))
+        ds = ds.ragged_batch(self.config.data.batch_size, drop_remainder=drop_remainder)
+        # One static padded shape: the trainer's tf.function would retrace for every new length.
+        S, T = self.options["max_source_length"], self.options["max_target_length"]
+        return ds.map(lambda s, ti, t: {"source": s.to_tensor(shape=[None, S]),
+                                        "target_in": ti.to_tensor(shape=[None, T]),
+                                        "target": t.to_tensor(shape=[None, T])})
+
+    def train_dataset(self, model, pass_index):
+        return self._dataset(self._train, True, self.config.data.seed + pass_index,
+                             len(self._train[0]) >= self.config.data.batch_size)
+
+    def eval_dataset(self, model):
+        return self._dataset(self._test, False, 0, False)
+
+    # -- metrics ------------------------------------------------------------------------------
+    def batch_sums(self, model, batch, training):
+        import tensorflow as tf
+
+        logits = model({"source": batch["source"], "target_in": batch["target_in"]}, training=training)
+        target = batch["target"]
+        mask = tf.cast(target > 0, tf.float32)
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=target, logits=tf.cast(logits, tf.float32))
+        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), target), tf.float32)
+        loss_sum = tf.reduce_sum(nll * mask)
+        return {"loss_sum": loss_sum, "count": tf.reduce_sum(mask), "neg_loss_sum": -loss_sum,
+                "correct": tf.reduce_sum(correct * mask)}
+
+    # -- translation --------------------------------------------------------------------------
+    def translator(self, model):
+        from zoo.models.slicenet.decoding import Translator
+
+        o = self.options
+        return Translator(model, self.vocab, o["max_source_length"], o["max_target_length"],
+                          o["beam_size"], o["length_penalty"])
+
+    def bleu_report(self, model, limit=None, beam_size=None):
+        """BLEU of the model and of copying the source, per target language and overall."""
+        pairs = self.test_pairs[: limit or self.options["bleu_sentences"]]
+        tr = self.translator(model)
+        hyps = {}
+        for lang in self.languages:
+            group = [p for p in pairs if p.language == lang]
+            for p, h in zip(group, tr.translate([p.source for p in group], lang, beam_size=beam_size)):
+                hyps[p] = h
+        result = {"bleu": bleu([hyps[p] for p in pairs], [p.target for p in pairs]),
+                  "copy_source_bleu": bleu([p.source for p in pairs], [p.target for p in pairs]),
+                  "bleu_sentences": len(pairs)}
+        if len(self.languages) > 1:
+            for lang in self.languages:
+                g = [p for p in pairs if p.language == lang]
+                if g:
+                    result[f"bleu_{lang}"] = bleu([hyps[p] for p in g], [p.target for p in g])
+        return result, [(p.source, p.target, hyps[p]) for p in pairs]
+
+    def write_samples(self, model, step):
+        import tensorflow as tf
+
+        k = self.config.trainer.text_samples
+        if not k:
+            return
+        pairs = self.test_pairs[:k]
+        tr = self.translator(model)
+        rows = [f"| {_md(p.source)} | {_md(p.target)} | {_md(h)} |"
+                for p in pairs for h in tr.translate([p.source], p.language, beam_size=1)]
+        tf.summary.text("translations", "| source | reference | greedy |\n|---|---|---|\n" + "\n".join(rows))
+
+    def final_metrics(self, model):
+        report, _ = self.bleu_report(model)
+        n = model.count_params()
+        return {**report, **self.data_summary(), "non_embedding_parameters": int(n - model.vocab_size * model.filters)}
+
+    def evaluate(self, model, out_dir):
+        import tensorflow as tf
+
+        totals = {}
+        for batch in self.eval_dataset(model):
+            for key, v in self.batch_sums(model, batch, False).items():
+                totals[key] = totals.get(key, 0.0) + float(v)
+        metrics = {name: totals[a] / totals[b] for name, (a, b) in self.metrics.items() if totals.get(b)}
+        report, rows = self.bleu_report(model, limit=self.config.eval.samples)
+        metrics.update(report, **self.data_summary(), parameters=int(model.count_params()),
+                       non_embedding_parameters=int(model.count_params() - model.vocab_size * model.filters))
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        (out / "translations.tsv").write_text(
+            "source\treference\ttranslation\n" + "".join(f"{s}\t{r}\t{h}\n" for s, r, h in rows))
+        del tf
+        return metrics
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")[:300]
