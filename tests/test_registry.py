@@ -34,6 +34,12 @@ def test_build_call_and_keras_round_trip(name, tmp_path):
     assert type(loaded) is type(model)
     assert loaded.get_config() == model.get_config()
     np.testing.assert_allclose(np.asarray(loaded(x, training=False)), y, atol=1e-5)
+    # Checkpoints (resumable training) hold every weight under its path inside the model.
+    from zoo.training.run import model_checkpoint
+    import tensorflow as tf
+    prefix = model_checkpoint(model).write(str(tmp_path / "ckpt"))
+    saved = [n for n, _ in tf.train.list_variables(prefix) if n.startswith("model_weights/")]
+    assert len(saved) == len(model.weights)
     # from_config(get_config()) rebuilds the same architecture.
     clone = type(model).from_config(model.get_config())
     zoo.registry.build_model(clone, entry)

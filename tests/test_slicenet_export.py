@@ -18,7 +18,7 @@ from zoo.training.trainer import train
 SENTENCES = ["Change password", "Arabic", "This field is required.", "Delete selected items"]
 
 
-def _recipe(run_dir, tmp_cache, **data_options):
+def _recipe(run_dir, **data_options):
     return load_recipe({
         "name": "tiny_slicenet",
         "model": {"name": "slicenet_super", "vocab_size": 120, "filters": 24, "encoder_modules": 1,
@@ -35,11 +35,26 @@ def _recipe(run_dir, tmp_cache, **data_options):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("slicenet")
-    import os
-    os.environ["ZOO_CACHE"] = str(root / "cache")
-    config = _recipe(root / "run", root / "cache")
+    mp = pytest.MonkeyPatch()  # module-scoped: the SentencePiece cache stays inside this test run
+    mp.setenv("ZOO_CACHE", str(root / "cache"))
+    config = _recipe(root / "run")
     metrics = train(config, log=lambda *a, **k: None)
-    return root, config, metrics
+    yield root, config, metrics
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def reloaded(trained):
+    """The finished run as `zoo eval` / `zoo export` see it: model.keras, the task's data and
+    tokenizer rebuilt from recipe.yaml, and one Python translator shared by the tests below."""
+    from zoo.training.run import load_run
+    from zoo.training.task import task_for
+
+    root, _, _ = trained
+    cfg, model = load_run(root / "run")
+    task = task_for(cfg)
+    task.load_data()
+    return task, model, task.translator(model)
 
 
 def test_trainer_reports_table2_metrics_and_bleu(trained):
@@ -53,19 +68,14 @@ def test_trainer_reports_table2_metrics_and_bleu(trained):
     assert m["non_embedding_parameters"] == m["parameters"] - 120 * 24
 
 
-def test_savedmodel_translate_equals_python_decoding_in_a_fresh_process(trained, tmp_path):
-    root, config, _ = trained
+def test_savedmodel_translate_equals_python_decoding_in_a_fresh_process(trained, reloaded, tmp_path):
+    root, _, _ = trained
     out = export_run(root / "run", tmp_path / "export")
     entry = read_manifest(out)["savedmodels"][0]
     assert set(entry["signatures"]) == {"translate", "score"}
     assert entry["tokenizer"] == "sentencepiece" and entry["beam_size"] == 3
 
-    from zoo.training.run import load_run
-    from zoo.training.task import task_for
-    cfg, model = load_run(root / "run")
-    task = task_for(cfg)
-    task.load_data()
-    tr = task.translator(model)
+    _, _, tr = reloaded
     expected = tr.translate(SENTENCES)
     expected_scores = tr.score(SENTENCES, expected).tolist()
 
@@ -94,6 +104,31 @@ def test_savedmodel_translate_equals_python_decoding_in_a_fresh_process(trained,
         assert cli_main(["translate", SENTENCES[0], "--model", str(out)]) == 0
     assert buf.getvalue().strip() == expected[0].strip()
     assert cli_main(["translate", "x", "--model", str(out), "--language", "fr"]) == 2
+
+
+def test_zoo_eval_writes_metrics_and_translations(trained, reloaded, tmp_path):
+    import sacrebleu
+
+    root, _, final = trained
+    task, _, tr = reloaded
+    out = tmp_path / "eval"
+    assert cli_main(["eval", str(root / "run"), "--samples", "5", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    # Same model, same test split as the trainer's final evaluation.
+    assert m["loss"] == pytest.approx(final["loss"], rel=1e-4)
+    assert m["accuracy"] == pytest.approx(final["accuracy"], abs=1e-6)
+    assert m["neg_log_perplexity"] == pytest.approx(-m["loss"])
+    assert m["bleu_sentences"] == 5 and m["parameters"] == final["parameters"]
+    lines = (out / "translations.tsv").read_text(encoding="utf-8").rstrip("\n").split("\n")
+    assert lines[0] == "source\treference\ttranslation"
+    rows = [line.split("\t") for line in lines[1:]]
+    pairs = task.test_pairs[:5]
+    assert [r[:2] for r in rows] == [[p.source, p.target] for p in pairs]
+    # The beam-search output of the recipe's settings, and BLEU recomputed from the file.
+    assert [r[2] for r in rows] == tr.translate([p.source for p in pairs])
+    refs = [[r[1] for r in rows]]
+    assert m["bleu"] == pytest.approx(sacrebleu.corpus_bleu([r[2] for r in rows], refs).score)
+    assert m["copy_source_bleu"] == pytest.approx(sacrebleu.corpus_bleu([r[0] for r in rows], refs).score)
 
 
 def test_hypermodel_builds_from_the_default_space(trained):

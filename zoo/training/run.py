@@ -45,6 +45,23 @@ def load_run_config(path) -> ExperimentConfig:
         raise RunError(f"run {str(p)!r}: {e}") from None
 
 
+def model_checkpoint(model, **others):
+    """A `tf.train.Checkpoint` that holds every model weight by its path inside the model.
+
+    Keras 3 does not expose layers kept in Python lists to `tf.train.Checkpoint`, so the model's
+    variables are listed explicitly (keyed without the model's own, process-dependent name).
+    """
+    import tensorflow as tf
+
+    weights = {}
+    for v in model.weights:
+        key = v.path.split("/", 1)[-1]
+        if key in weights:
+            raise ValueError(f"two weights of {model.name} share the path {key!r}")
+        weights[key] = v.value if hasattr(v, "value") and isinstance(v.value, tf.Variable) else v
+    return tf.train.Checkpoint(model_weights=weights, **others)
+
+
 def load_run(path):
     """(config, model) of a run: `model.keras` if training finished, else the latest checkpoint."""
     import keras
@@ -57,8 +74,7 @@ def load_run(path):
     if (p / "model.keras").is_file():
         return config, keras.models.load_model(p / "model.keras")
     model = create_model(config.model.name, build=True, **config.model.args)
-    ckpt = tf.train.Checkpoint(model=model)
-    ckpt.restore(tf.train.latest_checkpoint(p / "checkpoints")).expect_partial()
+    model_checkpoint(model).restore(tf.train.latest_checkpoint(p / "checkpoints")).expect_partial()
     return config, model
 
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from zoo.config import ExperimentConfig, RecipeError, save_recipe, load_recipe
-from zoo.training.run import atomic_save_keras, atomic_write_json
+from zoo.training.run import atomic_save_keras, atomic_write_json, model_checkpoint
 from zoo.training.strategy import is_chief, make_strategy, worker_id
 
 
@@ -75,7 +75,7 @@ class Trainer:
             self.model = create_model(self.config.model.name, build=True, **self.config.model.args)
             self.optimizer = make_optimizer(self.config.trainer, steps_per_epoch)
             self.optimizer.build(self.model.trainable_variables)
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        self.checkpoint = model_checkpoint(self.model, optimizer=self.optimizer)
         ckpt_dir = self.run_dir / "checkpoints"
         # Non-chief workers must also save (variables may be synchronised), each into its own dir.
         own_dir = ckpt_dir if self.chief else self.run_dir / "workers" / f"worker{worker_id(self.strategy)}"
@@ -168,7 +168,7 @@ class Trainer:
                 with self.strategy.scope():
                     optimizer = make_optimizer(t, batches_per_pass)
                     optimizer.build(stage.variables())
-                ckpt = tf.train.Checkpoint(model=self.model, optimizer=optimizer, **stage.modules)
+                ckpt = model_checkpoint(self.model, optimizer=optimizer, **stage.modules)
                 own = self.run_dir / "stages" / stage.name
                 if not self.chief:
                     own = self.run_dir / "workers" / f"worker{worker_id(self.strategy)}" / "stages" / stage.name

@@ -9,6 +9,7 @@ output by addition").
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from zoo.registry import serializable
@@ -74,7 +75,7 @@ class ResidualConvStack(keras.layers.Layer):
             y = b(h)
             x = y + shortcut if shortcut.shape[-1] == y.shape[-1] else y
             if self._pair_activation(i):
-                x = ops.relu(x)
+                x = tf.nn.relu(x)
         return x
 
     def _pair_activation(self, i):
@@ -113,7 +114,7 @@ class ResidualDenseStack(keras.layers.Layer):
 
     def call(self, x):
         for i in range(0, self.n, 2):
-            x = ops.relu(x + self.dense[i + 1](self.dense[i](x)))
+            x = tf.nn.relu(x + self.dense[i + 1](self.dense[i](x)))
         return x
 
     def compute_output_shape(self, input_shape):

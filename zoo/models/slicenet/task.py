@@ -186,8 +186,6 @@ class TranslationTask(Task):
         return {**report, **self.data_summary(), "non_embedding_parameters": int(n - model.vocab_size * model.filters)}
 
     def evaluate(self, model, out_dir):
-        import tensorflow as tf
-
         totals = {}
         for batch in self.eval_dataset(model):
             for key, v in self.batch_sums(model, batch, False).items():
@@ -200,9 +198,14 @@ class TranslationTask(Task):
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         (out / "translations.tsv").write_text(
-            "source\treference\ttranslation\n" + "".join(f"{s}\t{r}\t{h}\n" for s, r, h in rows))
-        del tf
+            "source\treference\ttranslation\n" + "".join(f"{_tsv(s)}\t{_tsv(r)}\t{_tsv(h)}\n" for s, r, h in rows),
+            encoding="utf-8")
         return metrics
+
+
+def _tsv(text: str) -> str:
+    """One TSV cell: a byte model can emit tabs and newlines, which would break the columns."""
+    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
 def _md(text: str) -> str:
