@@ -20,13 +20,15 @@ measures, on the CPU:
 4. inference latency per batch: the Keras model called in a tf.function vs the `reconstruct`
    signature of the SavedModel `zoo.export.export_model` writes for that length;
 5. CPU knobs: oneDNN on (TF_ENABLE_ONEDNN_OPTS=1, TF's and the zoo's default) vs off (=0), which
-   must be set before TensorFlow loads, so one child process each; and XLA
-   (`runtime.jit_compile: true`), a second trainer in the oneDNN-on child.
+   must be set before TensorFlow loads; and XLA (`runtime.jit_compile: true`, oneDNN on).
 
-The two children of a configuration are alive at once and the parent runs their timed rounds
-one child at a time, in alternating order (`common.run_lockstep`): on a shared, busy machine
-every knob's step is then timed back to back with the default step and the matmul, and each
-ratio is the median of per-round ratios.
+Each knob is its own child process (so each has its own peak RSS), all alive at once; the
+parent runs their timed rounds one child at a time, in alternating order
+(`common.run_lockstep`): on a shared, busy machine every knob's step is then timed back to back
+with the default step and the matmul, and each ratio is the median of per-round ratios. XLA's
+LLVM compile can take pathologically long for some shapes (seen: > 17 min, in LLVM's
+LoopIdiomRecognize/HashRecognize, for n=8 at L=256 with batch 4); an XLA child not ready within
+--xla-timeout seconds is killed before the rounds start and reported as skipped.
 
 Prints a table and writes `benchmarks/results/byte_rcae.json` (`byte_rcae_quick.json` for
 --quick) atomically. See benchmarks/README.md.
@@ -201,33 +203,26 @@ def child(a) -> None:
     out["padded_bytes_per_batch"] = B * L
 
     t = time.time()
-    trainer, step = build_step(n, B, ids, os.path.join(tmp, "run"), jit=False)
+    trainer, step = build_step(n, B, ids, os.path.join(tmp, "run"), jit=a.jit)
+    out["jit_compile"] = a.jit
     out["build_s"] = time.time() - t
     out["rss_after_build_mb"] = common.peak_rss_mb()
     t = time.time()
-    counted = step()  # traces the step
+    counted = step()  # traces the step (and compiles it with XLA under --jit)
     out["trace_s"] = time.time() - t
     if int(round(counted)) != valid:
         raise RuntimeError(f"the step counted {counted} valid positions, the batch has {valid}")
     step()
     out["peak_rss_mb"] = common.peak_rss_mb()  # training step high-water mark (isolated)
     out["peak_rss_method"] = "resource.getrusage(RUSAGE_SELF).ru_maxrss after build + 2 train steps"
-    mm, mm_flops = common.matmul_reference(MATMUL_SIZE)
-    fns = {"matmul": mm, "step": step}
-    if a.xla:
-        t = time.time()
-        _, step_xla = build_step(n, B, ids, os.path.join(tmp, "run_xla"), jit=True)
-        step_xla()  # traces and compiles
-        out["xla_compile_s"] = time.time() - t
-        step_xla()
-        out["peak_rss_mb_with_xla_too"] = common.peak_rss_mb()  # both trainers alive: not isolated
-        fns["step_xla"] = step_xla
-    out["matmul_flops"] = mm_flops
-    out["matmul_size"] = MATMUL_SIZE
+    fns = {"step": step}
+    if a.matmul:
+        fns["matmul"], out["matmul_flops"] = common.matmul_reference(MATMUL_SIZE)
+        out["matmul_size"] = MATMUL_SIZE
     out["setup_s"] = time.time() - t_start
 
     server.ready({"setup_s": out["setup_s"]})
-    # The matmul is ~10x shorter than a step: time 3 per round and keep their median.
+    # The matmul is several times shorter than a step: time 3 per round, keep their median.
     out["times_s"] = server.serve(fns, inner={"matmul": 3})
 
     flops = forward_flops(n, L, B)
@@ -275,37 +270,45 @@ def child(a) -> None:
 
 
 # -- parent: run the children, summarise -----------------------------------------------------
-def summarise(n, L, B, on: dict, off: dict | None) -> dict:
+def summarise(n, L, B, on: dict, off: dict | None, xla: dict | None = None) -> dict:
     """Per-knob numbers from the lock-step children. Round r of every knob ran back to back
-    (the oneDNN-off child's round right before or after the oneDNN-on child's), so every
-    comparison is the median over rounds of a per-round ratio: step vs the oneDNN matmul of the
-    same round, and each knob's step vs the default (oneDNN on, no XLA) step of the same round."""
+    with round r of the others, so every comparison is the median over rounds of a per-round
+    ratio: a step against the oneDNN matmul of the same round, and each knob's step against the
+    default (oneDNN on, no XLA) step of the same round. `xla` may be {"dropped": reason}."""
     med = common.median
     flops = on["train_step_flops"]
     mm = on["times_s"]["matmul"]
     mm_flops = on["matmul_flops"]
     base = on["times_s"]["step"]
-    series = {"onednn": (on, "step", "1"), "onednn+xla": (on, "step_xla", "1"), "eigen": (off, "step", "0")}
+    series = {"onednn": (on, "1", False), "onednn+xla": (xla, "1", True), "eigen": (off, "0", False)}
     knobs = {}
-    for name, (child, key, env) in series.items():
-        if child is None or key not in child["times_s"]:
+    for name, (child, env, jit) in series.items():
+        if child is None:
             continue
-        t = child["times_s"][key]
-        own = child["times_s"]["matmul"]
+        if "dropped" in child:
+            knobs[name] = {"TF_ENABLE_ONEDNN_OPTS": env, "jit_compile": jit, "skipped": child["dropped"]}
+            continue
+        t = child["times_s"]["step"]
         step_s = med(t)
-        knobs[name] = {
-            "TF_ENABLE_ONEDNN_OPTS": env, "jit_compile": key == "step_xla",
+        k = knobs[name] = {
+            "TF_ENABLE_ONEDNN_OPTS": env, "jit_compile": jit,
             "step_s": common.spread(t),
             "valid_bytes_per_s": child["valid_bytes_per_batch"] / step_s,
             "padded_bytes_per_s": child["padded_bytes_per_batch"] / step_s,
             "achieved_flops_per_s": flops / step_s,
             "fraction_of_reference_matmul": med([m / mm_flops * flops / s for s, m in zip(t, mm)]),
-            "own_process_matmul_flops_per_s": child["matmul_flops"] / med(own),
-            "fraction_of_own_process_matmul": med([m / child["matmul_flops"] * flops / s for s, m in zip(t, own)]),
             "speedup_vs_onednn": common.spread([b / s for b, s in zip(base, t)]),
+            "peak_rss_mb": child["peak_rss_mb"],
+            "setup_s": child["setup_s"], "trace_or_compile_s": child["trace_s"],
         }
-        knobs[name]["meets_flop_target"] = knobs[name]["fraction_of_reference_matmul"] >= FLOP_TARGET
-    fastest = max(knobs, key=lambda k: knobs[k]["speedup_vs_onednn"]["median"])
+        if "matmul" in child["times_s"]:
+            own = child["times_s"]["matmul"]
+            k["own_process_matmul_flops_per_s"] = child["matmul_flops"] / med(own)
+            k["fraction_of_own_process_matmul"] = med([m / child["matmul_flops"] * flops / s
+                                                       for s, m in zip(t, own)])
+        k["meets_flop_target"] = k["fraction_of_reference_matmul"] >= FLOP_TARGET
+    measured = [k for k in knobs if "skipped" not in knobs[k]]
+    fastest = max(measured, key=lambda k: knobs[k]["speedup_vs_onednn"]["median"])
     res = {
         "n": n, "length": L, "batch": B, "recursion_depth": on["forward_flops"]["recursion_depth"],
         "parameters": on["parameters"], "parameterized_layers_on_path": on["parameterized_layers_on_path"],
@@ -317,13 +320,13 @@ def summarise(n, L, B, on: dict, off: dict | None) -> dict:
                                      "child, median of 3 per round, in lock-step with the steps"},
         "knobs": knobs, "fastest_knob": fastest,
         "flop_target": FLOP_TARGET, "flop_target_met": knobs[fastest]["meets_flop_target"],
-        "peak_rss_mb": {"onednn": on["peak_rss_mb"], "eigen": off["peak_rss_mb"] if off else None,
+        "peak_rss_mb": {**{k: v["peak_rss_mb"] for k, v in knobs.items() if "peak_rss_mb" in v},
                         "onednn_after_import": on["rss_after_import_mb"],
-                        "onednn_after_build": on["rss_after_build_mb"],
-                        "onednn+xla_not_isolated": on.get("peak_rss_mb_with_xla_too")},
+                        "onednn_after_build": on["rss_after_build_mb"]},
         "peak_rss_method": on["peak_rss_method"] + ", one child process per configuration and "
-                           "oneDNN setting; get_memory_info('CPU:0') has no allocator stats on CPU",
-        "children": {"onednn": _child_meta(on), **({"eigen": _child_meta(off)} if off else {})},
+                           "knob; get_memory_info('CPU:0') has no allocator stats on CPU",
+        "children": {name: (_child_meta(c) if "dropped" not in c else c)
+                     for name, (c, _, _) in series.items() if c is not None},
     }
     if "profiler" in on:
         res["profiler_cross_check"] = on["profiler"]
@@ -333,18 +336,20 @@ def summarise(n, L, B, on: dict, off: dict | None) -> dict:
             "batch": B, "keras_ms": common.spread([1e3 * t for t in on["inference_s"]["keras"]]),
             "savedmodel_ms": common.spread([1e3 * t for t in on["inference_s"]["savedmodel"]]),
             "savedmodel_over_keras": ratio, "target_met": ratio["median"] <= 1.0,
+            # A tie: the per-round ratios' interquartile range straddles 1.
+            "within_noise_of_keras": ratio["q1"] <= 1.0 <= ratio["q3"],
             "savedmodel_max_abs_diff": on["savedmodel_max_abs_diff"],
             "calls_per_round": on.get("inference_calls_per_round"),
             "what": "median ms per batch (each round the median of calls_per_round calls); Keras model call in a "
                     "tf.function with input signature [None, L] vs the exported depth_d SavedModel's "
                     "reconstruct signature (which also returns the argmax bytes), interleaved, "
-                    "oneDNN on, eigen child idle"}
+                    "oneDNN on, the other children idle"}
     return res
 
 
 def _child_meta(c):
-    return {k: c.get(k) for k in ("TF_ENABLE_ONEDNN_OPTS", "child_seconds", "setup_s", "build_s",
-                                  "trace_s", "xla_compile_s", "export_s", "times_s")} | {
+    return {k: c.get(k) for k in ("TF_ENABLE_ONEDNN_OPTS", "jit_compile", "child_seconds", "setup_s",
+                                  "build_s", "trace_s", "export_s", "times_s")} | {
         "loadavg": c["machine"].get("loadavg_1_5_15"), "loadavg_end": c["machine"].get("loadavg_end")}
 
 
@@ -356,21 +361,27 @@ def tables(results) -> str:
     rows, inf_rows = [], []
     for r in results:
         for name, k in r["knobs"].items():
+            row = {"n": r["n"], "L": r["length"], "batch": r["batch"], "knob": name}
+            if "skipped" in k:
+                rows.append({**row, "step s": f"skipped: {k['skipped']}"})
+                continue
             rows.append({
-                "n": r["n"], "L": r["length"], "batch": r["batch"], "knob": name,
-                "step s": k["step_s"]["median"], "valid B/s": round(k["valid_bytes_per_s"]),
+                **row, "step s": k["step_s"]["median"], "valid B/s": round(k["valid_bytes_per_s"]),
                 "GFLOP/s": k["achieved_flops_per_s"] / 1e9,
                 "% matmul": 100 * k["fraction_of_reference_matmul"],
-                "% own mm": 100 * k["fraction_of_own_process_matmul"],
+                "% own mm": 100 * k["fraction_of_own_process_matmul"] if "fraction_of_own_process_matmul" in k else None,
                 "x vs oneDNN": k["speedup_vs_onednn"]["median"],
-                "peak RSS MB": _rss(r["peak_rss_mb"].get(name)),
+                "peak RSS MB": _rss(k["peak_rss_mb"]),
+                "setup s": k["trace_or_compile_s"],
             })
         if "inference" in r:
             i = r["inference"]
             inf_rows.append({"n": r["n"], "L": r["length"], "batch": r["batch"],
                              "keras ms": i["keras_ms"]["median"], "SavedModel ms": i["savedmodel_ms"]["median"],
                              "SM/Keras": i["savedmodel_over_keras"]["median"],
-                             "SM <= Keras": i["target_met"]})
+                             "SM IQR": f"{i['savedmodel_over_keras']['q1']:.2f}-{i['savedmodel_over_keras']['q3']:.2f}",
+                             "SM <= Keras": "yes" if i["target_met"] else
+                             ("tie (IQR spans 1)" if i["within_noise_of_keras"] else "no")})
     summary = []
     for r in results:
         p = r.get("profiler_cross_check")
@@ -383,7 +394,7 @@ def tables(results) -> str:
             f"{100 * r['knobs'][r['fastest_knob']]['fraction_of_reference_matmul']:.0f}% of matmul "
             f"(target {100 * FLOP_TARGET:.0f}%: {'met' if r['flop_target_met'] else 'NOT met'})"
             + "".join(f"; {k} {v['speedup_vs_onednn']['median']:.2f}x" for k, v in r["knobs"].items()
-                      if k != "onednn") + (f"; {prof}" if prof else ""))
+                      if k != "onednn" and "skipped" not in v) + (f"; {prof}" if prof else ""))
     return (common.format_table(rows) + "\n\n" + (common.format_table(inf_rows) + "\n\n" if inf_rows else "")
             + "\n".join(summary))
 
@@ -396,13 +407,18 @@ def main(argv=None):
                                  "byte_rcae_quick.json with --quick)")
     p.add_argument("--rounds", type=int, help="timed training steps per knob (default 7, quick 3)")
     p.add_argument("--no-eigen", action="store_true", help="skip the oneDNN-off children")
+    p.add_argument("--no-xla", action="store_true", help="skip the XLA children")
+    p.add_argument("--xla-timeout", type=float,
+                   help="seconds an XLA child may take to compile before it is dropped "
+                        "(default 240, quick 120)")
     # child mode (internal)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     p.add_argument("--length", type=int, help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    p.add_argument("--xla", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--jit", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--matmul", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--inference", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--inference-rounds", type=int, default=7, help=argparse.SUPPRESS)
@@ -415,22 +431,28 @@ def main(argv=None):
     start = time.time()
     configs = QUICK_CONFIGS if a.quick else FULL_CONFIGS
     rounds = a.rounds or (3 if a.quick else 7)
+    xla_timeout = a.xla_timeout or (120.0 if a.quick else 240.0)
     out_path = Path(a.out) if a.out else common.RESULTS_DIR / ("byte_rcae_quick.json" if a.quick else "byte_rcae.json")
     results = []
     for n, L in configs:
         B = BATCH_FOR_LENGTH[L]
         args = ["--n", str(n), "--length", str(L), "--batch", str(B)]
-        children = {"onednn": (args + ["--xla", "--profile", "--inference", "--inference-rounds",
+        children = {"onednn": (args + ["--matmul", "--profile", "--inference", "--inference-rounds",
                                        str(5 if a.quick else 9)], {"TF_ENABLE_ONEDNN_OPTS": "1"})}
+        if not a.no_xla:
+            children["onednn+xla"] = (args + ["--jit"], {"TF_ENABLE_ONEDNN_OPTS": "1"})
         if not a.no_eigen:
-            children["eigen"] = (args, {"TF_ENABLE_ONEDNN_OPTS": "0"})
+            children["eigen"] = (args + ["--matmul"], {"TF_ENABLE_ONEDNN_OPTS": "0"})
         print(f"[{time.time() - start:5.0f}s] n={n} L={L} batch={B}: children {', '.join(children)} "
-              f"setting up (XLA compile, trace) ...", flush=True)
+              f"setting up (trace, XLA compile) ...", flush=True)
         got = common.run_lockstep(__file__, children, rounds,
-                                  log=lambda m: print(f"[{time.time() - start:5.0f}s]   {m}", flush=True))
+                                  log=lambda m: print(f"[{time.time() - start:5.0f}s]   {m}", flush=True),
+                                  ready_timeouts={"onednn+xla": xla_timeout})
         on = got["onednn"]["result"]
+        xla = got.get("onednn+xla")
+        xla = None if xla is None else xla.get("result", xla)
         off = got["eigen"]["result"] if "eigen" in got else None
-        results.append(summarise(n, L, B, on, off))
+        results.append(summarise(n, L, B, on, off, xla))
     elapsed = time.time() - start
     doc = {
         "benchmark": "byte_rcae", "mode": "quick" if a.quick else "full", "rounds": rounds,
@@ -442,10 +464,11 @@ def main(argv=None):
                   "FLOPs: bench_byte_rcae.train_step_flops (3x forward conv/dense FLOPs, no input "
                   "gradient for the one-hot layer), cross-checked against tf.compat.v1.profiler",
                   "valid bytes = paragraph bytes + EOS (the positions the loss counts)",
-                  "oneDNN on and off run in two child processes alive at once; the parent runs "
-                  "their timed rounds one child at a time in alternating order (lock-step), XLA "
-                  "is a second trainer in the oneDNN-on child; so each round of every knob ran "
-                  "back to back with the default step and the reference matmul",
+                  "each knob (oneDNN on; oneDNN on + XLA; oneDNN off) is its own child process, all "
+                  "alive at once; the parent runs their timed rounds one child at a time in "
+                  "alternating order (lock-step), so each round of every knob ran back to back "
+                  "with the default step and the reference matmul; an XLA child that has not "
+                  "compiled within --xla-timeout is killed before the rounds and reported skipped",
                   "ratios (speedup_vs_onednn, fraction_of_reference_matmul) are medians over "
                   "rounds of per-round ratios; step_s is the median step time"],
         "results": results,

@@ -4,8 +4,10 @@ Batch 32, length 100, 256 units (input 256-d), one SGD step (forward, backward, 
 mean-squared loss on the last output. Variants:
     keras_lstm             keras.layers.LSTM, no dropout (the reference)
     keras_lstm_rec_dropout keras.layers.LSTM(recurrent_dropout=0.25) (Gal's scheme, per sequence)
-    ours_no_dropout        RNN(DropoutLSTMCell(scheme="none"))
-    ours_semeniuta         RNN(DropoutLSTMCell(0.25, scheme="semeniuta", per_step)) (eq. 3.3.10)
+    ours_no_dropout        DropoutRNN(DropoutLSTMCell(scheme="none"))
+    ours_semeniuta         DropoutRNN(DropoutLSTMCell(0.25, scheme="semeniuta", per_step)) (eq. 3.3.10):
+                           all T masks drawn in one call and x@W+b for all steps before the loop
+    ours_semeniuta_in_loop keras.layers.RNN(same cell): a fresh mask drawn inside every step
 each with and without XLA (tf.function(jit_compile=True)), and each in a subprocess with
 TF_ENABLE_ONEDNN_OPTS=1 and =0 (it must be set before TensorFlow loads).
 
@@ -24,23 +26,28 @@ import sys
 import time
 from pathlib import Path
 
-VARIANTS = ("keras_lstm", "keras_lstm_rec_dropout", "ours_no_dropout", "ours_semeniuta")
+VARIANTS = ("keras_lstm", "keras_lstm_rec_dropout", "ours_no_dropout", "ours_semeniuta",
+            "ours_semeniuta_in_loop")
 RESULTS = Path(__file__).resolve().parent / "results" / "recurrent.json"
 
 
 def _layer(variant, units):
     import keras
 
-    from zoo.models.recurrent.cells import DropoutLSTMCell
+    from zoo.models.recurrent.cells import DropoutLSTMCell, DropoutRNN
 
     if variant == "keras_lstm":
         return keras.layers.LSTM(units)
     if variant == "keras_lstm_rec_dropout":
         return keras.layers.LSTM(units, recurrent_dropout=0.25)
     if variant == "ours_no_dropout":
-        return keras.layers.RNN(DropoutLSTMCell(units, scheme="none"))
-    return keras.layers.RNN(DropoutLSTMCell(units, recurrent_dropout=0.25, scheme="semeniuta",
-                                            mask_sampling="per_step"))
+        return DropoutRNN(DropoutLSTMCell(units, scheme="none"))
+    cell = DropoutLSTMCell(units, recurrent_dropout=0.25, scheme="semeniuta", mask_sampling="per_step")
+    if variant == "ours_semeniuta":
+        return DropoutRNN(cell)
+    if variant == "ours_semeniuta_in_loop":
+        return keras.layers.RNN(cell)
+    raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
 
 
 def measure(variant, jit, steps, batch=32, length=100, units=256):
@@ -118,7 +125,9 @@ def main():
     if isinstance(ref, float):
         ratios = {k: round(v / ref, 3) for k, v in results["onednn_1"].items() if isinstance(v, float)}
         print("ratio to keras_lstm (oneDNN on, no XLA):", ratios)
-    payload = {"batch": 32, "length": 100, "units": 256, "steps": args.steps,
+    load = os.getloadavg()
+    print(f"load average during the run (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+    payload = {"load_average": [round(x, 2) for x in load], "batch": 32, "length": 100, "units": 256, "steps": args.steps,
                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
                "seconds_per_step": results,
                "ratio_to_keras_lstm_onednn": ratios if isinstance(ref, float) else None}

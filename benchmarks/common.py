@@ -22,11 +22,13 @@ from __future__ import annotations
 import json
 import os
 import platform
+import queue
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
@@ -295,21 +297,34 @@ class _LockstepClient:
         self.proc = subprocess.Popen([sys.executable, str(script), "--child", *args], env=full_env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.stderr, text=True, bufsize=1)
+        # A reader thread, so that waiting for a message can time out.
+        self.lines: queue.Queue = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
-    def expect(self, tag):
-        while True:
-            line = self.proc.stdout.readline()
-            if not line:
-                self.proc.wait()
-                self.stderr.seek(0)
-                tail = self.stderr.read()[-4000:]
-                raise ChildError(f"child {self.name!r} exited (code {self.proc.returncode}) "
-                                 f"before sending {tag!r}\n{tail}")
+    def _read(self):
+        for line in self.proc.stdout:
             if line.startswith(_MARK):
-                got, _, payload = line[len(_MARK):].partition(" ")
-                if got != tag:
-                    raise ChildError(f"child {self.name!r} sent {got!r}, expected {tag!r}")
-                return json.loads(payload)
+                self.lines.put(line)
+        self.lines.put(None)  # end of output
+
+    def expect(self, tag, timeout: float | None = None):
+        """The payload of the child's next message, which must be `tag`; TimeoutError if none
+        comes within `timeout` seconds, ChildError if the child exits first."""
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"child {self.name!r} sent no {tag!r} within {timeout:.0f} s") from None
+        if line is None:
+            self.proc.wait()
+            self.stderr.seek(0)
+            tail = self.stderr.read()[-4000:]
+            raise ChildError(f"child {self.name!r} exited (code {self.proc.returncode}) "
+                             f"before sending {tag!r}\n{tail}")
+        got, _, payload = line[len(_MARK):].partition(" ")
+        if got != tag:
+            raise ChildError(f"child {self.name!r} sent {got!r}, expected {tag!r}")
+        return json.loads(payload)
 
     def send(self, cmd):
         self.proc.stdin.write(cmd + "\n")
@@ -323,16 +338,30 @@ class _LockstepClient:
 
 
 def run_lockstep(script, children: Mapping[str, tuple[Sequence[str], Mapping[str, str]]],
-                 rounds: int, log: Callable[[str], None] | None = None) -> dict[str, dict]:
+                 rounds: int, log: Callable[[str], None] | None = None,
+                 ready_timeouts: Mapping[str, float] | None = None) -> dict[str, dict]:
     """Start every child (`python script --child <args>` with extra env) at once; when all are
     ready, run `rounds` rounds, each asking one child at a time (in alternating order) to time
-    its functions once; then let them finish. Returns {name: {"ready": ..., "times_s":
-    {fn: [per round]}, "result": ...}}. Setup runs concurrently; only the rounds are timed."""
+    its functions once; then let them finish, one at a time. Returns {name: {"ready": ...,
+    "times_s": {fn: [per round]}, "result": ...}}. Setup runs concurrently; only the rounds are
+    timed. A child named in `ready_timeouts` that is not ready within its time (counted from the
+    start) is killed before any round runs and comes back as {"dropped": reason, "setup_s": ...};
+    every other child must get ready."""
+    start = time.time()
     clients = {name: _LockstepClient(name, script, args, env) for name, (args, env) in children.items()}
     out = {name: {"times_s": {}} for name in clients}
+    ready_timeouts = dict(ready_timeouts or {})
     try:
-        for name, c in clients.items():
-            out[name]["ready"] = c.expect("ready")
+        for name in sorted(clients, key=lambda n: ready_timeouts.get(n, float("inf"))):
+            limit = ready_timeouts.get(name)
+            try:
+                out[name]["ready"] = clients[name].expect(
+                    "ready", None if limit is None else max(0.0, limit - (time.time() - start)))
+            except TimeoutError:
+                clients.pop(name).close()
+                out[name] = {"dropped": f"not ready within {limit:.0f} s (killed)", "setup_s": limit}
+                if log:
+                    log(f"{name}: not ready within {limit:.0f} s, dropped")
         order = list(clients)
         for r in range(rounds):
             for name in (order if r % 2 == 0 else order[::-1]):
@@ -341,7 +370,7 @@ def run_lockstep(script, children: Mapping[str, tuple[Sequence[str], Mapping[str
                     out[name]["times_s"].setdefault(fn, []).append(t)
             if log:
                 log(f"round {r + 1}/{rounds} done")
-        for name, c in clients.items():  # one at a time: their untimed extra work may be timed too
+        for name, c in clients.items():
             c.send("done")
             out[name]["result"] = c.expect("result")
             c.proc.wait()

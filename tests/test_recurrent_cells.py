@@ -4,12 +4,12 @@ import keras
 import numpy as np
 import pytest
 
-from zoo.models.recurrent.cells import SCHEMES, DropoutGRUCell, DropoutLSTMCell, make_cell
+from zoo.models.recurrent.cells import SCHEMES, DropoutGRUCell, DropoutLSTMCell, DropoutRNN, make_cell
 
 RATE = 0.5
 
 
-def _saturated(cell_kind, units, scheme, sampling, in_dim=3):
+def _saturated(cell_kind, units, scheme, sampling, in_dim=3, rnn_class=keras.layers.RNN):
     """A cell whose every step writes exactly its dropout mask into the state.
 
     LSTM: i = o = 1, f = 0, g = 1, zero weights -> c_t = d(g) (semeniuta) or d(c) (moon) = mask_t,
@@ -17,7 +17,7 @@ def _saturated(cell_kind, units, scheme, sampling, in_dim=3):
     exactly 0/1 in float32, so the state is the mask itself.
     """
     cell = make_cell(cell_kind, units, recurrent_dropout=RATE, scheme=scheme, mask_sampling=sampling, seed=3)
-    rnn = keras.layers.RNN(cell, return_sequences=True)
+    rnn = rnn_class(cell, return_sequences=True)
     rnn.build((None, None, in_dim))
     big = 30.0
     if cell_kind == "lstm":
@@ -30,26 +30,32 @@ def _saturated(cell_kind, units, scheme, sampling, in_dim=3):
     return rnn
 
 
-def _masks(cell_kind, scheme, sampling, batch=4, steps=6, units=64):
-    rnn = _saturated(cell_kind, units, scheme, sampling)
+def _masks(cell_kind, scheme, sampling, batch=4, steps=6, units=64, rnn_class=keras.layers.RNN):
+    rnn = _saturated(cell_kind, units, scheme, sampling, rnn_class=rnn_class)
     h = np.asarray(rnn(np.zeros((batch, steps, 3), "float32"), training=True))
     return np.arctanh(np.clip(h, 0, 0.999999)) if cell_kind == "lstm" else h
 
 
+# keras.layers.RNN draws per-step masks inside the loop; DropoutRNN draws all T before it.
+RNNS = [keras.layers.RNN, DropoutRNN]
+
+
+@pytest.mark.parametrize("rnn_class", RNNS)
 @pytest.mark.parametrize("cell_kind,scheme", [("lstm", "semeniuta"), ("lstm", "moon"), ("gru", "semeniuta"),
                                               ("gru", "moon")])
-def test_per_sequence_mask_is_constant_over_time_per_step_mask_varies(cell_kind, scheme):
-    seq = _masks(cell_kind, scheme, "per_sequence") > 0.5   # [B, T, units] kept pattern
+def test_per_sequence_mask_is_constant_over_time_per_step_mask_varies(cell_kind, scheme, rnn_class):
+    seq = _masks(cell_kind, scheme, "per_sequence", rnn_class=rnn_class) > 0.5   # [B, T, units] kept
     assert np.all(seq == seq[:, :1]), "a per-sequence mask must be the same at every step"
     assert not np.all(seq == seq[:1]), "different sequences must get different masks"
-    step = _masks(cell_kind, scheme, "per_step") > 0.5
+    step = _masks(cell_kind, scheme, "per_step", rnn_class=rnn_class) > 0.5
     changed = [not np.array_equal(step[:, t], step[:, t + 1]) for t in range(step.shape[1] - 1)]
     assert all(changed), "a per-step mask must be redrawn at every step"
 
 
+@pytest.mark.parametrize("rnn_class", RNNS)
 @pytest.mark.parametrize("sampling", ["per_step", "per_sequence"])
-def test_inverted_scaling_keeps_the_expectation(sampling):
-    m = _masks("lstm", "semeniuta", sampling, batch=8, steps=8, units=256)
+def test_inverted_scaling_keeps_the_expectation(sampling, rnn_class):
+    m = _masks("lstm", "semeniuta", sampling, batch=8, steps=8, units=256, rnn_class=rnn_class)
     kept = m[m > 0.5]
     np.testing.assert_allclose(kept, 1.0 / (1.0 - RATE), rtol=1e-3)   # kept units scaled by 1/p
     assert abs(kept.size / m.size - (1 - RATE)) < 0.03                  # keep probability p
@@ -75,6 +81,37 @@ def test_inference_is_exactly_the_cell_without_dropout(kind, scheme, sampling):
     ref = np.asarray(plain(x))
     np.testing.assert_array_equal(np.asarray(drop(x, training=False)), ref)
     assert not np.allclose(np.asarray(drop(x, training=True)), ref)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_dropout_rnn_computes_the_same_function_as_the_per_step_loop(kind):
+    """DropoutRNN's precomputed x@W+b and masks: same outputs and gradients at inference, and in
+    training (gal, per sequence, layer norm) the same function of the drawn masks (seeded alike)."""
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(4).normal(size=(3, 6, 4)).astype("float32"))
+    args = dict(recurrent_dropout=0.4, scheme="gal", mask_sampling="per_sequence", layer_norm=True)
+    fast = DropoutRNN(make_cell(kind, 5, seed=1, **args), return_sequences=True)
+    loop = keras.layers.RNN(make_cell(kind, 5, seed=1, **args), return_sequences=True)
+    fast.build((None, None, 4))
+    loop.build((None, None, 4))
+    _copy_weights(fast, loop)
+    grads = []
+    for layer in (fast, loop):
+        with tf.GradientTape() as tape:
+            y = layer(x)
+            loss = tf.reduce_sum(tf.square(y))
+        grads.append([np.asarray(g) for g in tape.gradient(loss, layer.trainable_variables)])
+    np.testing.assert_allclose(np.asarray(fast(x)), np.asarray(loop(x)), atol=1e-5)
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    # Training: given the same per-sequence recurrent mask, the same outputs.
+    m = (np.random.default_rng(5).random((3, 5)) > 0.4).astype("float32") / 0.6
+    fast.cell.sequence_masks = lambda batch, steps, size, rate: tf.constant(m[:, None, :])
+    loop.cell.get_recurrent_dropout_mask = lambda h: tf.constant(m)
+    got = np.asarray(fast(x, training=True))
+    np.testing.assert_allclose(got, np.asarray(loop(x, training=True)), atol=1e-5)
+    assert not np.allclose(got, np.asarray(fast(x)), atol=1e-3)
 
 
 def test_lstm_cell_matches_keras_lstm_cell_without_dropout():

@@ -96,9 +96,11 @@ ADDING_OPTS = {"task": "adding", "length": 12, "train_examples": 96, "test_examp
 
 def _stage_model(config, run, stage):
     """A fresh model holding the weights of a stage's (one per depth) checkpoint."""
+    from zoo.training.run import model_checkpoint
+
     model = zoo.create_model(config.model.name, build=True, **config.model.args)
     path = tf.train.latest_checkpoint(str(run / "stages" / stage))
-    tf.train.Checkpoint(model=model).restore(path).assert_existing_objects_matched().expect_partial()
+    model_checkpoint(model).restore(path).assert_existing_objects_matched().expect_partial()
     return model
 
 

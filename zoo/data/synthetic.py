@@ -92,3 +92,24 @@ def split_examples(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray,
     order = np.random.default_rng(seed).permutation(n)
     n_test = max(1, int(round(n * test_fraction)))
     return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+DIGIT_TRANSFORMS = ("reverse", "copy", "sort")
+
+
+def digit_transduction(n: int, length: int, seed: int, transform: str = "reverse",
+                       first_id: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Seq2seq digit strings: a random string of `length` digits and its `transform`.
+
+    "reverse" (the string backwards), "copy" (unchanged) or "sort" (digits ascending). Digits
+    0-9 get ids first_id..first_id+9 (ids below are the model's reserved GO/EOS). Returns
+    source and target ids, int32 [n, length] each.
+    """
+    if transform not in DIGIT_TRANSFORMS:
+        raise ZooDataError(f"digit transform must be one of {DIGIT_TRANSFORMS}, got {transform!r}")
+    if not isinstance(length, int) or length < 1 or n < 1:
+        raise ZooDataError(f"digit strings need n >= 1 and an integer length >= 1, got n={n!r}, "
+                           f"length={length!r}")
+    digits = np.random.default_rng(seed).integers(0, 10, size=(n, length))
+    target = {"reverse": digits[:, ::-1], "copy": digits, "sort": np.sort(digits, axis=1)}[transform]
+    return (digits + first_id).astype(np.int32), (target + first_id).astype(np.int32)

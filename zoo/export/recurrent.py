@@ -8,6 +8,9 @@ Signature `predict` of `depth_{d}/`:
     {"inputs": float32 [None, None, input_dim]  (or int32 [None, None] symbol ids)}
         -> {"outputs": float32 [None, num_outputs]  (readout "last")
                        or [None, None, num_outputs] (readout "sequence")}
+Seq2SeqLSTM (d encoder + d decoder layers):
+    {"source": int32 [None, None], "decoder_inputs": int32 [None, None] (GO first)}
+        -> {"outputs": float32 [None, None, num_outputs]} (teacher-forced next-symbol logits)
 """
 from __future__ import annotations
 
@@ -25,6 +28,11 @@ class StackedRNNServing(tf.Module):
         object.__setattr__(self, "model", model)
         self.model_variables = [v.value for v in model.variables]
         self.depth = depth
+        if getattr(model, "is_seq2seq", False):
+            self.predict = tf.function(self._predict_seq2seq, input_signature=[
+                tf.TensorSpec([None, None], tf.int32, name="source"),
+                tf.TensorSpec([None, None], tf.int32, name="decoder_inputs")])
+            return
         if model.input_vocab is not None:
             spec = tf.TensorSpec([None, None], tf.int32, name="inputs")
         else:
@@ -33,6 +41,9 @@ class StackedRNNServing(tf.Module):
 
     def _predict(self, inputs):
         return {"outputs": self.model(inputs, training=False, depth=self.depth)}
+
+    def _predict_seq2seq(self, source, decoder_inputs):
+        return {"outputs": self.model((source, decoder_inputs), training=False, depth=self.depth)}
 
 
 @register_family_exporter("recurrent")

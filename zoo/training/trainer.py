@@ -139,6 +139,23 @@ class Trainer:
 
         self.eval_step = eval_step
 
+    def _batches(self, step: int, batches_per_pass: int):
+        """Distributed training batches from global `step` on, for ever.
+
+        Pass k over the data is shuffled by k and a step's batch is batch `step % batches_per_pass`
+        of pass `step // batches_per_pass`, so a resumed run sees exactly the data it would have.
+        """
+        import tensorflow as tf
+
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        while True:
+            pass_index, offset = divmod(step, batches_per_pass)
+            ds = self.task.train_dataset(self.model, pass_index).skip(offset).with_options(options)
+            for batch in self.strategy.experimental_distribute_dataset(ds):
+                yield batch
+                step += 1
+
     # -- stages (optional, Task.stages) ------------------------------------------------------
     def _run_stages(self, batches_per_pass: int) -> bool:
         """Run the task's stages in order before the main training; False if stopped early.
@@ -157,8 +174,6 @@ class Trainer:
             return True
         old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)
                         } if _main_thread() else {}
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         try:
             for stage in stages:
                 t = dataclasses.replace(self.config.trainer, **stage.trainer_overrides)
@@ -184,21 +199,18 @@ class Trainer:
                 writer = (tf.summary.create_file_writer(str(self.run_dir / "tb" / stage.name))
                           if self.chief else tf.summary.create_noop_writer())
                 window: dict[str, float] = {}
-                while step < total and not self._stop_requested:
-                    pass_index, offset = divmod(step, batches_per_pass)
-                    ds = self.task.train_dataset(self.model, pass_index).skip(offset).with_options(options)
-                    for batch in self.strategy.experimental_distribute_dataset(ds):
-                        for k, v in train_step(batch).items():
-                            window[k] = window.get(k, 0.0) + float(v)
-                        step += 1
-                        if step % t.log_every_steps == 0 or step == total:
-                            with writer.as_default(step=step):
-                                tf.summary.scalar("loss", window["loss_sum"] / max(window["count"], 1e-9))
-                            window = {}
-                        if step % t.checkpoint_every_steps == 0:
-                            manager.save(checkpoint_number=step)
-                        if step >= total or self._stop_requested:
-                            break
+                for batch in self._batches(step, batches_per_pass):
+                    if step >= total or self._stop_requested:
+                        break
+                    for k, v in train_step(batch).items():
+                        window[k] = window.get(k, 0.0) + float(v)
+                    step += 1
+                    if step % t.log_every_steps == 0 or step == total:
+                        with writer.as_default(step=step):
+                            tf.summary.scalar("loss", window["loss_sum"] / max(window["count"], 1e-9))
+                        window = {}
+                    if step % t.checkpoint_every_steps == 0:
+                        manager.save(checkpoint_number=step)
                 manager.save(checkpoint_number=step)
                 writer.flush()
                 if self._stop_requested:
@@ -274,33 +286,26 @@ class Trainer:
         progbar = keras.utils.Progbar(total_steps, verbose=1 if sys.stdout.isatty() else 0,
                                       stateful_metrics=["loss", cfg_metric(self.task)]) \
             if (self.chief and cfg.runtime.progress) else None
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        stopped_early = False
         try:
-            while step < total_steps and not stopped_early:
-                pass_index, offset = divmod(step, batches_per_pass)
-                ds = self.task.train_dataset(self.model, pass_index).skip(offset).with_options(options)
-                for batch in self.strategy.experimental_distribute_dataset(ds):
-                    sums = self.train_step(batch)
-                    step += 1
-                    for k, v in sums.items():
-                        window[k] = window.get(k, 0.0) + float(v)
-                    if progbar is not None:
-                        progbar.update(step, [(n, window[a] / max(window[b], 1e-9))
-                                              for n, (a, b) in self.task.metrics.items() if b in window])
-                    if step % t.log_every_steps == 0 or step == total_steps:
-                        self._log_train(train_writer, step, window, time.time() - window_start)
-                        window, window_start = {}, time.time()
-                    if step % t.checkpoint_every_steps == 0:
-                        self.manager.save(checkpoint_number=step)
-                    if step % t.eval_every_steps == 0 and step < total_steps:
-                        self._log_eval(eval_writer, step)
-                    if self._stop_requested or (deadline and time.time() > deadline):
-                        stopped_early = True
-                        break
-                    if step >= total_steps:
-                        break
+            for batch in self._batches(step, batches_per_pass):
+                if step >= total_steps:
+                    break
+                sums = self.train_step(batch)
+                step += 1
+                for k, v in sums.items():
+                    window[k] = window.get(k, 0.0) + float(v)
+                if progbar is not None:
+                    progbar.update(step, [(n, window[a] / max(window[b], 1e-9))
+                                          for n, (a, b) in self.task.metrics.items() if b in window])
+                if step % t.log_every_steps == 0 or step == total_steps:
+                    self._log_train(train_writer, step, window, time.time() - window_start)
+                    window, window_start = {}, time.time()
+                if step % t.checkpoint_every_steps == 0:
+                    self.manager.save(checkpoint_number=step)
+                if step % t.eval_every_steps == 0 and step < total_steps:
+                    self._log_eval(eval_writer, step)
+                if self._stop_requested or (deadline and time.time() > deadline):
+                    break
         finally:
             for s, h in old_handlers.items():
                 signal.signal(s, h)

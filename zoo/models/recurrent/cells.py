@@ -18,6 +18,12 @@ mask rides on Keras's `DropoutRNNCell` protocol: `keras.layers.RNN` asks the cel
 once before its loop and clears them afterwards, so the cells work in `RNN`, `Bidirectional`
 (each direction gets its own cell, hence its own masks) and our `StackedRNN`.
 
+Speed: a per-step mask drawn inside the recurrent loop costs a random op (and a seed-state
+update) per step, which XLA handles badly. `DropoutRNN`, a drop-in `keras.layers.RNN`, instead
+draws all T masks in one call before the loop and projects the whole (masked) input sequence
+with one matmul, `x @ W + b`; the loop then only does the recurrent matmul. The cells alone
+still work in a plain `keras.layers.RNN` (masks drawn per step inside the loop).
+
 Forward dropout on the cell input (`dropout`) uses the same sampling; output dropout is the
 model's (`StackedRNN.output_dropout`). Optional layer normalisation (Ba et al., 2016) normalises
 the input and recurrent pre-activations of each gate block separately and, for the LSTM, the cell
@@ -106,6 +112,9 @@ class _DropoutCellBase(keras.layers.Layer, DropoutRNNCell):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.output_size = units
+        # Set by DropoutRNN while its loop runs: inputs are then [x@W + b, recurrent mask?].
+        self._prepared = False
+        self._prepared_rmask = False
 
     # -- weights -----------------------------------------------------------------------------
     def _initializers(self):
@@ -135,12 +144,20 @@ class _DropoutCellBase(keras.layers.Layer, DropoutRNNCell):
     # Keras's RNN calls these once before its loop: a per-sequence mask is drawn there and
     # cached until the RNN resets it; per-step sampling caches nothing and draws inside `call`.
     def get_dropout_mask(self, step_input):
-        return super().get_dropout_mask(step_input) if self.mask_sampling == "per_sequence" else None
+        if self._prepared or self.mask_sampling != "per_sequence":
+            return None
+        return super().get_dropout_mask(step_input)
 
     def get_recurrent_dropout_mask(self, step_input):
-        if self.mask_sampling != "per_sequence" or self.scheme == "none":
+        if self._prepared or self.mask_sampling != "per_sequence" or self.scheme == "none":
             return None
         return super().get_recurrent_dropout_mask(step_input)
+
+    def sequence_masks(self, batch, steps, size, rate):
+        """All masks of a sequence in one draw: [B, T, size] (per step) or [B, 1, size]."""
+        t = steps if self.mask_sampling == "per_step" else 1
+        return keras.random.dropout(ops.ones((batch, t, size), self.compute_dtype), rate=rate,
+                                    seed=self.seed_generator)
 
     def _mask(self, like, rate, cached):
         """The inverted-dropout mask for this step: the cached per-sequence one, or a fresh one."""
@@ -156,12 +173,25 @@ class _DropoutCellBase(keras.layers.Layer, DropoutRNNCell):
             rmask = self._mask(h, self.recurrent_dropout, self.get_recurrent_dropout_mask(h))
         return x, rmask
 
-    def _preactivations(self, x, h_in):
+    def input_projection(self, x):
+        """x @ W (+ layer norm) + b for any leading shape: the part of a step that needs no h."""
         zx = ops.matmul(x, self.kernel)
-        zh = ops.matmul(h_in, self.recurrent_kernel)
         if self.layer_norm:
-            zx, zh = self.norm_x(zx), self.norm_h(zh)
-        return zx, zh
+            n = self.n_blocks * self.units
+            zx = ops.reshape(self.norm_x(ops.reshape(zx, (-1, n))), ops.shape(zx))
+        return zx + self.bias
+
+    def _step_inputs(self, inputs, h, training):
+        """(x_t @ W + b, recurrent mask or None) of this step, precomputed by DropoutRNN or not."""
+        if self._prepared:
+            n = self.n_blocks * self.units
+            return inputs[:, :n], (inputs[:, n:] if self._prepared_rmask else None)
+        x, rmask = self._input_and_masks(inputs, h, training)
+        return self.input_projection(x), rmask
+
+    def _recurrent_projection(self, h_in):
+        zh = ops.matmul(h_in, self.recurrent_kernel)
+        return self.norm_h(zh) if self.layer_norm else zh
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,
@@ -202,10 +232,9 @@ class DropoutLSTMCell(_DropoutCellBase):
 
     def call(self, inputs, states, training=False):
         h, c = states[0], states[1]
-        x, rmask = self._input_and_masks(inputs, h, training)
+        zx, rmask = self._step_inputs(inputs, h, training)
         h_in = h * rmask if rmask is not None and self.scheme == "gal" else h
-        zx, zh = self._preactivations(x, h_in)
-        z = zx + zh + self.bias
+        z = zx + self._recurrent_projection(h_in)
         zi, zf, zg, zo = ops.split(z, 4, axis=-1)
         i, f, o = ops.sigmoid(zi), ops.sigmoid(zf), ops.sigmoid(zo)
         g = ops.tanh(zg)
@@ -234,10 +263,10 @@ class DropoutGRUCell(_DropoutCellBase):
 
     def call(self, inputs, states, training=False):
         h = states[0] if isinstance(states, (list, tuple)) else states
-        x, rmask = self._input_and_masks(inputs, h, training)
+        zx, rmask = self._step_inputs(inputs, h, training)
         h_in = h * rmask if rmask is not None and self.scheme == "gal" else h
-        zx, zh = self._preactivations(x, h_in)
-        xz, xr, xn = ops.split(zx + self.bias, 3, axis=-1)
+        zh = self._recurrent_projection(h_in)
+        xz, xr, xn = ops.split(zx, 3, axis=-1)
         hz, hr, hn = ops.split(zh, 3, axis=-1)
         zg = ops.sigmoid(xz + hz)
         r = ops.sigmoid(xr + hr)
@@ -251,6 +280,38 @@ class DropoutGRUCell(_DropoutCellBase):
 
     def get_initial_state(self, batch_size=None):
         return [ops.zeros((batch_size, self.units), self.compute_dtype)]
+
+
+@serializable
+class DropoutRNN(keras.layers.RNN):
+    """`keras.layers.RNN` that prepares a `DropoutLSTMCell`/`DropoutGRUCell` sequence up front.
+
+    Before the loop it draws every mask of the sequence in one call (T per-step masks, or one
+    per-sequence mask broadcast over time), applies the input masks and computes x @ W + b for
+    all steps in one matmul; the loop body then reads that row and its recurrent mask. Same
+    function and same mask distribution as `keras.layers.RNN(cell)`; any other cell runs as in
+    `keras.layers.RNN`.
+    """
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        cell = self.cell
+        if not isinstance(cell, _DropoutCellBase):
+            return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+        x = ops.convert_to_tensor(sequences, cell.compute_dtype)
+        batch, steps = ops.shape(x)[0], ops.shape(x)[1]
+        if training and cell.dropout > 0:
+            x = x * cell.sequence_masks(batch, steps, x.shape[-1], cell.dropout)
+        parts = [cell.input_projection(x)]
+        rmask = bool(training) and cell.recurrent_dropout > 0
+        if rmask:
+            m = cell.sequence_masks(batch, steps, cell.units, cell.recurrent_dropout)
+            parts.append(ops.broadcast_to(m, (batch, steps, cell.units)))
+        cell._prepared, cell._prepared_rmask = True, rmask
+        try:
+            return super().call(ops.concatenate(parts, axis=-1) if rmask else parts[0],
+                                initial_state=initial_state, mask=mask, training=training)
+        finally:
+            cell._prepared, cell._prepared_rmask = False, False
 
 
 CELLS = {"lstm": DropoutLSTMCell, "gru": DropoutGRUCell}

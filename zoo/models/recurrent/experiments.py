@@ -6,6 +6,9 @@
         Random vs greedy layer-wise initialisation at 1, 2, 3 layers (seed 004 Tables 1-2),
         test error, plus a PNG of the training-loss curves (convergence speed) per depth.
 
+`--set key=value` (repeatable) applies recipe overrides to every run of the grid (budgets:
+units, example counts, ...); `--schemes`, `--samplings`, `--lengths`, `--depths` cut the grid.
+
 Every cell of a grid is an ordinary run directory (recipe.yaml, TensorBoard, metrics.json) under
 --out, so a grid that is rerun resumes or reuses finished runs.
 """
@@ -29,16 +32,17 @@ def _train(recipe, name, sets, out: Path) -> dict:
     return Trainer(config, log=lambda *a, **k: None).fit()
 
 
-def table3_1(steps: int, out: Path, lengths=(15, 30), schemes=("moon", "gal", "semeniuta")) -> str:
+def table3_1(steps: int, out: Path, lengths=(15, 30), schemes=("moon", "gal", "semeniuta"),
+             samplings=("per_step", "per_sequence"), sets=()) -> str:
     rows = ["| scheme | sampling | " + " | ".join(f"T={T} train | T={T} test" for T in lengths) + " |",
             "|---|---|" + "---|---|" * len(lengths)]
     for scheme in schemes:
-        for sampling in ("per_step", "per_sequence"):
+        for sampling in samplings:
             cells = []
             for T in lengths:
                 m = _train("recurrent/temporal_order", f"to_{scheme}_{sampling}_T{T}",
                            [f"model.scheme={scheme}", f"model.mask_sampling={sampling}",
-                            f"data.options.length={T}", f"trainer.max_steps={steps}"], out)
+                            f"data.options.length={T}", f"trainer.max_steps={steps}", *sets], out)
                 cells += [f"{100 * m['train_accuracy']:.1f}%", f"{100 * m['accuracy']:.1f}%"]
             rows.append(f"| {scheme} | {sampling} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
@@ -73,7 +77,7 @@ def plot_curves(curves: dict[str, list], path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-def layerwise(recipe: str, steps: int | None, out: Path, depths=(1, 2, 3)) -> str:
+def layerwise(recipe: str, steps: int | None, out: Path, depths=(1, 2, 3), sets=()) -> str:
     label = Path(recipe).stem
     rows = ["| layers | random init: test error | layer-wise: test error | random: train loss | layer-wise: train loss |",
             "|---|---|---|---|---|"]
@@ -82,10 +86,10 @@ def layerwise(recipe: str, steps: int | None, out: Path, depths=(1, 2, 3)) -> st
         cells = []
         for init, epochs in (("random", 0), ("layerwise", 1)):
             name = f"{label}_L{depth}_{init}"
-            sets = [f"model.num_layers={depth}", f"data.options.pretrain_epochs={epochs}"]
+            run_sets = [f"model.num_layers={depth}", f"data.options.pretrain_epochs={epochs}", *sets]
             if steps:
-                sets.append(f"trainer.max_steps={steps}")
-            m = _train(recipe, name, sets, out)
+                run_sets.append(f"trainer.max_steps={steps}")
+            m = _train(recipe, name, run_sets, out)
             curves[f"{depth}layers_{init}"] = _loss_curve(out / name)
             cells.append(m)
         rows.append(f"| {depth} | {100 * cells[0]['error']:.2f}% | {100 * cells[1]['error']:.2f}% | "
@@ -104,12 +108,19 @@ def main(argv=None):
     p.add_argument("--out", default="runs/recurrent")
     p.add_argument("--lengths", default="15,30")
     p.add_argument("--depths", default="1,2,3")
+    p.add_argument("--schemes", default="moon,gal,semeniuta")
+    p.add_argument("--samplings", default="per_step,per_sequence")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="recipe override for every run of the grid (repeatable)")
     a = p.parse_args(argv)
     out = Path(a.out)
     if a.grid == "table3_1":
-        print(table3_1(a.steps or 600, out, tuple(int(x) for x in a.lengths.split(","))))
+        table = table3_1(a.steps or 600, out, tuple(int(x) for x in a.lengths.split(",")),
+                         tuple(a.schemes.split(",")), tuple(a.samplings.split(",")), a.set)
     else:
-        print(layerwise(a.recipe, a.steps, out, tuple(int(x) for x in a.depths.split(","))))
+        table = layerwise(a.recipe, a.steps, out, tuple(int(x) for x in a.depths.split(",")), a.set)
+    print(table)
+    return table
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from zoo.models.recurrent.cells import make_cell
+from zoo.models.recurrent.cells import DropoutRNN, make_cell
 from zoo.registry import register_model, serializable
 
 READOUTS = ("last", "sequence")
@@ -84,8 +84,8 @@ class StackedRNN(keras.Model):
         # checkpoints use, does not track layers held in a Python list of a Keras 3 model.
         for k in range(num_layers):
             cell_k = make_cell(cell, units, seed=None if seed is None else seed + k, **cell_args)
-            setattr(self, f"rnn{k + 1}", keras.layers.RNN(cell_k, return_sequences=True,
-                                                          return_state=True, name=f"rnn{k + 1}"))
+            setattr(self, f"rnn{k + 1}", DropoutRNN(cell_k, return_sequences=True,
+                                                    return_state=True, name=f"rnn{k + 1}"))
         self.drop = keras.layers.Dropout(output_dropout, seed=seed, name="output_dropout")
         self.head = keras.layers.Dense(num_outputs, kernel_initializer=init or "glorot_uniform",
                                        name="head")

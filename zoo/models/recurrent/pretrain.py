@@ -9,25 +9,31 @@ is the Euclidean distance for real-valued inputs (adding problem, MNIST rows, §
 cross-entropy of the symbols for symbol inputs. After the L stages the trainer's main training
 fine-tunes every layer plus the supervised head. The decoders are discarded afterwards; they
 live only in the stages' checkpoints.
+
+Seq2seq (`Seq2SeqLSTM`, Fig. 2): the encoder layers are pretrained the same way on the REVERSED
+source they read, but the autoencoder decoder reconstructs the source IN ORDER: it is fed
+<GO> x_1 .. x_n and predicts x_1 .. x_n <EOS>. The seq2seq decoder stack and head start from
+their random initialisation at fine-tuning (the paper pretrains the encoding LSTMs only).
 """
 from __future__ import annotations
 
 import keras
 from keras import ops
 
-from zoo.models.recurrent.cells import make_cell
+from zoo.models.recurrent.cells import DropoutRNN, make_cell
 from zoo.training.task import Stage
 
 
-class ReverseDecoder(keras.layers.Layer):
+class AutoencoderDecoder(keras.layers.Layer):
     """Decoder of one layer's autoencoder: an LSTM (same cell kind and size as the encoder)
-    started from the encoder's final state, projecting each step to the input vectors."""
+    started from the encoder's final state, projecting each step to the input vectors (or, for
+    symbol inputs, to logits over the input vocabulary)."""
 
     def __init__(self, model, **kwargs):
         super().__init__(**kwargs)
         self.feature_dim = model.feature_dim
         self.categorical = model.input_vocab is not None
-        self.rnn = keras.layers.RNN(make_cell(model.cell, model.units, init_scale=model.init_scale),
+        self.rnn = DropoutRNN(make_cell(model.cell, model.units, init_scale=model.init_scale),
                                     return_sequences=True, name="decoder")
         out = model.input_vocab if self.categorical else self.feature_dim
         self.proj = keras.layers.Dense(out, name="reconstruction")
@@ -42,6 +48,8 @@ def reconstruction_sums(model, decoder, x, k, training):
     """Sums of the layer-(k+1) autoencoder loss (k 0-based) on a batch of model inputs x."""
     import tensorflow as tf
 
+    if getattr(model, "is_seq2seq", False):
+        return _seq2seq_reconstruction_sums(model, decoder, x, k, training)
     vectors = model.embed(x)
     seq = vectors
     for j in range(k):  # frozen lower layers: inference mode, no gradient
@@ -63,6 +71,25 @@ def reconstruction_sums(model, decoder, x, k, training):
     return {"loss_sum": tf.reduce_sum(err), "count": count}
 
 
+def _seq2seq_reconstruction_sums(model, decoder, source, k, training):
+    """Encoder layer k+1 on the reversed source; the decoder reconstructs it in order + EOS."""
+    import tensorflow as tf
+
+    from zoo.models.recurrent.seq2seq import EOS, GO
+
+    seq = model.encoder_inputs(source)
+    for j in range(k):  # frozen lower layers: inference mode, no gradient
+        seq, _ = model.layer(j, seq, training=False)
+    _, state = model.layer(k, tf.stop_gradient(seq), training=training)
+    ids = ops.convert_to_tensor(source, "int32")
+    column = ops.ones_like(ids[:, :1])
+    teacher = tf.stop_gradient(model.embed(ops.concatenate([GO * column, ids], axis=1)))
+    labels = ops.concatenate([ids, EOS * column], axis=1)
+    out = decoder(teacher, state, training=training)
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=out)
+    return {"loss_sum": tf.reduce_sum(nll), "count": tf.cast(tf.size(labels), tf.float32)}
+
+
 def greedy_stages(model, inputs_of, epochs: float = 1.0, learning_rate: float | None = None,
                   max_steps: int | None = None) -> list[Stage]:
     """One Stage per layer of `model` (a StackedRNN); `inputs_of(batch)` picks the model input.
@@ -73,7 +100,7 @@ def greedy_stages(model, inputs_of, epochs: float = 1.0, learning_rate: float | 
     stages = []
     overrides = {} if learning_rate is None else {"learning_rate": float(learning_rate)}
     for k in range(model.num_layers):
-        decoder = ReverseDecoder(model, name=f"pretrain_decoder{k + 1}")
+        decoder = AutoencoderDecoder(model, name=f"pretrain_decoder{k + 1}")
 
         def sums(m, batch, training, k=k, decoder=decoder):
             return reconstruction_sums(m, decoder, inputs_of(batch), k, training)

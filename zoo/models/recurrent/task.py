@@ -6,6 +6,9 @@
     seq_mnist       seed 004 §4.2: 28 binarized rows of 28 pixels -> digit; error
     char_lm         dissertation §3.4.3: next-character prediction on a real corpus; reported in
                     BITS per character (`bits_per_char` = nats / ln 2), the loss stays in nats
+    seq2seq         seed 004 §4.4 at small scale: digit-string transduction (`transform`: reverse,
+                    copy or sort) with `Seq2SeqLSTM`; token error/accuracy and whole-sequence
+                    accuracy under teacher forcing, plus greedy-decoding sequence accuracy
 
 Options (all under `data.options`, defaults in brackets):
     task [temporal_order]; length: sequence length [15; adding 200; char_lm 100];
@@ -13,7 +16,8 @@ Options (all under `data.options`, defaults in brackets):
     dissertation's 200 batches of 32 for training; adding 10000 / 2000 — seed 004 used 100,000 /
     10,000, too slow for 2 CPU cores]; pretrain_epochs: greedy layer-wise pretraining epochs per
     layer, 0 = random initialisation [0]; pretrain_learning_rate [the trainer's];
-    pretrain_max_steps [none]; train_metric_examples: training examples scored for the final
+    pretrain_max_steps [none]; transform [reverse] (seq2seq; length default 10, examples
+    6400 / 1000); train_metric_examples: training examples scored for the final
     train accuracy/error [2000].
 """
 from __future__ import annotations
@@ -26,9 +30,9 @@ from zoo.config import RecipeError
 from zoo.data.errors import ZooDataError
 from zoo.training.task import Task, register_task
 
-TASKS = ("temporal_order", "adding", "seq_mnist", "char_lm")
+TASKS = ("temporal_order", "adding", "seq_mnist", "char_lm", "seq2seq")
 _OPTIONS = {"task", "length", "train_examples", "test_examples", "pretrain_epochs",
-            "pretrain_learning_rate", "pretrain_max_steps", "train_metric_examples", "binarize"}
+            "pretrain_learning_rate", "pretrain_max_steps", "train_metric_examples", "binarize", "transform"}
 ADDING_TOLERANCE = 0.04
 
 
@@ -50,6 +54,11 @@ class RecurrentTask(Task):
             self.objective = "bits_per_char"
         elif self.kind == "adding":
             self.metrics = {"loss": ("loss_sum", "count"), "error": ("errors", "count")}
+            self.objective = "error"
+        elif self.kind == "seq2seq":
+            self.metrics = {"loss": ("loss_sum", "count"), "error": ("errors", "count"),
+                            "accuracy": ("correct", "count"),
+                            "sequence_accuracy": ("seq_correct", "sequences")}
             self.objective = "error"
         else:
             self.metrics = {"loss": ("loss_sum", "count"), "error": ("errors", "count"),
@@ -77,6 +86,14 @@ class RecurrentTask(Task):
             T = self._opt("length", 200)
             self.train = adding_problem(self._opt("train_examples", 10_000), T, seed)
             self.test = adding_problem(self._opt("test_examples", 2000), T, seed + 10_000)
+        elif self.kind == "seq2seq":
+            from zoo.data.synthetic import digit_transduction
+            from zoo.models.recurrent.seq2seq import RESERVED
+
+            T, how = self._opt("length", 10), self.opts.get("transform", "reverse")
+            self.train = digit_transduction(self._opt("train_examples", 6400), T, seed, how, RESERVED)
+            self.test = digit_transduction(self._opt("test_examples", 1000), T, seed + 10_000, how,
+                                           RESERVED)
         elif self.kind == "seq_mnist":
             from zoo.data.synthetic import sequential_mnist, split_examples
 
@@ -136,6 +153,14 @@ class RecurrentTask(Task):
         return x, y
 
     def _check_model(self, model):
+        if self.kind == "seq2seq":
+            from zoo.models.recurrent.seq2seq import RESERVED
+
+            if not getattr(model, "is_seq2seq", False) or min(model.input_vocab,
+                                                               model.num_outputs) < RESERVED + 10:
+                raise RecipeError("task seq2seq needs a Seq2SeqLSTM (e.g. seq2seq_lstm_digits) with "
+                                  f"input_vocab and num_outputs >= {RESERVED + 10} (GO, EOS, 10 digits)")
+            return
         want = {"temporal_order": ("input_vocab", 4, 4), "seq_mnist": ("input_dim", 28, 10),
                 "adding": ("input_dim", 2, 1)}.get(self.kind)
         if want is None:
@@ -151,6 +176,8 @@ class RecurrentTask(Task):
         self._check_model(model)
         if self.kind == "char_lm":
             return self._windows(model, self.train_text if split == "train" else self.test_text)
+        if self.kind == "seq2seq":
+            return _teacher_forcing(*(self.train if split == "train" else self.test))
         return self.train if split == "train" else self.test
 
     def data_summary(self):
@@ -179,6 +206,8 @@ class RecurrentTask(Task):
 
         x, y = batch
         out = model(x, training=training)
+        if self.kind == "seq2seq":
+            return _token_sums(out, y)
         if self.kind == "adding":
             pred = out[:, 0]
             diff = pred - y
@@ -205,7 +234,8 @@ class RecurrentTask(Task):
             raise RecipeError("greedy layer-wise pretraining is defined for LSTM stacks (cell: lstm)")
         from zoo.models.recurrent.pretrain import greedy_stages
 
-        return greedy_stages(model, lambda batch: batch[0], epochs=epochs,
+        # Seq2seq batches are ((source, decoder inputs), targets): pretraining reads the source.
+        return greedy_stages(model, _source if self.kind == "seq2seq" else _model_input, epochs=epochs,
                              learning_rate=self.opts.get("pretrain_learning_rate"),
                              max_steps=self.opts.get("pretrain_max_steps"))
 
@@ -216,19 +246,42 @@ class RecurrentTask(Task):
 
         x, y = self._arrays(model, split)
         if limit:
-            x, y = x[:limit], y[:limit]
+            x = tuple(a[:limit] for a in x) if isinstance(x, tuple) else x[:limit]
+            y = y[:limit]
         ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(max(self.config.data.batch_size, 64))
         step = tf.function(lambda b: self.batch_sums(model, b, training=False))
         totals: dict[str, float] = {}
         for b in ds:
             for k, v in step(b).items():
                 totals[k] = totals.get(k, 0.0) + float(v)
-        return {name: totals[n] / totals[d] for name, (n, d) in self.metrics.items() if totals.get(d)}
+        result = {name: totals[n] / totals[d] for name, (n, d) in self.metrics.items() if totals.get(d)}
+        if self.kind == "seq2seq":
+            result["greedy_sequence_accuracy"] = self.greedy_accuracy(model, split, limit)
+        return result
+
+    def greedy_accuracy(self, model, split: str, limit: int | None = None) -> float:
+        """Share of sequences whose greedy decoding (no teacher forcing) is exactly the target
+        followed by EOS: the seq2seq task's real test."""
+        import tensorflow as tf
+
+        (source, _), target = self._arrays(model, split)
+        if limit:
+            source, target = source[:limit], target[:limit]
+        steps = target.shape[1]
+        decode = tf.function(lambda s: model.generate(s, steps))
+        right = 0
+        for lo in range(0, len(target), 256):
+            got = decode(tf.constant(source[lo: lo + 256])).numpy()
+            right += int(np.all(got == target[lo: lo + 256], axis=1).sum())
+        return right / len(target)
 
     def final_metrics(self, model):
         limit = self.opts.get("train_metric_examples", 2000)
         train = self.score(model, "train", limit)
-        return {**{f"train_{k}": v for k, v in train.items()}, **self.data_summary()}
+        extra = {}
+        if self.kind == "seq2seq":
+            extra["greedy_sequence_accuracy"] = self.greedy_accuracy(model, "test")
+        return {**{f"train_{k}": v for k, v in train.items()}, **extra, **self.data_summary()}
 
     def evaluate(self, model, out_dir):
         from pathlib import Path
@@ -246,3 +299,34 @@ def _temporal(n, length, seed):
     from zoo.data.synthetic import temporal_order
 
     return temporal_order(n, length, seed)
+
+
+def _model_input(batch):
+    return batch[0]
+
+
+def _source(batch):
+    return batch[0][0]
+
+
+def _teacher_forcing(source, target):
+    """((source, GO y_1..y_n), y_1..y_n EOS): teacher-forced decoder inputs and targets."""
+    from zoo.models.recurrent.seq2seq import EOS, GO
+
+    n = len(target)
+    dec_in = np.concatenate([np.full((n, 1), GO, np.int32), target], axis=1)
+    dec_out = np.concatenate([target, np.full((n, 1), EOS, np.int32)], axis=1)
+    return (source, dec_in), dec_out
+
+
+def _token_sums(logits, y):
+    """Per-token cross-entropy, token errors, and whole-sequence correctness of [B, T] targets."""
+    import tensorflow as tf
+
+    y = tf.cast(y, tf.int32)
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+    right = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
+    return {"loss_sum": tf.reduce_sum(nll), "count": tf.cast(tf.size(y), tf.float32),
+            "errors": tf.reduce_sum(1.0 - right), "correct": tf.reduce_sum(right),
+            "seq_correct": tf.reduce_sum(tf.reduce_min(right, axis=1)),
+            "sequences": tf.cast(tf.shape(y)[0], tf.float32)}

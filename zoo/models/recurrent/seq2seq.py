@@ -1,0 +1,141 @@
+"""Sequence-to-sequence stacked LSTM (seed 004 §3.4-3.5, Fig. 2; §4.4 WMT'14 setup).
+
+The encoder stack reads the source REVERSED (Sutskever et al. 2014, as seed 004 §4.4: "Sentences
+were inputted to the encoding LSTM in reverse order"); decoder layer k starts from encoder layer
+k's final (h, c) and reads <GO> y_1 .. y_{n-1}, predicting y_1 .. y_n <EOS> (teacher forcing);
+a dense head gives per-step logits. `call(x, depth=d)` uses the first d encoder and decoder
+layers and the same head (the per-depth export). Symbol ids GO = 0 and EOS = 1 are reserved in
+both vocabularies.
+
+Greedy layer-wise pretraining (`pretrain.py`) pretrains the encoder layers: an autoencoder
+decoder reconstructs the source IN ORDER from <GO>, ending with <EOS> (Fig. 2).
+"""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from zoo.models.recurrent.cells import DropoutRNN, make_cell
+from zoo.models.recurrent.model import StackedRNN
+from zoo.registry import register_model, serializable
+
+GO, EOS = 0, 1
+RESERVED = 2   # task symbols start at id 2
+
+
+@serializable
+class Seq2SeqLSTM(StackedRNN):
+    """Encoder `rnn1..rnnL` (StackedRNN's layers, reversed input) + decoder `dec1..decL` + head.
+
+    Inputs: (source int32 [B, S], decoder_inputs int32 [B, T]) where decoder_inputs start with GO.
+    Outputs: logits [B, T, num_outputs]. Arguments as `StackedRNN` (`input_vocab`: source symbols,
+    `num_outputs`: target symbols, both counting GO and EOS); the decoder uses the same cell
+    settings and its own target embedding (one-hot when `embedding_dim` is None).
+    """
+
+    is_seq2seq = True
+
+    def __init__(self, num_layers=2, units=256, input_vocab=12, num_outputs=12, readout="sequence",
+                 input_dim=None, **kwargs):
+        if input_dim is not None:
+            raise ValueError("Seq2SeqLSTM reads symbol ids: give input_vocab, not input_dim")
+        if readout != "sequence":
+            raise ValueError(f"Seq2SeqLSTM predicts every target step: readout must be 'sequence', "
+                             f"got {readout!r}")
+        super().__init__(num_layers=num_layers, units=units, input_vocab=input_vocab,
+                         num_outputs=num_outputs, readout="sequence", **kwargs)
+        if min(input_vocab, num_outputs) <= RESERVED:
+            raise ValueError(f"input_vocab and num_outputs count GO={GO} and EOS={EOS} plus at least "
+                             f"one symbol; got {input_vocab} and {num_outputs}")
+        init = (keras.initializers.RandomUniform(-self.init_scale, self.init_scale, seed=self.seed)
+                if self.init_scale is not None else "uniform")
+        self.target_embedding = None
+        if self.embedding_dim is not None:
+            self.target_embedding = keras.layers.Embedding(num_outputs, self.embedding_dim,
+                                                           embeddings_initializer=init,
+                                                           name="target_embedding")
+        cell_args = dict(recurrent_dropout=self.recurrent_dropout, scheme=self.scheme,
+                         mask_sampling=self.mask_sampling, dropout=self.dropout,
+                         layer_norm=self.layer_norm, init_scale=self.init_scale)
+        # One attribute per layer, as StackedRNN's encoder layers.
+        for k in range(num_layers):
+            seed = None if self.seed is None else self.seed + 100 + k
+            setattr(self, f"dec{k + 1}", DropoutRNN(make_cell(self.cell, units, seed=seed, **cell_args),
+                                                    return_sequences=True, return_state=True,
+                                                    name=f"dec{k + 1}"))
+
+    @property
+    def decoders(self) -> list:
+        return [getattr(self, f"dec{k + 1}") for k in range(self.num_layers)]
+
+    @property
+    def target_dim(self) -> int:
+        return self.embedding_dim or self.num_outputs
+
+    def build(self, input_shape=None):
+        super().build(input_shape)
+        if self.target_embedding is not None:
+            self.target_embedding.build((None, None))
+        size = self.target_dim
+        for dec in self.decoders:
+            dec.build((None, None, size))
+            size = self.units
+        self.built = True
+
+    def embed_target(self, ids):
+        ids = ops.convert_to_tensor(ids, "int32")
+        if self.target_embedding is not None:
+            return self.target_embedding(ids)
+        return ops.one_hot(ids, self.num_outputs)
+
+    def encoder_inputs(self, source):
+        """What encoder layer 1 reads: the embedded source, time-reversed (seed 004 §4.4)."""
+        return ops.flip(self.embed(source), axis=1)
+
+    def encode_states(self, source, depth=None, training=False):
+        """Final [h, c] of each of the first `depth` encoder layers."""
+        seq, states = self.encoder_inputs(source), []
+        for k in range(self._check_depth(depth)):
+            seq, st = self.layer(k, seq, training=training)
+            seq = self.drop(seq, training=training)
+            states.append(st)
+        return states
+
+    def decode(self, decoder_inputs, states, training=False):
+        """(logits of every step, the decoders' final states) from encoder states."""
+        seq, new_states = self.embed_target(decoder_inputs), []
+        for dec, st in zip(self.decoders, states):
+            seq, *st = dec(seq, initial_state=st, training=training)
+            seq = self.drop(seq, training=training)
+            new_states.append(st)
+        return self.head(seq), new_states
+
+    def call(self, inputs, training=False, depth=None):
+        source, decoder_inputs = inputs
+        return self.decode(decoder_inputs, self.encode_states(source, depth, training), training)[0]
+
+    def generate(self, source, steps: int, depth=None):
+        """Greedy decoding of `steps` symbols from GO (inference mode): int32 [B, steps]."""
+        states = self.encode_states(source, depth)
+        token = ops.full((ops.shape(source)[0], 1), GO, "int32")
+        out = []
+        for _ in range(steps):
+            logits, states = self.decode(token, states)
+            token = ops.cast(ops.argmax(logits, axis=-1), "int32")
+            out.append(token)
+        return ops.concatenate(out, axis=1)
+
+
+def _example(model, batch, rng):
+    """(source [B, 7], decoder inputs [B, 8] starting with GO) of random symbols."""
+    import numpy as np
+
+    src = rng.integers(RESERVED, model.input_vocab, size=(batch, 7)).astype("int32")
+    tgt = rng.integers(RESERVED, model.num_outputs, size=(batch, 7)).astype("int32")
+    return src, np.concatenate([np.full((batch, 1), GO, "int32"), tgt], axis=1)
+
+
+# Seed 004 §4.4 (WMT'14): reversed source, U[-0.008, 0.008] init; here digit strings (ids 2..11).
+register_model("seq2seq_lstm_digits", family="recurrent", smoke=dict(units=8, num_layers=2),
+               example_input=_example, num_layers=2, units=128, input_vocab=12, num_outputs=12,
+               init_scale=0.008)(Seq2SeqLSTM)
