@@ -298,6 +298,9 @@ def summarise(n, L, B, on: dict, off: dict | None, xla: dict | None = None) -> d
             "achieved_flops_per_s": flops / step_s,
             "fraction_of_reference_matmul": med([m / mm_flops * flops / s for s, m in zip(t, mm)]),
             "speedup_vs_onednn": common.spread([b / s for b, s in zip(base, t)]),
+            # Best of the rounds: the least contended step against the least contended default.
+            "speedup_vs_onednn_best": min(base) / min(t),
+            "best_step_s": min(t),
             "peak_rss_mb": child["peak_rss_mb"],
             "setup_s": child["setup_s"], "trace_or_compile_s": child["trace_s"],
         }
@@ -306,7 +309,6 @@ def summarise(n, L, B, on: dict, off: dict | None, xla: dict | None = None) -> d
             k["own_process_matmul_flops_per_s"] = child["matmul_flops"] / med(own)
             k["fraction_of_own_process_matmul"] = med([m / child["matmul_flops"] * flops / s
                                                        for s, m in zip(t, own)])
-        k["meets_flop_target"] = k["fraction_of_reference_matmul"] >= FLOP_TARGET
     measured = [k for k in knobs if "skipped" not in knobs[k]]
     fastest = max(measured, key=lambda k: knobs[k]["speedup_vs_onednn"]["median"])
     res = {
@@ -319,7 +321,7 @@ def summarise(n, L, B, on: dict, off: dict | None, xla: dict | None = None) -> d
                              "what": "tf.linalg.matmul float32 in a tf.function in the oneDNN-on "
                                      "child, median of 3 per round, in lock-step with the steps"},
         "knobs": knobs, "fastest_knob": fastest,
-        "flop_target": FLOP_TARGET, "flop_target_met": knobs[fastest]["meets_flop_target"],
+        "flop_target": FLOP_TARGET,
         "peak_rss_mb": {**{k: v["peak_rss_mb"] for k, v in knobs.items() if "peak_rss_mb" in v},
                         "onednn_after_import": on["rss_after_import_mb"],
                         "onednn_after_build": on["rss_after_build_mb"]},
@@ -327,6 +329,7 @@ def summarise(n, L, B, on: dict, off: dict | None, xla: dict | None = None) -> d
                            "knob; get_memory_info('CPU:0') has no allocator stats on CPU",
         "children": {name: (_child_meta(c) if "dropped" not in c else c)
                      for name, (c, _, _) in series.items() if c is not None},
+        "_children": [c for c, _, _ in series.values() if c is not None and "dropped" not in c],
     }
     if "profiler" in on:
         res["profiler_cross_check"] = on["profiler"]
@@ -345,6 +348,32 @@ def summarise(n, L, B, on: dict, off: dict | None, xla: dict | None = None) -> d
                     "reconstruct signature (which also returns the argmax bytes), interleaved, "
                     "oneDNN on, the other children idle"}
     return res
+
+
+def judge_flop_target(results) -> float:
+    """Add the best-of estimate and the target verdicts to every result; returns the run's best
+    matmul FLOP/s.
+
+    On a shared machine the per-round median fraction depends on how contended the reference
+    matmul happened to be in that configuration's rounds (a 2-thread GEMM loses most when one
+    core is taken). The best-of estimate divides each knob's fastest step by the fastest 2048^2
+    matmul timed anywhere in this run (either oneDNN setting): both as close to an idle
+    machine as the run got. The target is met only if both estimates reach it."""
+    best_mm = max(c["matmul_flops"] / min(c["times_s"]["matmul"])
+                  for r in results for c in r.pop("_children") if "matmul" in c.get("times_s", {}))
+    for r in results:
+        for k in r["knobs"].values():
+            if "skipped" in k:
+                continue
+            k["fraction_of_run_best_matmul_best_step"] = r["train_step_flops"] / k["best_step_s"] / best_mm
+            k["meets_flop_target"] = (k["fraction_of_reference_matmul"] >= FLOP_TARGET
+                                      and k["fraction_of_run_best_matmul_best_step"] >= FLOP_TARGET)
+        r["run_best_matmul_flops_per_s"] = best_mm
+        f = r["knobs"][r["fastest_knob"]]
+        r["flop_target_met"] = f["meets_flop_target"]
+        r["flop_target_met_per_round_median"] = f["fraction_of_reference_matmul"] >= FLOP_TARGET
+        r["flop_target_met_best_of"] = f["fraction_of_run_best_matmul_best_step"] >= FLOP_TARGET
+    return best_mm
 
 
 def _child_meta(c):
@@ -369,8 +398,10 @@ def tables(results) -> str:
                 **row, "step s": k["step_s"]["median"], "valid B/s": round(k["valid_bytes_per_s"]),
                 "GFLOP/s": k["achieved_flops_per_s"] / 1e9,
                 "% matmul": 100 * k["fraction_of_reference_matmul"],
+                "% best mm": 100 * k["fraction_of_run_best_matmul_best_step"],
                 "% own mm": 100 * k["fraction_of_own_process_matmul"] if "fraction_of_own_process_matmul" in k else None,
                 "x vs oneDNN": k["speedup_vs_onednn"]["median"],
+                "x best": k["speedup_vs_onednn_best"],
                 "peak RSS MB": _rss(k["peak_rss_mb"]),
                 "setup s": k["trace_or_compile_s"],
             })
@@ -391,8 +422,9 @@ def tables(results) -> str:
         summary.append(
             f"n={r['n']} L={r['length']}: {r['train_step_flops'] / 1e9:.1f} GFLOP/step, matmul "
             f"{r['reference_matmul']['flops_per_s'] / 1e9:.1f} GFLOP/s; fastest {r['fastest_knob']} at "
-            f"{100 * r['knobs'][r['fastest_knob']]['fraction_of_reference_matmul']:.0f}% of matmul "
-            f"(target {100 * FLOP_TARGET:.0f}%: {'met' if r['flop_target_met'] else 'NOT met'})"
+            f"{100 * r['knobs'][r['fastest_knob']]['fraction_of_reference_matmul']:.0f}% of the same-round "
+            f"matmul, {100 * r['knobs'][r['fastest_knob']]['fraction_of_run_best_matmul_best_step']:.0f}% "
+            f"best-of (target {100 * FLOP_TARGET:.0f}%: {'met' if r['flop_target_met'] else 'NOT met'})"
             + "".join(f"; {k} {v['speedup_vs_onednn']['median']:.2f}x" for k, v in r["knobs"].items()
                       if k != "onednn" and "skipped" not in v) + (f"; {prof}" if prof else ""))
     return (common.format_table(rows) + "\n\n" + (common.format_table(inf_rows) + "\n\n" if inf_rows else "")
@@ -453,8 +485,10 @@ def main(argv=None):
         xla = None if xla is None else xla.get("result", xla)
         off = got["eigen"]["result"] if "eigen" in got else None
         results.append(summarise(n, L, B, on, off, xla))
+    best_mm = judge_flop_target(results)
     elapsed = time.time() - start
     doc = {
+        "run_best_matmul_flops_per_s": best_mm,
         "benchmark": "byte_rcae", "mode": "quick" if a.quick else "full", "rounds": rounds,
         "created_unix": int(time.time()), "elapsed_s": round(elapsed, 1),
         "machine": common.machine_info(), "features": FEATURES, "max_length": MAX_LENGTH,
@@ -470,7 +504,10 @@ def main(argv=None):
                   "with the default step and the reference matmul; an XLA child that has not "
                   "compiled within --xla-timeout is killed before the rounds and reported skipped",
                   "ratios (speedup_vs_onednn, fraction_of_reference_matmul) are medians over "
-                  "rounds of per-round ratios; step_s is the median step time"],
+                  "rounds of per-round ratios; step_s is the median step time",
+                  "best-of estimates (speedup_vs_onednn_best, fraction_of_run_best_matmul_best_step) "
+                  "use each series' fastest round, against the fastest matmul of the whole run; "
+                  "the FLOP target counts as met only if the fastest knob meets it both ways"],
         "results": results,
     }
     common.atomic_write_json(out_path, doc)

@@ -157,6 +157,7 @@ def test_each_stage_step_moves_only_its_layer(tmp_path):
         assert all(not np.array_equal(np.asarray(v), b) for b, v in zip(own, model.layer_variables(k)))
 
 
+@pytest.mark.slow   # ~16 s on 2 shared cores; --runslow
 def test_killed_in_stage2_resumes_there_and_matches_uninterrupted(tmp_path):
     ref_cfg = recipe(tmp_path / "ref", ADDING, ADDING_OPTS, max_steps=4)
     ref = Trainer(ref_cfg, log=lambda *a: None)
@@ -213,6 +214,7 @@ _SERVE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow   # ~16 s on 2 shared cores; --runslow
 def test_export_one_savedmodel_per_depth_fresh_process(tmp_path):
     args = {"name": "stacked_lstm_mnist", "units": 8, "num_layers": 3}
     model = zoo.create_model("stacked_lstm_mnist", units=8, num_layers=3, build=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -176,6 +177,9 @@ def main(argv=None) -> int:
     tf.get_logger().setLevel("ERROR")
     try:
         args.fn(args)
+    except BrokenPipeError:  # `zoo list | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except _user_errors() as e:
         msg = e.args[0] if isinstance(e, (KeyError,)) and e.args else str(e)
         print(f"zoo: error: {msg}", file=sys.stderr)

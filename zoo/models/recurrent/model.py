@@ -83,7 +83,10 @@ class StackedRNN(keras.Model):
         # One attribute per layer (not a list): tf.train.Checkpoint, which the trainer's resumable
         # checkpoints use, does not track layers held in a Python list of a Keras 3 model.
         for k in range(num_layers):
-            cell_k = make_cell(cell, units, seed=None if seed is None else seed + k, **cell_args)
+            # A fixed cell name: checkpoints key weights by path ("rnn1/cell/kernel"); Keras's
+            # automatic names ("dropout_lstm_cell_6") depend on how many cells the process made.
+            cell_k = make_cell(cell, units, seed=None if seed is None else seed + k, name="cell",
+                               **cell_args)
             setattr(self, f"rnn{k + 1}", DropoutRNN(cell_k, return_sequences=True,
                                                     return_state=True, name=f"rnn{k + 1}"))
         self.drop = keras.layers.Dropout(output_dropout, seed=seed, name="output_dropout")

@@ -33,7 +33,8 @@ class AutoencoderDecoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.feature_dim = model.feature_dim
         self.categorical = model.input_vocab is not None
-        self.rnn = DropoutRNN(make_cell(model.cell, model.units, init_scale=model.init_scale),
+        self.rnn = DropoutRNN(make_cell(model.cell, model.units, init_scale=model.init_scale,
+                                        name="cell"),
                                     return_sequences=True, name="decoder")
         out = model.input_vocab if self.categorical else self.feature_dim
         self.proj = keras.layers.Dense(out, name="reconstruction")

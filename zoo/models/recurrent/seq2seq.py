@@ -35,15 +35,22 @@ class Seq2SeqLSTM(StackedRNN):
 
     is_seq2seq = True
 
-    def __init__(self, num_layers=2, units=256, input_vocab=12, num_outputs=12, readout="sequence",
-                 input_dim=None, **kwargs):
+    # Every argument explicit (not **kwargs): recipes validate `model.*` keys against it.
+    def __init__(self, num_layers=2, units=256, cell="lstm", input_dim=None, input_vocab=12,
+                 embedding_dim=None, num_outputs=12, readout="sequence", recurrent_dropout=0.0,
+                 scheme="none", mask_sampling="per_step", dropout=0.0, output_dropout=0.0,
+                 layer_norm=False, init_scale=None, seed=None, **kwargs):
         if input_dim is not None:
             raise ValueError("Seq2SeqLSTM reads symbol ids: give input_vocab, not input_dim")
         if readout != "sequence":
             raise ValueError(f"Seq2SeqLSTM predicts every target step: readout must be 'sequence', "
                              f"got {readout!r}")
-        super().__init__(num_layers=num_layers, units=units, input_vocab=input_vocab,
-                         num_outputs=num_outputs, readout="sequence", **kwargs)
+        super().__init__(num_layers=num_layers, units=units, cell=cell, input_vocab=input_vocab,
+                         embedding_dim=embedding_dim, num_outputs=num_outputs, readout="sequence",
+                         recurrent_dropout=recurrent_dropout, scheme=scheme,
+                         mask_sampling=mask_sampling, dropout=dropout,
+                         output_dropout=output_dropout, layer_norm=layer_norm,
+                         init_scale=init_scale, seed=seed, **kwargs)
         if min(input_vocab, num_outputs) <= RESERVED:
             raise ValueError(f"input_vocab and num_outputs count GO={GO} and EOS={EOS} plus at least "
                              f"one symbol; got {input_vocab} and {num_outputs}")
@@ -60,7 +67,7 @@ class Seq2SeqLSTM(StackedRNN):
         # One attribute per layer, as StackedRNN's encoder layers.
         for k in range(num_layers):
             seed = None if self.seed is None else self.seed + 100 + k
-            setattr(self, f"dec{k + 1}", DropoutRNN(make_cell(self.cell, units, seed=seed, **cell_args),
+            setattr(self, f"dec{k + 1}", DropoutRNN(make_cell(self.cell, units, seed=seed, name="cell", **cell_args),
                                                     return_sequences=True, return_state=True,
                                                     name=f"dec{k + 1}"))
 
