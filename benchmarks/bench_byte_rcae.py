@@ -198,7 +198,8 @@ def child(a) -> None:
     out = {"n": n, "length": L, "batch": B, "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
            "machine": common.machine_info(), "rss_after_import_mb": common.peak_rss_mb()}
     ids, valid = make_batch(B, L, seed=a.seed)
-    tmp = tempfile.mkdtemp(prefix="bench-byte-rcae-")
+    # Under the parent's work folder, which the parent removes even if this child is killed.
+    tmp = tempfile.mkdtemp(prefix="child-", dir=a.workdir)
     out["valid_bytes_per_batch"] = valid
     out["padded_bytes_per_batch"] = B * L
 
@@ -431,6 +432,28 @@ def tables(results) -> str:
             + "\n".join(summary))
 
 
+def run_config(a, n, L, rounds, xla_timeout, workdir, start) -> dict:
+    """Run one configuration's children in lock-step and summarise them."""
+    B = BATCH_FOR_LENGTH[L]
+    args = ["--n", str(n), "--length", str(L), "--batch", str(B), "--workdir", workdir]
+    children = {"onednn": (args + ["--matmul", "--profile", "--inference", "--inference-rounds",
+                                   str(5 if a.quick else 9)], {"TF_ENABLE_ONEDNN_OPTS": "1"})}
+    if not a.no_xla:
+        children["onednn+xla"] = (args + ["--jit"], {"TF_ENABLE_ONEDNN_OPTS": "1"})
+    if not a.no_eigen:
+        children["eigen"] = (args + ["--matmul"], {"TF_ENABLE_ONEDNN_OPTS": "0"})
+    print(f"[{time.time() - start:5.0f}s] n={n} L={L} batch={B}: children {', '.join(children)} "
+          f"setting up (trace, XLA compile) ...", flush=True)
+    got = common.run_lockstep(__file__, children, rounds,
+                              log=lambda m: print(f"[{time.time() - start:5.0f}s]   {m}", flush=True),
+                              ready_timeouts={"onednn+xla": xla_timeout})
+    on = got["onednn"]["result"]
+    xla = got.get("onednn+xla")
+    xla = None if xla is None else xla.get("result", xla)
+    off = got["eigen"]["result"] if "eigen" in got else None
+    return summarise(n, L, B, on, off, xla)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -450,6 +473,7 @@ def main(argv=None):
     p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--jit", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--workdir", help=argparse.SUPPRESS)
     p.add_argument("--matmul", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--inference", action="store_true", help=argparse.SUPPRESS)
@@ -466,25 +490,13 @@ def main(argv=None):
     xla_timeout = a.xla_timeout or (120.0 if a.quick else 240.0)
     out_path = Path(a.out) if a.out else common.RESULTS_DIR / ("byte_rcae_quick.json" if a.quick else "byte_rcae.json")
     results = []
-    for n, L in configs:
-        B = BATCH_FOR_LENGTH[L]
-        args = ["--n", str(n), "--length", str(L), "--batch", str(B)]
-        children = {"onednn": (args + ["--matmul", "--profile", "--inference", "--inference-rounds",
-                                       str(5 if a.quick else 9)], {"TF_ENABLE_ONEDNN_OPTS": "1"})}
-        if not a.no_xla:
-            children["onednn+xla"] = (args + ["--jit"], {"TF_ENABLE_ONEDNN_OPTS": "1"})
-        if not a.no_eigen:
-            children["eigen"] = (args + ["--matmul"], {"TF_ENABLE_ONEDNN_OPTS": "0"})
-        print(f"[{time.time() - start:5.0f}s] n={n} L={L} batch={B}: children {', '.join(children)} "
-              f"setting up (trace, XLA compile) ...", flush=True)
-        got = common.run_lockstep(__file__, children, rounds,
-                                  log=lambda m: print(f"[{time.time() - start:5.0f}s]   {m}", flush=True),
-                                  ready_timeouts={"onednn+xla": xla_timeout})
-        on = got["onednn"]["result"]
-        xla = got.get("onednn+xla")
-        xla = None if xla is None else xla.get("result", xla)
-        off = got["eigen"]["result"] if "eigen" in got else None
-        results.append(summarise(n, L, B, on, off, xla))
+    workdir = tempfile.mkdtemp(prefix="bench-byte-rcae-")
+    try:
+        for n, L in configs:
+            results.append(run_config(a, n, L, rounds, xla_timeout, workdir, start))
+    finally:
+        import shutil
+        shutil.rmtree(workdir, ignore_errors=True)
     best_mm = judge_flop_target(results)
     elapsed = time.time() - start
     doc = {
