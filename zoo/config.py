@@ -71,7 +71,7 @@ class TrainerConfig:
 
 @dataclass
 class RuntimeConfig:
-    strategy: str = "mirrored"         # mirrored | multi_worker | one_device
+    strategy: str = "auto"             # auto (multi_worker if TF_CONFIG has workers, else mirrored) | mirrored | multi_worker | one_device
     logical_cpus: int | None = None    # split the CPU into this many logical devices (replicas)
     jit_compile: bool = False          # XLA for the static-length train step
     deterministic: bool = False        # tf.config.experimental.enable_op_determinism()
