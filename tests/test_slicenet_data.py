@@ -95,3 +95,80 @@ def test_byte_vocabulary_and_language_tokens():
     assert ByteVocabulary(["de"]).start_token("de") == GO
     with pytest.raises(ZooDataError, match="unknown target language 'es'"):
         vocab.start_token("es")
+
+
+def test_copied_targets_are_deterministic_target_copies(de):
+    from zoo.models.slicenet.task import copied_target_pairs
+
+    train, _ = split_pairs(de, 0.1)
+    assert copied_target_pairs(train, 0.0) == []
+    full = copied_target_pairs(train, 1.0)
+    # One (target -> target) pair per distinct training target, none already a training pair.
+    assert {p.target for p in full} == {p.target for p in train}
+    assert all(p.source == p.target and p.language == "de" for p in full)
+    half = copied_target_pairs(train, 0.5)
+    assert half == copied_target_pairs(train, 0.5)
+    assert set(half) < set(full) and 0.35 < len(half) / len(full) < 0.65
+    with pytest.raises(ZooDataError, match="copied_targets must be in"):
+        copied_target_pairs(train, 1.5)
+
+
+def test_label_smoothing_changes_the_training_loss_only():
+    import tensorflow as tf
+
+    from zoo.config import load_recipe
+    from zoo.models.slicenet.task import TranslationTask
+    from zoo.registry import create_model
+
+    eps, V = 0.1, 40
+    recipe = {"model": {"name": "slicenet", "vocab_size": V, "filters": 16, "encoder_modules": 1,
+                        "decoder_modules": 1, "dropout": 0.0},
+              "data": {"corpus": "django", "options": {"label_smoothing": eps}}}
+    task = TranslationTask(load_recipe(recipe))
+    model = create_model("slicenet", build=True, vocab_size=V, filters=16, encoder_modules=1,
+                         decoder_modules=1, dropout=0.0)
+    rng = np.random.default_rng(0)
+    batch = {"source": rng.integers(NUM_SPECIAL, V, (2, 5)).astype("int32"),
+             "target_in": rng.integers(NUM_SPECIAL, V, (2, 4)).astype("int32"),
+             "target": rng.integers(NUM_SPECIAL, V, (2, 4)).astype("int32")}
+    batch["target"][1, 2:] = 0  # padding is not scored
+    exact = task.batch_sums(model, batch, training=False)
+    smooth = task.batch_sums(model, batch, training=True)
+    logp = tf.nn.log_softmax(model({"source": batch["source"], "target_in": batch["target_in"]})).numpy()
+    mask = batch["target"] > 0
+    nll = -np.take_along_axis(logp, batch["target"][..., None], -1)[..., 0]
+    expected = ((1 - eps) * nll - eps * logp.mean(-1))[mask].sum()
+    np.testing.assert_allclose(float(exact["loss_sum"]), nll[mask].sum(), rtol=1e-5)
+    np.testing.assert_allclose(float(smooth["loss_sum"]), expected, rtol=1e-5)
+    assert float(smooth["count"]) == float(exact["count"]) == mask.sum()
+
+
+def test_batches_group_similar_lengths_and_cover_every_pair_once():
+    from zoo.config import load_recipe
+    from zoo.models.slicenet.task import TranslationTask
+
+    task = TranslationTask(load_recipe({
+        "model": {"name": "slicenet", "vocab_size": 300},
+        "data": {"corpus": "django", "batch_size": 8,
+                 "options": {"max_source_length": 48, "max_target_length": 40}}}))
+    rng = np.random.default_rng(1)
+    n = 101
+    lengths = rng.integers(1, 41, size=(n, 2))
+    data = ([[5] * int(a) for a, _ in lengths], [[3] * int(b) for _, b in lengths],
+            [[6] * int(b) for _, b in lengths])
+    assert task.bucket_boundaries() == [16, 32, 48]
+    batches = task.batch_order(data, True, 7, drop_remainder=False)
+    assert sorted(i for b in batches for i in b) == list(range(n))
+    assert [len(b) for b in batches[:-1]] == [8] * (len(batches) - 1) and len(batches[-1]) == n % 8
+    assert batches == task.batch_order(data, True, 7, False) != task.batch_order(data, True, 8, False)
+    assert sum(map(len, task.batch_order(data, True, 7, drop_remainder=True))) == n // 8 * 8
+    # The dataset pads each batch to its bucket (source capped at 48, targets at 40).
+    shapes = set()
+    for batch, ids in zip(task._dataset(data, True, 7, False), batches):
+        longest = max(max(len(data[0][i]), len(data[2][i])) for i in ids)
+        bucket = next(b for b in (16, 32, 48) if b >= longest)
+        assert batch["source"].shape == (len(ids), bucket)
+        assert batch["target"].shape == (len(ids), min(bucket, 40))
+        np.testing.assert_array_equal((batch["target"].numpy() > 0).sum(1), [len(data[2][i]) for i in ids])
+        shapes.add(bucket)
+    assert shapes == {16, 32, 48}

@@ -105,3 +105,33 @@ def test_shared_recursion_gradients_are_divided_by_their_uses(tmp_path):
             np.testing.assert_allclose(db, da / 4, atol=1e-7)
         else:
             np.testing.assert_allclose(db, da, atol=1e-7)
+
+
+def test_final_weights_average_the_last_checkpoints(tmp_path):
+    import keras
+
+    from zoo.config import RecipeError
+    from zoo.training.run import model_checkpoint
+
+    config = tiny_recipe(tmp_path / "run", trainer={"max_steps": 30, "checkpoint_every_steps": 10,
+                                                    "eval_every_steps": 100, "keep_checkpoints": 3,
+                                                    "average_checkpoints": 2})
+    metrics = Trainer(config, log=lambda *a: None).fit()
+    assert metrics["averaged_checkpoints"] == [20, 30]
+    final = keras.models.load_model(tmp_path / "run" / "model.keras")
+    ckpt_weights = []
+    for step in (20, 30):
+        model = keras.models.clone_model(final)
+        model_checkpoint(model).restore(str(tmp_path / "run" / "checkpoints" / f"ckpt-{step}")).expect_partial()
+        ckpt_weights.append([w.numpy() for w in model.weights])
+    moved = 0
+    for w, a, b in zip(final.weights, *ckpt_weights):
+        np.testing.assert_allclose(w.numpy(), (a + b) / 2, rtol=1e-5, atol=1e-7)
+        moved += int(not np.array_equal(a, b))
+    assert moved > 0  # the two checkpoints differ, so the average is neither of them
+    # The last checkpoint keeps the raw weights (a resumed run continues from them).
+    assert any(not np.allclose(w.numpy(), b) for w, b in zip(final.weights, ckpt_weights[1]))
+
+    bad = tiny_recipe(tmp_path / "bad", trainer={"keep_checkpoints": 2, "average_checkpoints": 3})
+    with pytest.raises(RecipeError, match="average_checkpoints .3. exceeds"):
+        Trainer(bad, log=lambda *a: None).fit()

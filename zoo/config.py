@@ -65,6 +65,7 @@ class TrainerConfig:
     eval_batches: int = 20
     checkpoint_every_steps: int = 200
     keep_checkpoints: int = 3
+    average_checkpoints: int = 1     # final model = mean of the last N saved checkpoints' weights
     text_samples: int = 3
     seed: int = 0
 

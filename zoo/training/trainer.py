@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from zoo.config import ExperimentConfig, RecipeError, save_recipe, load_recipe
 from zoo.training.run import atomic_save_keras, atomic_write_json, model_checkpoint
 from zoo.training.strategy import is_chief, make_strategy, worker_id
@@ -75,6 +77,10 @@ class Trainer:
             self.model = create_model(self.config.model.name, build=True, **self.config.model.args)
             self.optimizer = make_optimizer(self.config.trainer, steps_per_epoch)
             self.optimizer.build(self.model.trainable_variables)
+        t = self.config.trainer
+        if t.average_checkpoints > t.keep_checkpoints:
+            raise RecipeError(f"trainer.average_checkpoints ({t.average_checkpoints}) exceeds "
+                              f"trainer.keep_checkpoints ({t.keep_checkpoints}): keep at least as many")
         self.checkpoint = model_checkpoint(self.model, optimizer=self.optimizer)
         ckpt_dir = self.run_dir / "checkpoints"
         # Non-chief workers must also save (variables may be synchronised), each into its own dir.
@@ -313,7 +319,10 @@ class Trainer:
         if self._stop_requested:
             self.log(f"stopped by signal at step {step}; checkpoint saved, rerun to resume")
             return {"step": step, "interrupted": True}
+        averaged = self._average_checkpoints()
         metrics = self._log_eval(eval_writer, step)
+        if averaged:
+            metrics["averaged_checkpoints"] = averaged
         metrics.update(self.task.final_metrics(self.model))
         metrics.update(step=step, train_seconds=round(time.time() - start, 1),
                        parameters=int(self.model.count_params()))
@@ -326,6 +335,31 @@ class Trainer:
                                        for k, v in sorted(metrics.items())
                                        if not isinstance(v, (dict, list))))
         return metrics
+
+    def _average_checkpoints(self) -> list[int]:
+        """Replace the model's weights by the mean over the last `average_checkpoints` saved
+        checkpoints (T2T's checkpoint averaging; Vaswani et al. 2017 §6.1 average the last 5).
+
+        The checkpoints themselves keep the raw weights, so a resumed run continues unchanged;
+        only the final evaluation, `model.keras` and exports see the average.
+        """
+        n = int(self.config.trainer.average_checkpoints)
+        paths = list(self.manager.checkpoints)[-n:]
+        if n <= 1 or len(paths) < 2:
+            return []
+        reader = model_checkpoint(self.model)
+        # Only float weights are averaged; anything else (e.g. a seed state) keeps its last value.
+        variables = [v for v in self.model.weights if np.issubdtype(np.dtype(v.dtype), np.floating)]
+        total = [np.zeros(v.shape, np.float64) for v in variables]
+        for path in paths:
+            reader.restore(path).expect_partial()
+            for acc, v in zip(total, variables):
+                acc += np.asarray(v.numpy(), np.float64)
+        for acc, v in zip(total, variables):
+            v.assign((acc / len(paths)).astype(v.dtype))
+        steps = [int(p.rsplit("-", 1)[-1]) for p in paths]
+        self.log(f"final weights: mean of checkpoints at steps {steps}")
+        return steps
 
     def _log_train(self, writer, step, window, seconds):
         import tensorflow as tf

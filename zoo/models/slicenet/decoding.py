@@ -105,10 +105,15 @@ class Translator:
         return [s.decode("utf-8", errors="replace") for s in strings.numpy()], ids.numpy(), scores.numpy()
 
     def translate(self, texts, language=None, beam_size=None, length_penalty=None, batch_size=32):
-        out = []
+        # Batches of similar length: a batch decodes until its longest output ends.
         texts = list(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = [""] * len(texts)
         for i in range(0, len(texts), batch_size):
-            out += self.translate_with_ids(texts[i:i + batch_size], language, beam_size, length_penalty)[0]
+            chunk = order[i:i + batch_size]
+            for j, text in zip(chunk, self.translate_with_ids([texts[j] for j in chunk], language, beam_size,
+                                                               length_penalty)[0]):
+                out[j] = text
         return out
 
     def score(self, texts, targets, language=None):

@@ -12,6 +12,11 @@ translations (beam 4 + length penalty, §5) against the copy-the-source baseline
     beam_size: 4                 BLEU decoding (1 = greedy)
     length_penalty: 0.6          GNMT alpha of the beam search
     bleu_sentences: 200          test pairs translated for BLEU at the end of training
+    label_smoothing: 0.0         of the training loss (T2T's SliceNet runs use 0.1); eval NLL is exact
+    copied_targets: 0.0          fraction of training targets also added as (target -> target)
+                                 pairs: Currey et al. 2017, "Copied monolingual data improves
+                                 low-resource NMT" -- teaches the attention to copy the verbatim
+                                 parts (placeholders, markup, URLs) that small corpora have few of
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from zoo.training.task import Task, register_task
 
 OPTIONS = {"languages": ["de"], "tokenizer": "sentencepiece", "character_coverage": 1.0,
            "target_file": None, "max_source_length": 64, "max_target_length": 64, "beam_size": 4,
-           "length_penalty": 0.6, "bleu_sentences": 200}
+           "length_penalty": 0.6, "bleu_sentences": 200, "label_smoothing": 0.0, "copied_targets": 0.0}
 
 
 def model_vocab_size(config) -> int:
@@ -37,6 +42,21 @@ def model_vocab_size(config) -> int:
     if "vocab_size" in args:
         return int(args["vocab_size"])
     return int(inspect.signature(entry.factory).parameters["vocab_size"].default)
+
+
+def copied_target_pairs(train, fraction: float):
+    """(target, target) pairs for a deterministic `fraction` of the training pairs (by target hash)."""
+    from zoo.data.corpora import paragraph_hash
+    from zoo.models.slicenet.data import Pair, dedupe
+
+    if not 0.0 <= fraction <= 1.0:
+        raise ZooDataError(f"data.options.copied_targets must be in [0, 1], got {fraction}")
+    if fraction == 0:
+        return []
+    train_set = set(train)
+    copies = [Pair(p.target, p.target, p.language) for p in train
+              if paragraph_hash(p.target.encode("utf-8"), b"zoo-copied") < fraction]
+    return [p for p in dedupe(copies) if p not in train_set]
 
 
 def bleu(hypotheses, references) -> float:
@@ -79,7 +99,8 @@ class TranslationTask(Task):
                                       o["character_coverage"])
         self.pairs_total = len(pairs)
         self.train_pairs, self.test_pairs = train, test
-        self._train = self._encode(train, drop_long=True)
+        self.copied_pairs = copied_target_pairs(train, float(o["copied_targets"]))
+        self._train = self._encode(train + self.copied_pairs, drop_long=True)
         self._test = self._encode(test, drop_long=False)
         if not self._train[0]:
             raise ZooDataError("no training pair fits max_source_length / max_target_length")
@@ -104,22 +125,64 @@ class TranslationTask(Task):
 
     def data_summary(self):
         return {"pairs": self.pairs_total, "train_pairs": len(self.train_pairs),
+                "copied_pairs": len(self.copied_pairs),
                 "train_pairs_used": len(self._train[0]), "test_pairs": len(self.test_pairs),
                 "vocab_size": self.vocab.size, "languages": self.languages}
+
+    def bucket_boundaries(self) -> list[int]:
+        """Padded lengths of the batches: 16, 32, ... up to the longest allowed sequence."""
+        longest = max(self.options["max_source_length"], self.options["max_target_length"])
+        bounds = [b for b in (16 << i for i in range(16)) if b < longest]
+        return bounds + [longest]
+
+    def batch_order(self, data, shuffle, seed, drop_remainder) -> list[list[int]]:
+        """Example indices of each batch: batches hold sentences of similar length.
+
+        Django messages are mostly a few tokens long, so padding every batch to the longest
+        allowed sentence would spend most of a step on padding. Each example goes to the first
+        bucket that holds both its source and target; a bucket's leftover (less than a batch)
+        moves up to the next bucket, so every batch but the last is full and the step is traced
+        once per bucket. With `shuffle` the order inside buckets and of the batches depends on
+        `seed` only (a resumed run sees the same batches).
+        """
+        rng = np.random.default_rng(seed)
+        n, size = len(data[0]), self.config.data.batch_size
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        bounds = self.bucket_boundaries()
+        key = [int(np.searchsorted(bounds, max(len(data[0][i]), len(data[2][i])))) for i in range(n)]
+        batches, carry = [], []
+        for b in range(len(bounds)):
+            members = carry + [int(i) for i in order if key[i] == b]
+            full = len(members) // size * size
+            batches += [members[j: j + size] for j in range(0, full, size)]
+            carry = members[full:]
+        if shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        if carry and not drop_remainder:
+            batches.append(carry)
+        return batches
 
     def _dataset(self, data, shuffle, seed, drop_remainder):
         import tensorflow as tf
 
-        n = len(data[0])
-        order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
-        cols = [tf.ragged.constant([data[i][j] for j in order], dtype=tf.int32) for i in range(3)]
+        batches = self.batch_order(data, shuffle, seed, drop_remainder)
+        flat = [i for batch in batches for i in batch]
+        cols = [tf.ragged.constant([data[c][i] for i in flat], dtype=tf.int32, row_splits_dtype=tf.int64)
+                for c in range(3)]
         ds = tf.data.Dataset.from_tensor_slices(tuple(cols))
-        ds = ds.ragged_batch(self.config.data.batch_size, drop_remainder=drop_remainder)
-        # One static padded shape: the trainer's tf.function would retrace for every new length.
+        # Only the last batch can be partial, so these batches are exactly `batches`.
+        ds = ds.ragged_batch(self.config.data.batch_size)
+        bounds = tf.constant(self.bucket_boundaries(), tf.int64)
         S, T = self.options["max_source_length"], self.options["max_target_length"]
-        return ds.map(lambda s, ti, t: {"source": s.to_tensor(shape=[None, S]),
-                                        "target_in": ti.to_tensor(shape=[None, T]),
-                                        "target": t.to_tensor(shape=[None, T])})
+
+        def pad(s, ti, t):
+            longest = tf.maximum(tf.reduce_max(s.row_lengths()), tf.reduce_max(t.row_lengths()))
+            length = tf.gather(bounds, tf.searchsorted(bounds, longest[None])[0])
+            src = tf.stack([s.nrows(), tf.minimum(length, S)])
+            tgt = tf.stack([t.nrows(), tf.minimum(length, T)])
+            return {"source": s.to_tensor(shape=src), "target_in": ti.to_tensor(shape=tgt),
+                    "target": t.to_tensor(shape=tgt)}
+        return ds.map(pad)
 
     def train_dataset(self, model, pass_index):
         return self._dataset(self._train, True, self.config.data.seed + pass_index,
@@ -135,7 +198,13 @@ class TranslationTask(Task):
         logits = model({"source": batch["source"], "target_in": batch["target_in"]}, training=training)
         target = batch["target"]
         mask = tf.cast(target > 0, tf.float32)
-        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=target, logits=tf.cast(logits, tf.float32))
+        logits32 = tf.cast(logits, tf.float32)
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=target, logits=logits32)
+        smoothing = float(self.options["label_smoothing"])
+        if training and smoothing > 0:
+            # Cross-entropy against (1 - eps) one-hot + eps uniform; gradients only, eval stays exact.
+            uniform = -tf.reduce_mean(tf.nn.log_softmax(logits32), axis=-1)
+            nll = (1.0 - smoothing) * nll + smoothing * uniform
         correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), target), tf.float32)
         loss_sum = tf.reduce_sum(nll * mask)
         return {"loss_sum": loss_sum, "count": tf.reduce_sum(mask), "neg_loss_sum": -loss_sum,
