@@ -84,6 +84,66 @@ def test_sentencepiece_vocabulary_round_trips_through_tensorflow_text(de, tmp_pa
         build_vocabulary("words", train, ["de"], 300)
 
 
+def _strings(tensor):
+    return [t.decode("utf-8") for t in tensor.numpy()]
+
+
+def test_placeholders_become_shared_slots_and_come_back_verbatim():
+    from zoo.models.slicenet.placeholders import SLOTS, protect, restore
+
+    src = ['Delete %(name)s and %(name)s? See <a href="https://x.org/a?b=1">docs</a>.', "plain text",
+           "%s of %d", "Visit https://djangoproject.com now"]
+    tgt = ['%(name)s und %(name)s löschen? <a href="https://x.org/a?b=1">Doku</a> %(other)s',
+           "einfacher Text", "%d von %s", "Jetzt https://djangoproject.com besuchen"]
+    masked, values = protect(src)
+    # Equal placeholders share the slot of their first occurrence; a tag is one placeholder.
+    assert _strings(masked) == ["Delete ⟦0⟧ and ⟦0⟧? See ⟦2⟧docs⟦3⟧.", "plain text", "⟦0⟧ of ⟦1⟧",
+                                "Visit ⟦0⟧ now"]
+    masked_t, _ = protect(tgt, values)
+    # Targets take the source's slots (reordered too); a placeholder the source lacks stays text.
+    assert _strings(masked_t) == ["⟦0⟧ und ⟦0⟧ löschen? ⟦2⟧Doku⟦3⟧ %(other)s", "einfacher Text",
+                                  "⟦1⟧ von ⟦0⟧", "Jetzt ⟦0⟧ besuchen"]
+    assert _strings(restore(masked_t, values)) == tgt
+    assert _strings(restore(masked, values)) == src
+    # A slot the source has no value for (a model's mistake) is dropped, not left as ⟦k⟧.
+    assert _strings(restore(["⟦1⟧ a ⟦0⟧", "⟦0⟧b", "⟦9999⟧", "x"], values)) == [
+        "%(name)s a %(name)s", "b", "", "x"]
+    many = " ".join(f"%(f{i})s" for i in range(SLOTS + 1))
+    m, _ = protect([many])
+    assert _strings(m)[0].endswith(f"⟦{SLOTS - 1}⟧ %(f{SLOTS})s")  # slots run out: the rest stays text
+
+
+def test_placeholders_round_trip_on_the_whole_corpus(de):
+    from zoo.models.slicenet.placeholders import protect, restore
+
+    sources, targets = [p.source for p in de], [p.target for p in de]
+    masked, values = protect(sources)
+    masked_t, _ = protect(targets, values)
+    assert _strings(restore(masked, values)) == sources
+    assert _strings(restore(masked_t, values)) == targets
+    with_slots = sum("⟦0⟧" in t for t in _strings(masked))
+    assert with_slots > len(de) // 5  # Django messages are full of format fields and markup
+    assert sum("⟦0⟧" in t for t in _strings(masked_t)) > with_slots * 0.9
+
+
+def test_sentencepiece_with_placeholders_keeps_each_slot_one_piece(de, tmp_path, monkeypatch):
+    from zoo.models.slicenet.placeholders import slot_tokens
+
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path))
+    train, _ = split_pairs(de, 0.1)
+    plain = build_vocabulary("sentencepiece", train, ["de"], 400)
+    vocab = build_vocabulary("sentencepiece", train, ["de"], 400, placeholders=True)
+    assert vocab.placeholders and vocab.proto != plain.proto and len(list(tmp_path.rglob("*.model"))) == 2
+    ids = vocab.encode(["a" + "".join(slot_tokens())])[0]
+    slots = ids[-len(slot_tokens()):]  # one piece each, after the piece(s) of "a"
+    assert len(set(slots)) == len(slots) and min(slots) >= NUM_SPECIAL and len(ids) <= len(slots) + 2
+    src, tgt = vocab.encode_pairs(["Delete %(name)s?"], ["%(name)s löschen?"])
+    slot0 = slots[0]
+    assert slot0 in src[0] and slot0 in tgt[0]
+    src_plain, _ = plain.encode_pairs(["Delete %(name)s?"], ["%(name)s löschen?"])
+    assert len(src_plain[0]) > len(src[0])  # without slots the field is several pieces
+
+
 def test_byte_vocabulary_and_language_tokens():
     vocab = ByteVocabulary(["de", "fr"])
     text = "Grüße ✓"

@@ -88,6 +88,8 @@ def test_beam_search_accepts_a_runtime_batch_size():
 
 @pytest.fixture(scope="module")
 def model():
+    import keras
+    keras.utils.set_random_seed(0)  # one fixed random model: the slot test relies on its behaviour
     m = zoo.create_model("slicenet_full_k15", vocab_size=30, filters=24, encoder_modules=1,
                          decoder_modules=1, dropout=0.0, build=True)
     # Sharpen the random model so decoding finishes with EOS within the length limit.
@@ -109,3 +111,29 @@ def test_model_decoding_scores_match_score_ids(model):
     greedy, _ = decode_ids(model, src, GO, 8, 1)
     single, _ = decode_ids(model, src[1:2], GO, 8, 1)       # batch independence
     np.testing.assert_array_equal(greedy.numpy()[1], single.numpy()[0])
+
+
+def _placed(row, need, slots):
+    """(ended, every needed slot before the end, no slot outside `need` and none twice)."""
+    row = list(row)
+    out = row[: row.index(EOS)] if EOS in row else row
+    return EOS in row, need <= set(out), all(out.count(s) <= (s in need) for s in slots)
+
+
+def test_placeholder_slots_are_placed_before_eos_and_never_invented(model):
+    slots = [20, 21, 22, 23]
+    src = np.array([[5, 20, 6, 22, 7, EOS], [5, 6, 7, 8, 9, EOS], [23, 9, 9, 9, 9, EOS]], "int32")
+    required = [{20, 22}, set(), {23}]
+    free, _ = decode_ids(model, src, GO, 24, 1)
+    # The random model ends some hypothesis without its source's slots...
+    assert any(e and not placed for e, placed, _ in map(_placed, free.numpy(), required, [slots] * 3))
+    for beam in (1, 4):
+        ids, scores = decode_ids(model, src, GO, 24, beam, length_penalty=0.0, slot_ids=slots)
+        for row, need in zip(ids.numpy(), required):
+            ended, placed, only_own = _placed(row, need, slots)
+            # ...the constrained search never does, and uses a slot no more often than the source.
+            assert only_own and (placed or not ended), (beam, row, need)
+        assert EOS in ids.numpy()[1]  # nothing to place: it ends as usual
+        # Constraints steer the search; the scores stay the model's log-probabilities.
+        target = np.where(ids.numpy() == -1, PAD, ids.numpy()).astype("int32")
+        np.testing.assert_allclose(score_ids(model, src, target, GO), scores, atol=1e-3)

@@ -15,7 +15,8 @@ from zoo.config import load_recipe
 from zoo.export import export_run, read_manifest
 from zoo.training.trainer import train
 
-SENTENCES = ["Change password", "Arabic", "This field is required.", "Delete selected items"]
+SENTENCES = ["Change password", "Arabic", "This field is required.", "Delete selected items",
+             'Delete %(name)s? See <a href="https://x.org/">docs</a>.']
 
 
 def _recipe(run_dir, **data_options):
@@ -25,7 +26,7 @@ def _recipe(run_dir, **data_options):
                   "decoder_modules": 1, "dropout": 0.0},
         "data": {"corpus": "django", "batch_size": 32, "max_paragraphs": 256, "max_test_paragraphs": 16,
                  "options": {"max_source_length": 16, "max_target_length": 10, "beam_size": 3,
-                             "bleu_sentences": 6, **data_options}},
+                             "bleu_sentences": 6, "placeholders": True, **data_options}},
         "trainer": {"optimizer": "adam", "learning_rate": 0.003, "weight_decay": 0.0, "max_steps": 6,
                     "eval_every_steps": 100, "checkpoint_every_steps": 100, "text_samples": 0},
         "runtime": {"run_dir": str(run_dir), "progress": False},
@@ -73,7 +74,7 @@ def test_savedmodel_translate_equals_python_decoding_in_a_fresh_process(trained,
     out = export_run(root / "run", tmp_path / "export")
     entry = read_manifest(out)["savedmodels"][0]
     assert set(entry["signatures"]) == {"translate", "score"}
-    assert entry["tokenizer"] == "sentencepiece" and entry["beam_size"] == 3
+    assert entry["tokenizer"] == "sentencepiece" and entry["beam_size"] == 3 and entry["placeholders"]
 
     _, _, tr = reloaded
     expected = tr.translate(SENTENCES)
@@ -95,6 +96,8 @@ def test_savedmodel_translate_equals_python_decoding_in_a_fresh_process(trained,
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["t"] == expected
     np.testing.assert_allclose(got["s"], expected_scores, atol=1e-3)
+    # Slots never reach the user: the graph put the source's placeholders back (or dropped them).
+    assert not any("⟦" in t for t in got["t"])
 
     # The CLI reads the same SavedModel.
     import io

@@ -5,8 +5,9 @@
     score:              {"text": string [None], "target": string [None]} -> {"log_prob": float32 [None]}
                         (log p(target + EOS | text), the sum over its tokens)
 
-Tokenization (SentencePiece through tensorflow-text, or bytes) and beam search (beam size and
-GNMT length penalty from the recipe's data.options) run inside the graph, so a client needs only
+Tokenization (SentencePiece through tensorflow-text, or bytes), placeholder protection when the
+recipe asks for it, and beam search (beam size and GNMT length penalty from the recipe's
+data.options) run inside the graph, so a client needs only
 `import tensorflow_text` (it registers the SentencePiece ops) and `tf.saved_model.load`.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ SAVEDMODEL = "translate"
 
 class TranslationServing(tf.Module):
     def __init__(self, model, vocab, options):
-        from zoo.models.slicenet.decoding import decode_ids, score_ids, source_ids, target_ids
+        from zoo.models.slicenet.decoding import score_texts, translate_texts
 
         super().__init__(name="slicenet_serving")
         object.__setattr__(self, "model", model)  # untracked: only its variables go in (see byte AE)
@@ -41,13 +42,11 @@ class TranslationServing(tf.Module):
 
         def make_translate(start):
             def translate(text):
-                ids, _ = decode_ids(model, source_ids(vocab, text, S), start, T, beam, alpha, vocab.base_size)
-                return {"translation": vocab.tf_decode(ids)}
+                return {"translation": translate_texts(model, vocab, text, start, S, T, beam, alpha)[0]}
             return tf.function(translate, input_signature=[text])
 
         def score(text, target):
-            return {"log_prob": score_ids(model, source_ids(vocab, text, S), target_ids(vocab, target, T),
-                                          vocab.start_token())}
+            return {"log_prob": score_texts(model, vocab, text, target, vocab.start_token(), S, T)}
 
         self.translate = make_translate(vocab.start_token())
         self.score = tf.function(score, input_signature=[text, target])
@@ -79,6 +78,7 @@ def export_slicenet(model, config, depths):
     yield SavedModelSpec(
         name=SAVEDMODEL, module=module, signatures=module.signatures(),
         info={"tokenizer": task.vocab.kind, "languages": task.vocab.languages,
+              "placeholders": task.vocab.placeholders,
               "beam_size": o["beam_size"], "length_penalty": o["length_penalty"],
               "max_source_length": o["max_source_length"], "max_target_length": o["max_target_length"]})
 

@@ -16,6 +16,8 @@ Tokenizers (`options.tokenizer`): "sentencepiece" (a unigram model trained on th
 split's sources and targets with the `sentencepiece` package, applied with
 `tensorflow_text.SentencepieceTokenizer`) or "bytes" (UTF-8 bytes). Ids 0-3 are PAD, EOS, UNK,
 GO in both; with several target languages each gets a token after the subwords/bytes.
+With `options.placeholders` the vocabulary also protects placeholders (see `placeholders.py`):
+slot tokens replace them before tokenizing and the source's text is put back after decoding.
 """
 from __future__ import annotations
 
@@ -130,8 +132,9 @@ class Vocabulary:
 
     kind = ""
 
-    def __init__(self, languages):
+    def __init__(self, languages, placeholders: bool = False):
         self.languages = list(languages)
+        self.placeholders = bool(placeholders)
 
     @property
     def size(self) -> int:
@@ -153,6 +156,31 @@ class Vocabulary:
         import tensorflow as tf
         return self.tf_encode(tf.constant(list(texts), tf.string)).to_list()
 
+    def encode_pairs(self, sources, targets) -> tuple[list[list[int]], list[list[int]]]:
+        """Training/evaluation ids of aligned sources and targets (placeholders protected jointly)."""
+        import tensorflow as tf
+        src, values = self.protect(tf.constant(list(sources), tf.string))
+        tgt, _ = self.protect(tf.constant(list(targets), tf.string), values)
+        return self.tf_encode(src).to_list(), self.tf_encode(tgt).to_list()
+
+    def protect(self, texts, values=None):
+        """Strings [B] -> (strings with slot tokens, placeholder values); a no-op when disabled."""
+        if not self.placeholders:
+            return texts, None
+        from zoo.models.slicenet.placeholders import protect
+        return protect(texts, values)
+
+    def slot_ids(self):
+        """Ids of the placeholder slot tokens when each is one token (SentencePiece), else None."""
+        return None
+
+    def restore(self, texts, values):
+        """Decoded strings [B] -> the source's placeholders back in their slots (no-op when disabled)."""
+        if not self.placeholders:
+            return texts
+        from zoo.models.slicenet.placeholders import restore
+        return restore(texts, values)
+
     def decode(self, ids) -> list[str]:
         import tensorflow as tf
         out = self.tf_decode(tf.constant(np.asarray(ids, np.int32)))
@@ -170,12 +198,20 @@ class Vocabulary:
 class SentencePieceVocabulary(Vocabulary):
     kind = "sentencepiece"
 
-    def __init__(self, proto: bytes, languages):
+    def __init__(self, proto: bytes, languages, placeholders: bool = False):
         import sentencepiece as spm
-        super().__init__(languages)
+        super().__init__(languages, placeholders)
         self.proto = proto
-        self.base_size = int(spm.SentencePieceProcessor(model_proto=proto).get_piece_size())
+        processor = spm.SentencePieceProcessor(model_proto=proto)
+        self.base_size = int(processor.get_piece_size())
         self.tokenizer = None
+        self._slot_ids = None
+        if self.placeholders:
+            from zoo.models.slicenet.placeholders import slot_tokens
+            self._slot_ids = [int(processor.piece_to_id(t)) for t in slot_tokens()]
+
+    def slot_ids(self):
+        return self._slot_ids
 
     def new_tokenizer(self):
         """A tensorflow-text tokenizer op for this model. Its kernel owns the SentencePiece
@@ -214,8 +250,9 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo")) / "sentencepiece"
 
 
-def train_sentencepiece(texts, vocab_size: int, character_coverage: float = 1.0) -> bytes:
-    """A unigram SentencePiece model (ids 0-3 = PAD, EOS, UNK, GO) trained on `texts`.
+def train_sentencepiece(texts, vocab_size: int, character_coverage: float = 1.0, symbols=()) -> bytes:
+    """A unigram SentencePiece model (ids 0-3 = PAD, EOS, UNK, GO) trained on `texts`;
+    `symbols` (placeholder slots) are always single pieces.
 
     Deterministic (one thread, no sampling) and cached by a hash of the texts and settings, so a
     later export or evaluation of the same recipe gets the same tokenizer the model trained on.
@@ -225,7 +262,8 @@ def train_sentencepiece(texts, vocab_size: int, character_coverage: float = 1.0)
     texts = [t for t in texts if t]
     if not texts:
         raise ZooDataError("cannot train a SentencePiece model on an empty training split")
-    key = hashlib.sha256(repr((vocab_size, character_coverage)).encode() + "\n".join(texts).encode()).hexdigest()
+    settings = (vocab_size, character_coverage) + ((tuple(symbols),) if symbols else ())
+    key = hashlib.sha256(repr(settings).encode() + "\n".join(texts).encode()).hexdigest()
     path = _cache_dir() / f"{key[:32]}.model"
     if path.is_file():
         return path.read_bytes()
@@ -233,7 +271,8 @@ def train_sentencepiece(texts, vocab_size: int, character_coverage: float = 1.0)
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(texts), model_writer=out, vocab_size=vocab_size, model_type="unigram",
         pad_id=PAD, eos_id=EOS, unk_id=UNK, bos_id=GO, character_coverage=character_coverage,
-        hard_vocab_limit=False, num_threads=1, shuffle_input_sentence=False, minloglevel=2)
+        hard_vocab_limit=False, num_threads=1, shuffle_input_sentence=False, minloglevel=2,
+        user_defined_symbols=list(symbols))
     proto = out.getvalue()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -243,15 +282,23 @@ def train_sentencepiece(texts, vocab_size: int, character_coverage: float = 1.0)
 
 
 def build_vocabulary(kind: str, train_pairs, languages, model_vocab_size: int,
-                     character_coverage: float = 1.0) -> Vocabulary:
+                     character_coverage: float = 1.0, placeholders: bool = False) -> Vocabulary:
     """The tokenizer of `options.tokenizer`, sized to fit the model's `vocab_size`."""
     extra = len(languages) if len(languages) > 1 else 0
     if kind == "bytes":
-        vocab = ByteVocabulary(languages)
+        vocab = ByteVocabulary(languages, placeholders)
     elif kind == "sentencepiece":
-        texts = [p.source for p in train_pairs] + [p.target for p in train_pairs]
+        sources, targets = [p.source for p in train_pairs], [p.target for p in train_pairs]
+        symbols = ()
+        if placeholders:  # pieces are learnt on the text the model sees: slots, not placeholders
+            from zoo.models.slicenet.placeholders import protect, slot_tokens
+            masked, values = protect(sources)
+            sources = [t.decode("utf-8") for t in masked.numpy()]
+            targets = [t.decode("utf-8") for t in protect(targets, values)[0].numpy()]
+            symbols = slot_tokens()
         vocab = SentencePieceVocabulary(
-            train_sentencepiece(texts, model_vocab_size - extra, character_coverage), languages)
+            train_sentencepiece(sources + targets, model_vocab_size - extra, character_coverage, symbols),
+            languages, placeholders)
     else:
         raise ZooDataError(f"unknown data.options.tokenizer {kind!r}; choose sentencepiece or bytes")
     if vocab.size > model_vocab_size:

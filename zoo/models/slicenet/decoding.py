@@ -29,26 +29,45 @@ def banned_tokens(vocab_size: int, base_size: int):
 
 
 def decode_ids(model, source, start_token, max_length: int, beam_size: int = 4, length_penalty: float = 0.6,
-               base_size: int | None = None):
+               base_size: int | None = None, slot_ids=None):
     """Source ids [B, S] -> (target ids [B, max_length] ending in EOS then PAD, scores [B]).
 
     beam_size 1 is greedy decoding. `start_token` is GO or the target-language token.
+    `slot_ids` (placeholder slot tokens, see placeholders.py): a hypothesis uses each slot of its
+    source at least once and at most as often as the source does, no other slot, and cannot end
+    before it has placed them all -- a translation that drops a format field or a link is broken
+    for the application that shows it.
     """
     source = tf.convert_to_tensor(source, tf.int32)
     batch = tf.shape(source)[0]
     encoding, mask = model.encode(source, training=False)
-    T = int(max_length)
-    bias = banned_tokens(model.vocab_size, base_size or model.vocab_size)
+    T, V = int(max_length), model.vocab_size
+    bias = banned_tokens(V, base_size or V)
+    state = {"encoding": encoding, "mask": mask, "prefix": tf.fill([batch, T], PAD),
+             "t": tf.zeros([batch], tf.int32)}
+    if slot_ids is not None:
+        slot_one_hot = tf.one_hot(tf.constant(slot_ids, tf.int32), V)  # [K, V]
+        is_slot = tf.reduce_max(slot_one_hot, axis=0)
+        counts = tf.reduce_sum(tf.cast(source[:, :, None] == tf.constant(slot_ids, tf.int32), tf.float32), 1)
+        state["left"] = tf.matmul(counts, slot_one_hot)  # [B, V]: uses of each slot still allowed
+        state["todo"] = tf.minimum(state["left"], 1.0)  # slots not placed yet
+        eos = tf.one_hot(EOS, V)
 
     def step_fn(tokens, state):
         t = state["t"][0]
         prefix = tf.where(tf.range(T)[None, :] == t, tokens[:, None], state["prefix"])
         logits = model.decode(state["encoding"], state["mask"], prefix[:, : t + 1], training=False)
         log_probs = tf.nn.log_softmax(tf.cast(logits[:, -1], tf.float32)) + bias
-        return log_probs, {**state, "prefix": prefix, "t": state["t"] + 1}
+        new_state = {**state, "prefix": prefix, "t": state["t"] + 1}
+        if slot_ids is not None:
+            placed = tf.one_hot(tokens, V)
+            todo, left = state["todo"] * (1.0 - placed), state["left"] - placed
+            unfinished = tf.cast(tf.reduce_any(todo > 0, axis=1, keepdims=True), tf.float32)
+            used_up = is_slot * tf.cast(left <= 0, tf.float32)
+            log_probs += (used_up + unfinished * eos) * _NEG
+            new_state.update(todo=todo, left=left)
+        return log_probs, new_state
 
-    state = {"encoding": encoding, "mask": mask, "prefix": tf.fill([batch, T], PAD),
-             "t": tf.zeros([batch], tf.int32)}
     # A static batch when known (eager / fixed-size calls), else the runtime one (serving).
     static_batch = source.shape[0] if source.shape[0] is not None else batch
     if beam_size == 1:
@@ -71,6 +90,24 @@ def target_ids(vocab, texts, max_length: int):
     return source_ids(vocab, texts, max_length)
 
 
+def translate_texts(model, vocab, texts, start_token, max_source_length, max_target_length, beam_size,
+                    length_penalty):
+    """Strings [B] -> (translations [B], ids [B, T], scores [B]); placeholders protected when
+    the vocabulary does so. Shared by `Translator` and the exported `translate` signature."""
+    masked, values = vocab.protect(texts)
+    ids, scores = decode_ids(model, source_ids(vocab, masked, max_source_length), start_token,
+                             max_target_length, beam_size, length_penalty, vocab.base_size, vocab.slot_ids())
+    return vocab.restore(vocab.tf_decode(ids), values), ids, scores
+
+
+def score_texts(model, vocab, texts, targets, start_token, max_source_length, max_target_length):
+    """log p(target | text) [B], with the placeholder slots the model was trained on."""
+    src, values = vocab.protect(texts)
+    tgt, _ = vocab.protect(targets, values)
+    return score_ids(model, source_ids(vocab, src, max_source_length), target_ids(vocab, tgt, max_target_length),
+                     start_token)
+
+
 class Translator:
     """Python-side translation of strings (`zoo eval`, BLEU, tests) with a trained model."""
 
@@ -85,10 +122,8 @@ class Translator:
         key = (beam_size, float(length_penalty))
         if key not in self._fns:
             def run(texts, start):
-                src = source_ids(self.vocab, texts, self.max_source_length)
-                ids, scores = decode_ids(self.model, src, start, self.max_target_length, beam_size,
-                                         length_penalty, self.vocab.base_size)
-                return self.vocab.tf_decode(ids), ids, scores
+                return translate_texts(self.model, self.vocab, texts, start, self.max_source_length,
+                                       self.max_target_length, beam_size, length_penalty)
             # Traced once per setting: an eager while_loop would run op by op.
             self._fns[key] = tf.function(run, input_signature=[tf.TensorSpec([None], tf.string),
                                                                tf.TensorSpec([], tf.int32)])
@@ -117,6 +152,6 @@ class Translator:
         return out
 
     def score(self, texts, targets, language=None):
-        src = source_ids(self.vocab, tf.constant(list(texts)), self.max_source_length)
-        tgt = target_ids(self.vocab, tf.constant(list(targets)), self.max_target_length)
-        return score_ids(self.model, src, tgt, self.vocab.start_token(language)).numpy()
+        return score_texts(self.model, self.vocab, tf.constant(list(texts), tf.string),
+                           tf.constant(list(targets), tf.string), self.vocab.start_token(language),
+                           self.max_source_length, self.max_target_length).numpy()

@@ -17,6 +17,9 @@ translations (beam 4 + length penalty, §5) against the copy-the-source baseline
                                  pairs: Currey et al. 2017, "Copied monolingual data improves
                                  low-resource NMT" -- teaches the attention to copy the verbatim
                                  parts (placeholders, markup, URLs) that small corpora have few of
+    placeholders: false          protect format fields, HTML tags and URLs: each becomes a slot
+                                 token the model places, and the source's text is put back after
+                                 decoding, in Python and in the SavedModel (placeholders.py)
 """
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ from zoo.training.task import Task, register_task
 
 OPTIONS = {"languages": ["de"], "tokenizer": "sentencepiece", "character_coverage": 1.0,
            "target_file": None, "max_source_length": 64, "max_target_length": 64, "beam_size": 4,
-           "length_penalty": 0.6, "bleu_sentences": 200, "label_smoothing": 0.0, "copied_targets": 0.0}
+           "length_penalty": 0.6, "bleu_sentences": 200, "label_smoothing": 0.0, "copied_targets": 0.0,
+           "placeholders": False}
 
 
 def model_vocab_size(config) -> int:
@@ -96,7 +100,7 @@ class TranslationTask(Task):
         if d.max_test_paragraphs:
             test = test[: d.max_test_paragraphs]
         self.vocab = build_vocabulary(o["tokenizer"], train, self.languages, model_vocab_size(self.config),
-                                      o["character_coverage"])
+                                      o["character_coverage"], bool(o["placeholders"]))
         self.pairs_total = len(pairs)
         self.train_pairs, self.test_pairs = train, test
         self.copied_pairs = copied_target_pairs(train, float(o["copied_targets"]))
@@ -111,8 +115,7 @@ class TranslationTask(Task):
 
         o = self.options
         S, T = o["max_source_length"], o["max_target_length"]
-        srcs = self.vocab.encode([p.source for p in pairs])
-        tgts = self.vocab.encode([p.target for p in pairs])
+        srcs, tgts = self.vocab.encode_pairs([p.source for p in pairs], [p.target for p in pairs])
         out = ([], [], [])
         for p, s, t in zip(pairs, srcs, tgts):
             if drop_long and (len(s) + 1 > S or len(t) + 1 > T):
