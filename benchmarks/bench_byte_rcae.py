@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Speed benchmark of the byte-level recursive convolutional autoencoder (seed 000 §2, ByteRCAE).
+"""Speed benchmark of the byte-level recursive convolutional autoencoder (ByteRCAE, "Byte-level
+Recursive Convolutional Auto-Encoder for Text", §2).
 
     python benchmarks/bench_byte_rcae.py --quick   # n=2, length 256, few rounds (< 3 min)
     python benchmarks/bench_byte_rcae.py           # n=2 and n=8 at lengths 256 and 1024 (< 20 min)
@@ -7,8 +8,8 @@
 For each model (n = 2, 8; features 256; max_length 1024) and padded length (256, 1024) it
 measures, on the CPU:
 
-1. training throughput of the zoo's real training step (`Trainer._make_steps`' `train_step`
-   under the recipe's distribution strategy, SGD + momentum + weight decay, shared-gradient
+1. training throughput of the zoo's real training step (`Trainer.train_step`: the main phase's
+   update under the recipe's distribution strategy, SGD + momentum + weight decay, shared-gradient
    division) on one fixed batch of random paragraphs whose lengths fill the bucket
    (L/2 .. L-1 bytes + EOS), in valid bytes per second;
 2. achieved FLOP/s of that step (`train_step_flops`, counted from the architecture and
@@ -19,8 +20,8 @@ measures, on the CPU:
    (zeros with oneDNN, "Allocator stats not available" without);
 4. inference latency per batch: the Keras model called in a tf.function vs the `reconstruct`
    signature of the SavedModel `zoo.export.export_model` writes for that length;
-5. CPU knobs: oneDNN on (TF_ENABLE_ONEDNN_OPTS=1, TF's and the zoo's default) vs off (=0), which
-   must be set before TensorFlow loads; and XLA (`runtime.jit_compile: true`, oneDNN on).
+5. CPU knobs: oneDNN on (TF_ENABLE_ONEDNN_OPTS=1, the `zoo` command's default, see zoo_env) vs
+   off (=0), which must be set before TensorFlow loads; and XLA (`runtime.jit_compile: true`, oneDNN on).
 
 Each knob is its own child process (so each has its own peak RSS), all alive at once; the
 parent runs their timed rounds one child at a time, in alternating order
@@ -124,7 +125,7 @@ def make_batch(batch: int, length: int, seed: int = 0):
     by the zoo; returns (ids [batch, length] int32, number of valid positions)."""
     import numpy as np
 
-    from zoo.data import encode_batch
+    from zoo.models.byte_rcae.data import encode_batch
 
     rng = np.random.default_rng(seed)
     sizes = rng.integers(length // 2, length, size=batch)
@@ -138,7 +139,8 @@ def recipe(n: int, batch: int, run_dir: str, jit: bool) -> dict:
     return {
         "name": f"bench_byte_rcae_n{n}",
         "model": {"name": f"byte_rcae_n{n}", "features": FEATURES, "max_length": MAX_LENGTH},
-        "data": {"max_length": MAX_LENGTH, "batch_size": batch},
+        "task": {"name": "byte_autoencoder", "max_length": MAX_LENGTH},
+        "data": {"batch_size": batch},
         "runtime": {"run_dir": run_dir, "progress": False, "jit_compile": jit},
     }
 
@@ -150,9 +152,8 @@ def build_step(n, batch, ids, run_dir, jit):
     from zoo.config import load_recipe
     from zoo.training.trainer import Trainer
 
-    trainer = Trainer(load_recipe(recipe(n, batch, run_dir, jit)), log=lambda *a, **k: None)
-    trainer._build(steps_per_epoch=100)
-    trainer._make_steps()
+    # 100 batches per pass: the learning-rate schedule's epoch length; no data is read.
+    trainer = Trainer(load_recipe(recipe(n, batch, run_dir, jit)), log=lambda *a, **k: None).build(100)
     ds = tf.data.Dataset.from_tensors(ids)
     dist_batch = next(iter(trainer.strategy.experimental_distribute_dataset(ds)))
 

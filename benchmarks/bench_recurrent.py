@@ -82,7 +82,7 @@ def measure(variant, jit, steps, batch=32, length=100, units=256):
 
 
 def child(args):
-    import zoo  # noqa: F401  (registers the cells; leaves TF_ENABLE_ONEDNN_OPTS as the parent set it)
+    import zoo  # noqa: F401  (registers the cells; TF_ENABLE_ONEDNN_OPTS is as the parent set it)
 
     out = {}
     for variant in args.variants.split(","):

@@ -1,4 +1,4 @@
-"""SliceNet benchmarks (seed 002).
+"""SliceNet benchmarks (Kaiser et al., "Depthwise Separable Convolutions for Neural Machine Translation").
 
     python benchmarks/bench_slicenet.py speed [--channels 512] [--kernel 15] [--steps 10]
         Training-step time (forward + backward + SGD update) of a stack of 1-D convolutions of
@@ -19,7 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The `zoo` command's TensorFlow defaults (oneDNN on), set before TensorFlow loads.
+import zoo_env  # noqa: E402
+
+zoo_env.apply()
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "slicenet.json"
 TABLE2_ROWS = ["bytenet", "full_dil", "full_k7", "full_k15", "full_k31", "sub16", "super"]

@@ -1,7 +1,7 @@
 """Test session setup: two logical CPU devices, so MirroredStrategy trains two real replicas."""
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

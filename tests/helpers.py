@@ -1,4 +1,4 @@
-"""Shared test helpers: a tiny recipe every trainer-level test builds on."""
+"""Shared test helpers: a tiny recipe every trainer-level test builds on, real short phrases."""
 from zoo.config import load_recipe
 
 
@@ -6,18 +6,16 @@ def tiny_recipe(run_dir, **sections):
     raw = {
         "name": "tiny",
         "model": {"name": "byte_rcae_n2", "features": 32, "max_length": 64},
-        "data": {"corpus": "english", "max_length": 64, "batch_size": 16, "max_paragraphs": 256,
-                 "max_test_paragraphs": 64},
+        "task": {"name": "byte_autoencoder", "max_length": 64},
+        "data": {"corpus": "english", "batch_size": 16, "max_paragraphs": 256, "max_test_paragraphs": 64},
         "trainer": {"optimizer": "adam", "learning_rate": 0.003, "weight_decay": 0.0, "epochs": 100,
                     "max_steps": 40, "log_every_steps": 10, "eval_every_steps": 20,
                     "checkpoint_every_steps": 10, "text_samples": 2},
         "runtime": {"run_dir": str(run_dir), "progress": False},
     }
     for section, values in sections.items():
-        raw[section].update(values)
+        raw.setdefault(section, {}).update(values)
     return load_recipe(raw)
-
-
 
 
 def phrase_corpus(folder, count=64, words_per_phrase=2):
@@ -30,3 +28,13 @@ def phrase_corpus(folder, count=64, words_per_phrase=2):
     path = folder / "phrases.txt"
     path.write_bytes(b"\n\n".join(phrases))
     return path
+
+
+def scalars(event_dir, tag):
+    """(step, value) of a TensorBoard scalar, read from the event files as TensorBoard does."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(event_dir), size_guidance={"tensors": 0})
+    acc.Reload()
+    return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)]

@@ -1,10 +1,11 @@
-"""The byte-level recursive convolutional autoencoder as the paper describes it (seed 000, §2)."""
+"""The byte-level recursive convolutional autoencoder as the paper describes it ("Byte-level
+Recursive Convolutional Auto-Encoder for Text", §2)."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import zoo
-from zoo.data import encode_batch
+from zoo.models.byte_rcae.data import encode_batch
 from zoo.models.byte_rcae import ByteRCAE, ResidualConvStack, recursion_depth
 
 

@@ -1,15 +1,21 @@
+import dataclasses
+import warnings
+
 import pytest
 import yaml
 
-from zoo.config import RecipeError, load_recipe, save_recipe, REPO_RECIPES
+from zoo.config import REPO_RECIPES, RecipeError, load_recipe, save_recipe
 
 
-def test_every_shipped_recipe_loads():
+def test_every_shipped_recipe_loads_in_the_current_form():
     recipes = sorted(REPO_RECIPES.rglob("*.yaml"))
     assert recipes
-    for path in recipes:
-        cfg = load_recipe(path)
-        assert cfg.name == path.stem
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # no shipped recipe is in the old form
+        for path in recipes:
+            cfg = load_recipe(path)
+            assert cfg.name == path.stem
+            assert "options" not in yaml.safe_load(path.read_text()).get("data", {})
 
 
 def test_unknown_keys_are_named():
@@ -23,9 +29,50 @@ def test_unknown_keys_are_named():
         load_recipe({"model": {"name": "nope"}})
 
 
+def test_task_options_are_typed_and_named():
+    # An unknown option names itself and the valid ones.
+    with pytest.raises(RecipeError, match=r"unknown recipe key 'task\.lenght'; valid keys in 'task':.*length"):
+        load_recipe("recurrent/adding", ["task.lenght=3"])
+    # A wrong type names the expected type.
+    with pytest.raises(RecipeError, match=r"'task\.length' must be an integer, got 'long'"):
+        load_recipe("recurrent/adding", ["task.length=long"])
+    with pytest.raises(RecipeError, match=r"'task\.tokenizer' must be one of 'sentencepiece', 'bytes'"):
+        load_recipe("slicenet/bytenet", ["task.tokenizer=words"])
+    with pytest.raises(RecipeError, match=r"'task\.languages' must be a list of strings"):
+        load_recipe("slicenet/bytenet", ["task.languages=de"])
+    with pytest.raises(RecipeError, match=r"'task\.placeholders' must be true or false"):
+        load_recipe("slicenet/bytenet", ["task.placeholders=3"])
+    # Values the task rejects are named too.
+    with pytest.raises(RecipeError, match="length must be a positive integer"):
+        load_recipe("recurrent/adding", ["task.length=0"])
+    with pytest.raises(RecipeError, match="unknown task 'copy'"):
+        load_recipe("recurrent/adding", ["task.name=copy"])
+    # The recipe chooses the task; the typed options come back typed.
+    cfg = load_recipe("slicenet/bytenet", ["task.length_penalty=1"])
+    assert cfg.task.name == "translation" and cfg.task.options.length_penalty == 1.0
+    assert isinstance(cfg.task.options.length_penalty, float) and cfg.task.options.languages == ("de",)
+
+
 def test_type_errors_are_named():
     with pytest.raises(RecipeError, match=r"'trainer\.max_steps' must be an integer"):
         load_recipe("byte_rcae/default", ["trainer.max_steps=many"])
+    with pytest.raises(RecipeError, match=r"'trainer\.optimizer' must be one of 'sgd', 'adam'"):
+        load_recipe("byte_rcae/default", ["trainer.optimizer=rmsprop"])
+    with pytest.raises(RecipeError, match=r"'trainer\.clipnorm' must be a number or null"):
+        load_recipe("byte_rcae/default", ["trainer.clipnorm=big"])
+
+
+def test_the_loaded_config_is_frozen():
+    cfg = load_recipe("byte_rcae/default")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.data.corpus = "arabic"
+    with pytest.raises(TypeError):
+        cfg.model.args["n"] = 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.task.options.max_length = 8
+    changed = cfg.with_overrides(["data.corpus=arabic", "model.n=4"])
+    assert changed.data.corpus == "arabic" and changed.model.args["n"] == 4
+    assert cfg.data.corpus == "english" and cfg.model.args.get("n") is None
 
 
 def test_overrides_and_resolved_copy(tmp_path):
@@ -34,8 +81,35 @@ def test_overrides_and_resolved_copy(tmp_path):
     save_recipe(cfg, tmp_path / "recipe.yaml")
     raw = yaml.safe_load((tmp_path / "recipe.yaml").read_text())
     assert raw["model"]["n"] == 4 and raw["model"]["name"] == "byte_rcae_n2"
+    assert raw["task"] == {"name": "byte_autoencoder", **dataclasses.asdict(cfg.task.options)}
     again = load_recipe(tmp_path / "recipe.yaml")
     assert again.to_dict() == cfg.to_dict()
+
+
+def test_old_form_keys_become_task_options():
+    """The earlier layout: task knobs in data.options and in the generic sections."""
+    with pytest.warns(FutureWarning, match="old form"):
+        cfg = load_recipe("byte_rcae/default", ["data.max_length=32", "trainer.divide_shared_gradients=false",
+                                                "eval.mutation_steps=3"])
+    o = cfg.task.options
+    assert (o.max_length, o.divide_shared_gradients, o.mutation_steps) == (32, False, 3)
+    with pytest.warns(FutureWarning):
+        cfg = load_recipe("recurrent/adding", ["data.options.pretrain_epochs=2"])
+    assert cfg.task.name == "adding" and cfg.task.options.pretrain_epochs == 2.0
+    # data.options.task picked the problem; a key the task does not have is still an error.
+    with pytest.raises(RecipeError, match=r"unknown recipe key 'task\.T'"):
+        load_recipe({"model": {"name": "stacked_lstm_adding"}, "data": {"options": {"task": "adding", "T": 5}}})
+    with pytest.warns(FutureWarning):
+        cfg = load_recipe({"model": {"name": "seq2seq_lstm_digits"},
+                           "data": {"options": {"task": "digit_seq2seq", "transform": "sort"}}})
+    assert cfg.task.options.transform == "sort"
+
+
+def test_a_recipe_names_its_task_or_gets_the_familys_default():
+    cfg = load_recipe({"model": {"name": "byte_rcae_n2"}})
+    assert cfg.task.name == "byte_autoencoder"
+    with pytest.raises(RecipeError, match="missing"):
+        load_recipe({"task": {"name": "adding"}})
 
 
 def test_missing_recipe():

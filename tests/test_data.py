@@ -1,4 +1,5 @@
-"""Tests of the data layer (byte pipeline §2, corpora §3.1)."""
+"""Tests of the shared data layer (corpora read where pip put them, splits) and of the byte
+autoencoder's byte pipeline ("Byte-level Recursive Convolutional Auto-Encoder for Text", §2, §3.1)."""
 
 import collections
 import hashlib
@@ -8,23 +9,25 @@ import numpy as np
 import pytest
 
 from zoo.data import (
-    EOS,
-    PAD,
     ZooDataError,
     available_corpora,
-    bucket_lengths,
     corpus_info,
+    load_corpus,
+    load_paragraphs,
+    parse_po,
+    split_paragraphs,
+)
+from zoo.models.byte_rcae.data import (
+    EOS,
+    PAD,
+    bucket_lengths,
     decode_bytes,
     depth_of_length,
     encode_batch,
     encode_bytes,
     fit_paragraphs,
-    load_corpus,
-    load_paragraphs,
     make_dataset,
     padded_length,
-    parse_po,
-    split_paragraphs,
     to_text,
     unigram_error,
 )
@@ -143,7 +146,7 @@ def test_dataset_seeded_order_is_reproducible():
 
 
 def test_dataset_rejects_overlong_paragraph():
-    with pytest.raises(ZooDataError, match="data.overflow=split"):
+    with pytest.raises(ZooDataError, match="task.overflow=split"):
         make_dataset([b"a" * 64], 2, max_length=64)
 
 
@@ -211,7 +214,7 @@ def test_fit_split_never_breaks_utf8():
 def test_fit_reject_and_options():
     ok = fit_paragraphs([b"", b"short", b"a\0b"], 8, overflow="reject")
     assert ok == [b"short", b"ab"]  # empty skipped, NUL (the EOS byte) removed
-    with pytest.raises(ZooDataError, match=r"paragraph 1 has 20 bytes.*at most 7.*data\.overflow=split"):
+    with pytest.raises(ZooDataError, match=r"paragraph 1 has 20 bytes.*at most 7.*task\.overflow=split"):
         fit_paragraphs([b"ok", b"x" * 20], 8, overflow="reject")
     with pytest.raises(ZooDataError, match="overflow"):
         fit_paragraphs([b"x"], 8, overflow="truncate")

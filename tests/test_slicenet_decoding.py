@@ -1,4 +1,4 @@
-"""Beam search vs greedy (seed 003's lecture; seed 002 §5 decodes with beam 4 + length penalty)
+"""Beam search vs greedy (the lecture "Deep Sequence Modeling"; Kaiser et al. §5 decode with beam 4 + length penalty)
 and SliceNet's decoding glue: scores, greedy = beam 1, batch independence."""
 import itertools
 import math

@@ -19,14 +19,14 @@ SENTENCES = ["Change password", "Arabic", "This field is required.", "Delete sel
              'Delete %(name)s? See <a href="https://x.org/">docs</a>.']
 
 
-def _recipe(run_dir, **data_options):
+def _recipe(run_dir, **task_options):
     return load_recipe({
         "name": "tiny_slicenet",
         "model": {"name": "slicenet_super", "vocab_size": 120, "filters": 24, "encoder_modules": 1,
                   "decoder_modules": 1, "dropout": 0.0},
-        "data": {"corpus": "django", "batch_size": 32, "max_paragraphs": 256, "max_test_paragraphs": 16,
-                 "options": {"max_source_length": 16, "max_target_length": 10, "beam_size": 3,
-                             "bleu_sentences": 6, "placeholders": True, **data_options}},
+        "task": {"name": "translation", "max_source_length": 16, "max_target_length": 10, "beam_size": 3,
+                 "bleu_sentences": 6, "placeholders": True, **task_options},
+        "data": {"corpus": "django", "batch_size": 32, "max_paragraphs": 256, "max_test_paragraphs": 16},
         "trainer": {"optimizer": "adam", "learning_rate": 0.003, "weight_decay": 0.0, "max_steps": 6,
                     "eval_every_steps": 100, "checkpoint_every_steps": 100, "text_samples": 0},
         "runtime": {"run_dir": str(run_dir), "progress": False},
@@ -46,15 +46,15 @@ def trained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reloaded(trained):
-    """The finished run as `zoo eval` / `zoo export` see it: model.keras, the task's data and
-    tokenizer rebuilt from recipe.yaml, and one Python translator shared by the tests below."""
-    from zoo.training.run import load_run
-    from zoo.training.task import task_for
+    """The finished run as `zoo eval` / `zoo export` see it: model.keras, the task's tokenizer
+    and test pairs restored from the run's artifacts, and one Python translator shared by the
+    tests below."""
+    from zoo.runs import load_run, prepare_task
 
     root, _, _ = trained
     cfg, model = load_run(root / "run")
-    task = task_for(cfg)
-    task.load_data()
+    task = prepare_task(cfg, root / "run")
+    assert task.train_pairs is None   # restored from the artifacts, not read from the corpus
     return task, model, task.translator(model)
 
 

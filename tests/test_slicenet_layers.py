@@ -1,4 +1,5 @@
-"""SliceNet layers (seed 002): Table 1 weight counts, equivalence of each convolution type with
+"""SliceNet layers (Kaiser et al., "Depthwise Separable Convolutions for Neural Machine
+Translation"): Table 1 weight counts, equivalence of each convolution type with
 its definition, causality, timing signal, attention, ConvModule, model causality."""
 import math
 

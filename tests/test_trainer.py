@@ -6,23 +6,16 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.helpers import phrase_corpus, tiny_recipe
-from zoo.data import encode_batch
+from tests.helpers import phrase_corpus, scalars, tiny_recipe
+from zoo.models.byte_rcae.data import encode_batch
 from zoo.training.strategy import make_strategy
 from zoo.training.trainer import Trainer
 
 
-def scalars(event_dir, tag):
-    acc = EventAccumulator(str(event_dir), size_guidance={"tensors": 0})
-    acc.Reload()
-    return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)]
-
-
 def test_two_replica_training_learns_and_logs(tmp_path):
     corpus = phrase_corpus(tmp_path)
-    config = tiny_recipe(tmp_path / "run", data={"corpus": str(corpus), "test_fraction": 0.0, "batch_size": 8,
-                                                 "max_length": 32},
-                         model={"max_length": 32, "features": 64},
+    config = tiny_recipe(tmp_path / "run", data={"corpus": str(corpus), "test_fraction": 0.0, "batch_size": 8},
+                         task={"max_length": 32}, model={"max_length": 32, "features": 64},
                          trainer={"max_steps": 300, "log_every_steps": 60, "eval_every_steps": 150})
     trainer = Trainer(config, log=lambda *a: None)
     assert trainer.strategy.num_replicas_in_sync == 2  # two logical CPUs (conftest)
@@ -48,11 +41,9 @@ def test_two_replica_training_learns_and_logs(tmp_path):
 
 
 def _one_step(strategy, config, batch, weights=None):
-    trainer = Trainer(config, strategy=strategy, log=lambda *a: None)
-    trainer._build(steps_per_epoch=100)
+    trainer = Trainer(config, strategy=strategy, log=lambda *a: None).build(batches_per_pass=100)
     if weights is not None:
         trainer.model.set_weights(weights)
-    trainer._make_steps()
     ds = tf.data.Dataset.from_tensors(batch)
     for b in strategy.experimental_distribute_dataset(ds):
         trainer.train_step(b)
@@ -82,18 +73,16 @@ def test_two_replicas_take_the_same_step_as_one_device(tmp_path):
 def _initial_weights(config):
     from zoo.registry import create_model
 
-    return create_model(config.model.name, build=True, **config.model.args).get_weights()
+    return create_model(config.model.name, build=True, **config.model.kwargs()).get_weights()
 
 
 def test_shared_recursion_gradients_are_divided_by_their_uses(tmp_path):
-    """§3.2 of seed 000: a recursion group applied d times gets its gradient divided by d."""
+    """§3.2 of "Byte-level Recursive Convolutional Auto-Encoder for Text": a recursion group applied
+    d times gets its gradient divided by d."""
     batch = encode_batch([b"recursion happens four times here" * 1], length=64)  # depth 4
-    plain = tiny_recipe(tmp_path / "a", trainer={"optimizer": "sgd", "momentum": 0.0,
-                                                 "learning_rate": 0.01, "weight_decay": 0.0,
-                                                 "divide_shared_gradients": False})
-    divided = tiny_recipe(tmp_path / "b", trainer={"optimizer": "sgd", "momentum": 0.0,
-                                                   "learning_rate": 0.01, "weight_decay": 0.0,
-                                                   "divide_shared_gradients": True})
+    sgd = {"optimizer": "sgd", "momentum": 0.0, "learning_rate": 0.01, "weight_decay": 0.0}
+    plain = tiny_recipe(tmp_path / "a", trainer=sgd, task={"divide_shared_gradients": False})
+    divided = tiny_recipe(tmp_path / "b", trainer=sgd, task={"divide_shared_gradients": True})
     strategy = make_strategy("one_device")
     with strategy.scope():
         init = _initial_weights(plain)
@@ -111,7 +100,7 @@ def test_final_weights_average_the_last_checkpoints(tmp_path):
     import keras
 
     from zoo.config import RecipeError
-    from zoo.training.run import model_checkpoint
+    from zoo.runs import model_checkpoint
 
     config = tiny_recipe(tmp_path / "run", trainer={"max_steps": 30, "checkpoint_every_steps": 10,
                                                     "eval_every_steps": 100, "keep_checkpoints": 3,

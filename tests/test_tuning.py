@@ -9,7 +9,7 @@ from zoo.tuning import RecipeHyperModel, tune
 
 def test_search_runs_trials_in_their_own_run_dirs(tmp_path):
     config = tiny_recipe(tmp_path / "unused", trainer={"eval_every_steps": 1000},
-                         data={"corpus": str(phrase_corpus(tmp_path)), "max_length": 16},
+                         data={"corpus": str(phrase_corpus(tmp_path))}, task={"max_length": 16},
                          model={"max_length": 16}, runtime={"strategy": "one_device"})
     raw = config.to_dict()
     raw["tune"] = {"space": {"model.pooling": {"choice": ["max", "average"]},

@@ -1,21 +1,39 @@
-"""Recipes: YAML experiments loaded into typed, validated config objects (Model Garden style).
+"""Recipes: YAML experiments loaded into typed, frozen config objects (Model Garden style).
 
-A recipe has the sections `model`, `data`, `trainer`, `runtime` and optionally `tune`, `eval`.
-`model` holds `name` (a registered model) plus constructor arguments of that model; every other
-section is a dataclass, so an unknown key anywhere is an error that names it. `--set a.b=c`
-overrides any value (parsed as YAML), and the resolved recipe is written into the run directory.
+A recipe has the sections
+
+    model:   name (a registered model) + that model's constructor arguments
+    task:    name (a registered task)  + that task's options (its own typed `Options` dataclass)
+    data:    corpus and batching shared by every task
+    trainer, runtime, tune, eval
+
+Every section is checked against its dataclass's real type hints: an unknown key is an error
+naming it and the valid ones, a wrong type names the expected type. `base: other` inherits
+another recipe, `--set section.key=value` overrides anything (parsed as YAML), and the loaded
+`ExperimentConfig` is frozen; `config.with_overrides([...])` gives a changed copy. The resolved
+recipe written into a run folder is always the current form.
+
+Recipes written for earlier versions kept task knobs in `data.options` and in the generic
+sections (`data.max_length`, `data.overflow`, `data.bytes_per_batch`,
+`trainer.divide_shared_gradients`, `eval.mutation_steps`, `eval.length_bin`); they still load,
+with one `FutureWarning` line, as task options.
 """
 from __future__ import annotations
 
+import collections.abc as cabc
 import dataclasses
 import inspect
 import os
-import tempfile
-from dataclasses import dataclass
+import types
+import typing
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Mapping
 
 import yaml
+
+from zoo.io import atomic_write
 
 REPO_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -24,45 +42,70 @@ class RecipeError(ValueError):
     """A recipe that cannot be used, with a message naming the offending key or file."""
 
 
-@dataclass
+# -- frozen values ---------------------------------------------------------------------------
+def freeze(value):
+    """Deep-immutable copy: mappings -> read-only mappings, lists -> tuples."""
+    if isinstance(value, Mapping):
+        return types.MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value):
+    """Plain-YAML copy of a frozen value: read-only mappings -> dicts, tuples -> lists."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: thaw(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+# -- sections --------------------------------------------------------------------------------
+@dataclass(frozen=True)
 class ModelConfig:
-    name: str = "byte_rcae_n8"
-    args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    name: str
+    args: Mapping[str, Any] = field(default_factory=lambda: freeze({}))
+
+    def kwargs(self) -> dict[str, Any]:
+        """The constructor arguments as plain Python values (lists, dicts)."""
+        return thaw(self.args)
 
 
-@dataclass
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str
+    options: Any = None   # an instance of the task's own frozen `Options` dataclass
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    corpus: str = "english"            # a corpus name (see `zoo corpora`) or a path/glob/.jsonl
+    corpus: str = "english"            # a corpus name (see `zoo corpora`) or a path/glob/.jsonl/.tsv
     field: str | None = None           # .jsonl field holding the text
-    test_fraction: float = 0.1         # share of paragraphs in the hash-based test split
-    max_length: int = 1024             # padded length limit (bytes + EOS)
-    overflow: str = "split"            # over-long paragraph: "split" at a boundary or "reject"
+    test_fraction: float = 0.1         # share of items in the hash-based test split
     batch_size: int = 32               # global batch size (all replicas together)
-    bytes_per_batch: int | None = None  # if set, per-bucket batch = bytes_per_batch // length
-    max_paragraphs: int | None = None  # cap on training paragraphs (quick runs)
+    max_paragraphs: int | None = None  # cap on training items (quick runs)
     max_test_paragraphs: int | None = 2000
     seed: int = 0
-    # Family-specific data options (e.g. target languages for translation, task lengths).
-    options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainerConfig:
-    optimizer: str = "sgd"             # sgd | adam
+    optimizer: Literal["sgd", "adam"] = "sgd"
     learning_rate: float = 0.001
     momentum: float = 0.9
     weight_decay: float = 1e-5
     lr_decay_factor: float = 0.5       # multiply the learning rate by this ...
-    lr_decay_every_epochs: float = 10  # ... every this many epochs (paper: halve every 10)
-    epochs: float = 100
+    lr_decay_every_epochs: float = 10.0  # ... every this many epochs
+    epochs: float = 100.0
     steps_per_epoch: int | None = None  # None: one pass over the training split
     max_steps: int | None = None        # hard cap on optimizer steps
     max_minutes: float | None = None    # wall-clock budget; stops cleanly with a checkpoint
-    divide_shared_gradients: bool = True  # paper §3.2: divide a shared group's grad by its uses
     clipnorm: float | None = None
     log_every_steps: int = 50
     eval_every_steps: int = 500
-    eval_batches: int = 20
     checkpoint_every_steps: int = 200
     keep_checkpoints: int = 3
     average_checkpoints: int = 1     # final model = mean of the last N saved checkpoints' weights
@@ -70,117 +113,197 @@ class TrainerConfig:
     seed: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class RuntimeConfig:
-    strategy: str = "auto"             # auto (multi_worker if TF_CONFIG has workers, else mirrored) | mirrored | multi_worker | one_device
+    # auto: multi_worker if TF_CONFIG has several workers, else mirrored
+    strategy: Literal["auto", "mirrored", "multi_worker", "one_device"] = "auto"
     logical_cpus: int | None = None    # split the CPU into this many logical devices (replicas)
-    jit_compile: bool = False          # XLA for the static-length train step
+    jit_compile: bool = False          # XLA for the train step
     deterministic: bool = False        # tf.config.experimental.enable_op_determinism()
     run_dir: str = "runs/{name}"
     progress: bool = True
 
 
-@dataclass
+@dataclass(frozen=True)
 class TuneConfig:
-    space: dict[str, Any] = dataclasses.field(default_factory=dict)  # "model.n": {choice: [2, 4]} ...
+    space: Mapping[str, Any] = field(default_factory=lambda: freeze({}))  # "model.n": {choice: [2, 4]}
     max_trials: int = 4
-    objective: str = ""                # default: the family task's objective (byte_error)
-    algorithm: str = "random"          # random | bayesian | hyperband
+    objective: str = ""                # default: the task's objective
+    algorithm: Literal["random", "bayesian", "hyperband"] = "random"
     steps_per_trial: int = 100
     directory: str = "runs/{name}-tune"
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvalConfig:
-    samples: int = 1000                # paragraphs per split for the analyses
-    mutation_steps: int = 11           # p = 0, 0.1, ..., 1
-    length_bin: int = 64
+    samples: int = 1000                # items per split for a task's analyses (`zoo eval`)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExperimentConfig:
-    name: str = "experiment"
+    name: str
+    model: ModelConfig
+    task: TaskConfig
     description: str = ""
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    data: DataConfig = dataclasses.field(default_factory=DataConfig)
-    trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
-    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
-    tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
-    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     @property
     def run_dir(self) -> Path:
         return Path(self.runtime.run_dir.format(name=self.name))
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        model = d.pop("model")
-        d["model"] = {"name": model["name"], **model["args"]}
-        return d
+        """The recipe as plain YAML data, in the current form."""
+        out: dict[str, Any] = {"name": self.name, "description": self.description,
+                               "model": {"name": self.model.name, **thaw(self.model.args)},
+                               "task": {"name": self.task.name, **thaw(self.task.options)}}
+        for sect in ("data", "trainer", "runtime", "tune", "eval"):
+            out[sect] = thaw(getattr(self, sect))
+        return out
+
+    def with_overrides(self, overrides: list[str]) -> "ExperimentConfig":
+        """A new config: this one with `section.key=value` overrides applied."""
+        return load_recipe(self.to_dict(), list(overrides))
 
     def hparams(self) -> dict[str, Any]:
         """Flat scalar hyperparameters for TensorBoard's hparams dashboard."""
         flat = {}
         for sect, values in self.to_dict().items():
-            if isinstance(values, dict) and sect in ("model", "data", "trainer"):
+            if isinstance(values, dict) and sect in ("model", "task", "data", "trainer"):
                 for k, v in values.items():
                     if isinstance(v, (bool, int, float, str)):
                         flat[f"{sect}.{k}"] = v
         return flat
 
 
-_SECTIONS = {"model": ModelConfig, "data": DataConfig, "trainer": TrainerConfig,
-             "runtime": RuntimeConfig, "tune": TuneConfig, "eval": EvalConfig}
+_SECTIONS = {"data": DataConfig, "trainer": TrainerConfig, "runtime": RuntimeConfig,
+             "tune": TuneConfig, "eval": EvalConfig}
+TOP_LEVEL = ("name", "description", "model", "task", *_SECTIONS)
+
+# Keys earlier versions kept in generic sections; they are options of the tasks that use them.
+_LEGACY_TASK_KEYS = {("data", "max_length"): "max_length", ("data", "overflow"): "overflow",
+                     ("data", "bytes_per_batch"): "bytes_per_batch",
+                     ("trainer", "divide_shared_gradients"): "divide_shared_gradients",
+                     ("eval", "mutation_steps"): "mutation_steps", ("eval", "length_bin"): "length_bin"}
+# Keys earlier versions wrote into resolved recipes that no longer do anything.
+_REMOVED_KEYS = (("trainer", "eval_batches"),)
 
 
-def _coerce(where: str, value: Any, annotation: str):
-    """Check a YAML value against a dataclass field's annotation (string form)."""
-    ann = annotation.replace(" ", "")
+# -- type checking ---------------------------------------------------------------------------
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a number"
+    if tp is str:
+        return "a string"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (list, tuple, cabc.Sequence) or tp in (list, tuple):
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        plural = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
+        return "a list" + (f" of {plural[args[0]]}" if args and args[0] in plural else "")
+    if origin in (dict, cabc.Mapping) or tp in (dict, cabc.Mapping):
+        return "a mapping"
+    if origin in (typing.Union, types.UnionType):
+        arms = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(_type_name(a) for a in arms) + (" or null" if len(arms) < len(typing.get_args(tp)) else "")
+    return getattr(tp, "__name__", str(tp))
+
+
+def check_value(where: str, value: Any, tp) -> Any:
+    """`value` checked against type hint `tp` (and frozen); RecipeError naming `where` if not."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return freeze(value)
+    if origin in (typing.Union, types.UnionType):
+        arms = typing.get_args(tp)
+        if value is None:
+            if type(None) in arms:
+                return None
+            raise RecipeError(f"recipe key {where!r} may not be null")
+        for arm in arms:
+            if arm is type(None):
+                continue
+            try:
+                return check_value(where, value, arm)
+            except RecipeError:
+                pass
+        raise RecipeError(f"recipe key {where!r} must be {_type_name(tp)}, got {value!r}")
     if value is None:
-        if "None" in ann:
-            return None
         raise RecipeError(f"recipe key {where!r} may not be null")
-    if ann.startswith("bool"):
+    bad = RecipeError(f"recipe key {where!r} must be {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if not any(value == a and type(value) is type(a) for a in typing.get_args(tp)):
+            raise bad
+        return value
+    if tp is bool:
         if not isinstance(value, bool):
-            raise RecipeError(f"recipe key {where!r} must be true or false, got {value!r}")
+            raise bad
         return value
-    if ann.startswith("int"):
+    if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise RecipeError(f"recipe key {where!r} must be an integer, got {value!r}")
+            raise bad
         return value
-    if ann.startswith("float"):
+    if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RecipeError(f"recipe key {where!r} must be a number, got {value!r}")
+            raise bad
         return float(value)
-    if ann.startswith("str"):
+    if tp is str:
         if not isinstance(value, str):
-            raise RecipeError(f"recipe key {where!r} must be a string, got {value!r}")
+            raise bad
         return value
-    if ann.startswith("dict") and not isinstance(value, dict):
-        raise RecipeError(f"recipe key {where!r} must be a mapping, got {value!r}")
-    return value
+    if origin in (list, tuple, cabc.Sequence) or tp in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        item = args[0] if args else Any
+        return tuple(check_value(f"{where}[{i}]", v, item) for i, v in enumerate(value))
+    if origin in (dict, cabc.Mapping) or tp in (dict, cabc.Mapping):
+        if not isinstance(value, cabc.Mapping):
+            raise bad
+        return freeze(value)
+    raise TypeError(f"unsupported recipe type {tp!r} for {where!r}")
 
 
-def _section(name: str, cls, values: dict) -> Any:
-    if not isinstance(values, dict):
-        raise RecipeError(f"recipe section {name!r} must be a mapping")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+def build_section(where: str, cls, values: Mapping, extra_keys: tuple[str, ...] = ()):
+    """A frozen dataclass `cls` from a recipe mapping, every key checked against its type hints."""
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise RecipeError(f"recipe section {where!r} must be a mapping")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in values.items():
-        if key not in fields:
-            raise RecipeError(f"unknown recipe key '{name}.{key}'; valid keys in '{name}': "
-                              f"{', '.join(sorted(fields))}")
-        kwargs[key] = _coerce(f"{name}.{key}", value, str(fields[key].type))
-    return cls(**kwargs)
+        if key in extra_keys:
+            continue
+        if key not in names:
+            raise RecipeError(f"unknown recipe key '{where}.{key}'; valid keys in '{where}': "
+                              f"{', '.join(sorted([*names, *extra_keys]))}")
+        kwargs[key] = check_value(f"{where}.{key}", value, hints[key])
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise RecipeError(f"recipe section {where!r}: {e}") from None
 
 
-def _model_section(values: dict) -> ModelConfig:
-    from zoo.registry import model_entry  # registry is filled by `import zoo`
+# -- model and task sections -----------------------------------------------------------------
+def _model_section(values) -> ModelConfig:
+    from zoo.registry import model_entry
 
-    if not isinstance(values, dict):
+    if not isinstance(values, Mapping):
         raise RecipeError("recipe section 'model' must be a mapping")
     values = dict(values)
-    name = values.pop("name", ModelConfig.name)
+    if "name" not in values:
+        raise RecipeError("recipe key 'model.name' is missing: name a registered model (zoo list)")
+    name = values.pop("name")
     try:
         entry = model_entry(name)
     except KeyError as e:
@@ -192,28 +315,107 @@ def _model_section(values: dict) -> ModelConfig:
         if key not in allowed and not accepts_any:
             raise RecipeError(f"unknown recipe key 'model.{key}' for model {name!r}; valid keys: "
                               f"{', '.join(sorted(allowed | {'name'}))}")
-    return ModelConfig(name=name, args=values)
+    return ModelConfig(name=name, args=freeze(values))
 
 
-def from_dict(raw: dict) -> ExperimentConfig:
+def _task_section(values, model: ModelConfig) -> TaskConfig:
+    from zoo.registry import family_of_model, list_tasks, task_entry
+
+    values = dict(values or {})
+    fam = family_of_model(model.name)
+    name = values.pop("name", None) or fam.default_task
+    if name is None:
+        raise RecipeError(f"recipe key 'task.name' is missing; tasks of family {fam.name!r}: "
+                          f"{', '.join(list_tasks(family=fam.name))}")
+    try:
+        entry = task_entry(name)
+    except KeyError as e:
+        raise RecipeError(f"recipe key 'task.name': {e.args[0]}") from None
+    options = build_section("task", entry.cls.Options, values, extra_keys=("name",))
+    return TaskConfig(name=name, options=options)
+
+
+def _upgrade(raw: dict) -> tuple[dict, list[str]]:
+    """Move the task knobs of earlier versions' recipes into `task:`; returns (raw, moved keys)."""
+    from zoo.registry import family_of_model, task_entry
+
+    moved, values = [], {}
+    data = raw.get("data")
+    if isinstance(data, dict) and "options" in data:
+        options = data.pop("options")
+        if options is not None and not isinstance(options, dict):
+            raise RecipeError("recipe key 'data.options' must be a mapping (it is now the 'task' section)")
+        values.update(options or {})
+        moved.append("data.options")
+    for sect, key in _REMOVED_KEYS:
+        section = raw.get(sect)
+        if isinstance(section, dict) and key in section:
+            section.pop(key)
+            moved.append(f"{sect}.{key} (removed)")
+    generic = set()
+    for (sect, key), option in _LEGACY_TASK_KEYS.items():
+        section = raw.get(sect)
+        if isinstance(section, dict) and key in section:
+            values[option] = section.pop(key)
+            generic.add(option)
+            moved.append(f"{sect}.{key}")
+    if not moved:
+        return raw, []
+    task = dict(raw.get("task") or {})
+    chosen = values.pop("task", None)  # data.options.task picked the problem
+    if chosen is not None and task.get("name", chosen) != chosen:
+        raise RecipeError(f"recipe names task {task['name']!r} but data.options.task says {chosen!r}")
+    model = raw.get("model") or {}
+    if "name" not in task:
+        if chosen is None:
+            try:
+                chosen = family_of_model(model.get("name", "")).default_task
+            except KeyError:
+                chosen = None
+        if chosen is None:
+            raise RecipeError("recipe key 'task.name' is missing (recipes now name their task)")
+        task["name"] = chosen
+    try:
+        fields = {f.name for f in dataclasses.fields(task_entry(task["name"]).cls.Options)}
+    except KeyError as e:
+        raise RecipeError(f"recipe key 'task.name': {e.args[0]}") from None
+    for option, value in values.items():
+        # A generic-section key the task has no option for never applied to it: drop it.
+        if option in fields or option not in generic:
+            task[option] = value
+    raw["task"] = task
+    return raw, moved
+
+
+def from_dict(raw: dict, where: str = "recipe") -> ExperimentConfig:
     if not isinstance(raw, dict):
         raise RecipeError("a recipe must be a YAML mapping")
-    kwargs: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in ("name", "description"):
-            kwargs[key] = _coerce(key, value, "str")
-        elif key == "model":
-            kwargs["model"] = _model_section(value or {})
-        elif key in _SECTIONS:
-            kwargs[key] = _section(key, _SECTIONS[key], value or {})
-        else:
-            raise RecipeError(f"unknown recipe key {key!r}; valid top-level keys: "
-                              f"{', '.join(['name', 'description', *_SECTIONS])}")
+    unknown = [k for k in raw if k not in TOP_LEVEL]
+    if unknown:
+        raise RecipeError(f"unknown recipe key {unknown[0]!r}; valid top-level keys: "
+                          f"{', '.join(TOP_LEVEL)}")
+    if "model" not in raw:
+        raise RecipeError("recipe section 'model' is missing: name a registered model (zoo list)")
+    raw, moved = _upgrade(yaml.safe_load(yaml.safe_dump(raw)))
+    model = _model_section(raw["model"] or {})
+    kwargs: dict[str, Any] = {"model": model, "task": _task_section(raw.get("task"), model)}
+    for key in ("name", "description"):
+        if key in raw:
+            kwargs[key] = check_value(key, raw[key], str)
+    kwargs.setdefault("name", "experiment")
+    for key, cls in _SECTIONS.items():
+        if key in raw:
+            kwargs[key] = build_section(key, cls, raw[key] or {})
+    if moved:
+        warnings.warn(f"{where} is in the old form ({', '.join(moved)}): read as options of task "
+                      f"{kwargs['task'].name!r}; `zoo recipe` prints it in the new form",
+                      FutureWarning, stacklevel=3)
     return ExperimentConfig(**kwargs)
 
 
+# -- files, bases, overrides -----------------------------------------------------------------
 def resolve_recipe_path(recipe: str | os.PathLike) -> Path:
-    """A recipe is a path to a YAML file or a name like `byte_rcae/default` under recipes/."""
+    """A recipe is a path to a YAML file, a run directory, or a name `<family>/<recipe>` under recipes/."""
     p = Path(recipe)
     if p.is_file():
         return p
@@ -234,7 +436,10 @@ def parse_overrides(overrides: list[str] | None) -> list[tuple[list[str], Any]]:
         parts = key.strip().split(".")
         if not all(parts):
             raise RecipeError(f"override {item!r} has an empty key")
-        parsed.append((parts, yaml.safe_load(value) if value != "" else None))
+        try:
+            parsed.append((parts, yaml.safe_load(value) if value != "" else None))
+        except yaml.YAMLError as e:
+            raise RecipeError(f"override {item!r}: the value is not valid YAML ({e})") from None
     return parsed
 
 
@@ -290,24 +495,23 @@ def read_recipe(recipe: str | os.PathLike, _seen=()) -> dict:
         parent.pop("description", None)
         if _different_model(parent.get("model"), raw.get("model")):
             parent.pop("model")  # another architecture: the base's model arguments don't apply
+        if (isinstance(parent.get("task"), dict) and isinstance(raw.get("task"), dict)
+                and raw["task"].get("name", parent["task"].get("name")) != parent["task"].get("name")):
+            parent.pop("task")  # another task: the base's task options don't apply
         raw = _merge(parent, raw)
     raw.setdefault("name", path.stem if path.name != "recipe.yaml" else path.parent.name)
     return raw
 
 
 def load_recipe(recipe: str | os.PathLike | dict, overrides: list[str] | None = None) -> ExperimentConfig:
+    where = "recipe" if isinstance(recipe, dict) else f"recipe {str(recipe)!r}"
     raw = recipe if isinstance(recipe, dict) else read_recipe(recipe)
-    return from_dict(apply_overrides(raw, overrides))
+    return from_dict(apply_overrides(raw, overrides), where)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def recipe_yaml(config: ExperimentConfig) -> str:
+    return yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
 
 
 def save_recipe(config: ExperimentConfig, path: Path) -> None:
-    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))
+    atomic_write(path, recipe_yaml(config))

@@ -9,10 +9,11 @@ A recipe declares its space under `tune.space`, keyed by recipe paths:
         trainer.learning_rate: {min: 1.0e-4, max: 1.0e-2, sampling: log}
         data.batch_size: {min: 8, max: 32, step: 8}
 
+A recipe without a space searches its model family's (`Family.tune_space`).
 `RecipeHyperModel` turns a `HyperParameters` sample into recipe overrides (and `build(hp)` into
 a model, the keras-tuner HyperModel contract). The tuner's `run_trial` trains the trial's recipe
 for `tune.steps_per_trial` steps into its own run directory, so every trial has TensorBoard
-scalars and an hparams entry, then reports the family's objective on the test split.
+scalars and an hparams entry, then reports the task's objective on the test split.
 """
 from __future__ import annotations
 
@@ -21,36 +22,7 @@ from typing import Any
 
 import keras_tuner as kt
 
-from zoo.config import ExperimentConfig, RecipeError, load_recipe
-
-# Spaces a family searches when its recipe declares none.
-DEFAULT_SPACES: dict[str, dict[str, Any]] = {
-    "byte_autoencoder": {
-        "model.n": {"choice": [2, 4]},
-        "model.pooling": {"choice": ["max", "average", "l2"]},
-        "trainer.learning_rate": {"min": 1e-4, "max": 3e-3, "sampling": "log"},
-    },
-    # Seed 002's axes: separability, kernel scheme (dilation vs large kernels, Table 2), width.
-    "slicenet": {
-        "model.separability": {"choice": ["none", "full", "super"]},
-        "model.kernel_sizes": {"choice": ["3-3-3-3", "3-7-15-31"]},
-        "model.dilations": {"choice": ["1-2-4-8", "1-1-1-1"]},
-        "model.filters": {"choice": [48, 96]},
-        "model.dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-        "trainer.learning_rate": {"min": 3e-4, "max": 3e-3, "sampling": "log"},
-    },
-    # Dissertation ch. 3 (dropout scheme, rate, mask sampling) and seed 004 (depth, units,
-    # greedy pretraining epochs per layer; 0 = the random-init baseline).
-    "recurrent": {
-        "model.scheme": {"choice": ["semeniuta", "gal", "moon"]},
-        "model.recurrent_dropout": {"choice": [0.25, 0.5]},
-        "model.mask_sampling": {"choice": ["per_step", "per_sequence"]},
-        "model.num_layers": {"min": 1, "max": 3},
-        "model.units": {"choice": [64, 128, 256]},
-        "data.options.pretrain_epochs": {"choice": [0, 1, 2]},
-    },
-}
-
+from zoo.config import ExperimentConfig, RecipeError
 
 def _declare(hp: kt.HyperParameters, key: str, spec: Any):
     name = key
@@ -77,12 +49,14 @@ class RecipeHyperModel(kt.HyperModel):
 
     def __init__(self, config: ExperimentConfig):
         super().__init__(name=config.name, tunable=True)
-        from zoo.registry import model_entry
+        from zoo.config import thaw
+        from zoo.registry import family_of_model
 
         self.base = config
-        self.space = config.tune.space or DEFAULT_SPACES.get(model_entry(config.model.name).family, {})
+        fam = family_of_model(config.model.name)
+        self.space = thaw(config.tune.space) or thaw(fam.tune_space)
         if not self.space:
-            raise RecipeError("tune.space is empty and the family has no default space")
+            raise RecipeError(f"tune.space is empty and family {fam.name!r} has no default space")
 
     def overrides(self, hp: kt.HyperParameters) -> list[str]:
         import json
@@ -92,13 +66,13 @@ class RecipeHyperModel(kt.HyperModel):
         sets = self.overrides(hp) + [f"runtime.run_dir={run_dir}",
                                      f"trainer.max_steps={self.base.tune.steps_per_trial}",
                                      "runtime.progress=false"]
-        return load_recipe(self.base.to_dict(), sets)
+        return self.base.with_overrides(sets)
 
     def build(self, hp):
         from zoo.registry import create_model
 
-        config = load_recipe(self.base.to_dict(), self.overrides(hp))
-        return create_model(config.model.name, build=True, **config.model.args)
+        config = self.base.with_overrides(self.overrides(hp))
+        return create_model(config.model.name, build=True, **config.model.kwargs())
 
 
 class RecipeTuner(kt.Tuner):
@@ -133,10 +107,10 @@ def make_oracle(config: ExperimentConfig, objective: str):
 
 def tune(config: ExperimentConfig, strategy=None) -> dict:
     """Run the search; returns the best trial's hyperparameters and objective."""
+    from zoo.registry import task_entry
     from zoo.training.strategy import make_strategy
-    from zoo.training.task import task_for
 
-    objective = config.tune.objective or task_for(config).objective
+    objective = config.tune.objective or task_entry(config.task.name).cls.objective
     hypermodel = RecipeHyperModel(config)
     directory = Path(config.tune.directory.format(name=config.name))
     strategy = strategy or make_strategy(config.runtime.strategy, config.runtime.logical_cpus)

@@ -1,21 +1,6 @@
-"""Data layer: corpora of real text and the byte pipeline of the byte-level
-recursive convolutional auto-encoder (paper §2, §3.1)."""
+"""Data layer shared by every family: corpora of real text read where pip put them, gettext
+catalogues, generated sequence tasks, deterministic splits, and the data error type."""
 
-from zoo.data.bytes import (
-    EOS,
-    MIN_LENGTH,
-    PAD,
-    bucket_lengths,
-    decode_bytes,
-    depth_of_length,
-    encode_batch,
-    encode_bytes,
-    fit_paragraphs,
-    make_dataset,
-    padded_length,
-    to_text,
-    unigram_error,
-)
 from zoo.data.corpora import (
     available_corpora,
     corpus_info,
@@ -33,32 +18,23 @@ from zoo.data.po import (
     django_po_files,
     parse_po,
 )
+from zoo.data.splits import content_hash, hash_split, permutation_split
 
 __all__ = [
-    "EOS",
-    "MIN_LENGTH",
-    "PAD",
     "PoEntry",
     "ZooDataError",
     "available_corpora",
-    "bucket_lengths",
+    "content_hash",
     "corpus_info",
-    "decode_bytes",
-    "depth_of_length",
     "django_languages",
     "django_locale_dirs",
     "django_po_files",
-    "encode_batch",
-    "encode_bytes",
-    "fit_paragraphs",
+    "hash_split",
     "load_corpus",
     "load_paragraphs",
-    "make_dataset",
-    "padded_length",
     "paragraph_hash",
     "parse_po",
+    "permutation_split",
     "split_blocks",
     "split_paragraphs",
-    "to_text",
-    "unigram_error",
 ]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import glob as globlib
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from zoo.data.errors import ZooDataError
 from zoo.data.po import django_languages, django_po_files, parse_po
+from zoo.data.splits import content_hash, hash_split
 
 __all__ = [
     "available_corpora",
@@ -69,15 +69,8 @@ def _dedup(paragraphs) -> list[bytes]:
     return list(dict.fromkeys(paragraphs))
 
 
-def paragraph_hash(paragraph: bytes, person: bytes = b"") -> float:
-    """Uniform number in [0, 1) from a paragraph's bytes.
-
-    First 8 bytes of ``hashlib.blake2b(paragraph, person=person).digest()``
-    read as a big-endian unsigned integer, divided by 2**64. Depends only on
-    the bytes, so it is identical on every machine and Python version.
-    """
-    digest = hashlib.blake2b(paragraph, person=person).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
+# A paragraph's split and mixing position depend only on its bytes (see zoo.data.splits).
+paragraph_hash = content_hash
 
 
 def _interleave(paragraphs: list[bytes]) -> list[bytes]:
@@ -315,9 +308,4 @@ def split_paragraphs(paragraphs, test_fraction: float = 0.1) -> tuple[list[bytes
     corpus order, and stable when paragraphs are added or removed. Input order
     is preserved within each side.
     """
-    if not 0.0 <= test_fraction <= 1.0:
-        raise ZooDataError(f"test_fraction must be in [0, 1], got {test_fraction}")
-    train, test = [], []
-    for p in paragraphs:
-        (test if paragraph_hash(p) < test_fraction else train).append(p)
-    return train, test
+    return hash_split(list(paragraphs), test_fraction)

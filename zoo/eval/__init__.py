@@ -1,1 +1,2 @@
-"""Evaluation helpers: decoding (beam search, greedy) and metrics shared by the model families."""
+"""Evaluation shared by every family: metrics (`metrics.py`), the one evaluation loop
+(`loop.py`), and the decoders and samplers (`decoding.py`)."""

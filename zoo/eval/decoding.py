@@ -1,7 +1,6 @@
-"""Autoregressive decoding: beam search and greedy search over a user-supplied step function.
-
-Used by the LSTM autoencoder baseline (seed 000, §4.1: "the decoding process uses a beam search
-algorithm of size 2") and meant for any autoregressive decoder in the zoo.
+"""Autoregressive decoding for every family: beam search (with the GNMT length penalty of Wu et
+al., "Google's Neural Machine Translation System", 2016, §7), greedy search and sampling
+(temperature, top-k, nucleus / top-p) over a user-supplied step function.
 
 The step function sees a flat batch of N = batch * beam rows:
 
@@ -123,14 +122,9 @@ def beam_search(step_fn, initial_state, batch_size, beam_size, max_length, start
     return sequences, scores
 
 
-def greedy_decode(step_fn, initial_state, batch_size, max_length, start_token, eos_token,
-                  pad_token=-1):
-    """Pick the most likely token at every step (beam size 1 without re-ranking).
-
-    Same `step_fn` contract as `beam_search` (here N = batch). Returns (sequences [batch,
-    max_length] int32, scores [batch] float32): the sequence up to and including its first EOS
-    then `pad_token`, and its summed log-probability.
-    """
+def _decode_loop(step_fn, initial_state, batch_size, max_length, start_token, eos_token, pad_token, pick):
+    """One token per row and step, chosen by `pick(log_probs [B, V], t) -> [B]`, until every
+    row has produced EOS or `max_length` tokens. Returns (sequences, summed log-probabilities)."""
     B, T = _batch(batch_size), int(max_length)
     state = tf.nest.map_structure(tf.convert_to_tensor, initial_state)
     seq = tf.fill([B, T], tf.constant(pad_token, tf.int32))
@@ -142,11 +136,11 @@ def greedy_decode(step_fn, initial_state, batch_size, max_length, start_token, e
     def step(t, seq, tokens, state, score, done):
         log_probs, state = step_fn(tokens, state)
         log_probs = tf.cast(log_probs, tf.float32)
-        token = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
-        best = tf.reduce_max(log_probs, axis=-1)
+        token = tf.cast(pick(log_probs, t), tf.int32)
+        chosen = tf.gather(log_probs, token, batch_dims=1)
         write = tf.logical_and(positions[None, :] == t, ~done[:, None])
         seq = tf.where(write, token[:, None], seq)
-        score = score + tf.where(done, 0.0, best)
+        score = score + tf.where(done, 0.0, chosen)
         done = done | tf.equal(token, eos_token)
         return t + 1, seq, token, state, score, done
 
@@ -154,3 +148,58 @@ def greedy_decode(step_fn, initial_state, batch_size, max_length, start_token, e
         lambda t, seq, tokens, state, score, done: tf.logical_and(t < T, ~tf.reduce_all(done)),
         step, (tf.constant(0), seq, tokens, state, score, done), maximum_iterations=T)
     return seq, score
+
+
+def greedy_decode(step_fn, initial_state, batch_size, max_length, start_token, eos_token,
+                  pad_token=-1):
+    """Pick the most likely token at every step (beam size 1 without re-ranking).
+
+    Same `step_fn` contract as `beam_search` (here N = batch). Returns (sequences [batch,
+    max_length] int32, scores [batch] float32): the sequence up to and including its first EOS
+    then `pad_token`, and its summed log-probability.
+    """
+    return _decode_loop(step_fn, initial_state, batch_size, max_length, start_token, eos_token, pad_token,
+                        lambda log_probs, t: tf.argmax(log_probs, axis=-1, output_type=tf.int32))
+
+
+def filter_log_probs(log_probs, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
+    """Logits of the sampling distribution: log-probabilities [B, V] divided by `temperature`,
+    then only the `top_k` most likely tokens (0: all) and the smallest set whose probability
+    reaches `top_p` (nucleus sampling, Holtzman et al. 2020, "The Curious Case of Neural Text
+    Degeneration"; 1.0: all) kept; the rest get a log-probability of -1e9."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0 (use greedy_decode for argmax), got {temperature}")
+    if top_k < 0 or not 0.0 < top_p <= 1.0:
+        raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1, got top_k={top_k}, top_p={top_p}")
+    logits = tf.cast(log_probs, tf.float32) / temperature
+    if top_k:
+        k = tf.minimum(top_k, tf.shape(logits)[-1])
+        kth = tf.math.top_k(logits, k=k).values[:, -1:]
+        logits = tf.where(logits < kth, _NEG, logits)
+    if top_p < 1.0:
+        sorted_logits = tf.sort(logits, axis=-1, direction="DESCENDING")
+        # A token stays if the probability of the tokens ranked before it is below top_p, so the
+        # most likely token always stays; ties with the last kept token stay too.
+        before = tf.cumsum(tf.nn.softmax(sorted_logits, axis=-1), axis=-1, exclusive=True)
+        kept = tf.reduce_sum(tf.cast(before < top_p, tf.int32), axis=-1)
+        threshold = tf.gather(sorted_logits, kept - 1, batch_dims=1)[:, None]
+        logits = tf.where(logits < threshold, _NEG, logits)
+    return logits
+
+
+def sample_decode(step_fn, initial_state, batch_size, max_length, start_token, eos_token, *,
+                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed=(0, 0),
+                  pad_token=-1):
+    """Draw each token from the model's distribution, reshaped by `filter_log_probs`.
+
+    Same `step_fn` contract and outputs as `greedy_decode`; the scores are the unfiltered
+    log-probabilities of the drawn tokens. Stateless random numbers: the same `seed` (a pair of
+    ints) gives the same samples, in eager mode, in `tf.function` and in a SavedModel.
+    """
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int32)
+
+    def pick(log_probs, t):
+        logits = filter_log_probs(log_probs, temperature, top_k, top_p)
+        return tf.random.stateless_categorical(logits, 1, seed=seed + tf.stack([0, t]), dtype=tf.int32)[:, 0]
+
+    return _decode_loop(step_fn, initial_state, batch_size, max_length, start_token, eos_token, pad_token, pick)

@@ -1,14 +1,15 @@
-"""Export a trained model for serving: `model.keras`, SavedModels, and a `manifest.json`.
+"""Export a trained model for serving: `model.keras`, SavedModels, artifacts and a `manifest.json`.
 
     <out>/model.keras      the Keras model (`import zoo` then `keras.models.load_model`)
-    <out>/<spec.name>/     one SavedModel per endpoint set a family hook asks for (for the byte
-                           autoencoder of seed 000 §2: one per recursion depth, `depth_{d}/`)
-    <out>/manifest.json    model name, family, versions, the resolved recipe, and per SavedModel
-                           its path, signatures (input/output names, dtypes, shapes) and the
-                           hook's own fields
+    <out>/<spec.name>/     one SavedModel per endpoint set the family's exporter asks for
+    <out>/artifacts/       the run's artifacts (tokenizer, vocabulary, eval split), so an export
+                           is evaluated and served without the corpus it was trained on
+    <out>/manifest.json    model, family, task, versions, the resolved recipe, the artifacts and
+                           per SavedModel its path, signatures (input/output names, dtypes,
+                           shapes) and the exporter's own fields
 
-The core knows no family: a hook registered with `register_family_exporter(family)` turns
-(model, config, depths) into `SavedModelSpec`s. SavedModels need no zoo code to load: their
+The core knows no family: the model's family (`zoo.registry.Family.exporter`) turns
+(model, task, selection) into `SavedModelSpec`s. SavedModels need no zoo code to load: their
 functions are traced graphs over plain tf.Variables.
 
 The export is atomic: everything is written into a temporary sibling directory which then
@@ -24,19 +25,19 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import keras
 import tensorflow as tf
 
 from zoo.config import ExperimentConfig, load_recipe
-from zoo.registry import build_model, model_entry
-from zoo.training.run import load_run, require_run_dir
+from zoo.registry import build_model, family, model_entry
+from zoo.version import __version__
+from zoo.runs import ARTIFACTS, KERAS_FILE, load_run, prepare_task, require_run_dir
 
 MANIFEST = "manifest.json"
-KERAS_FILE = "model.keras"
 FORMAT = "zoo-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: family keys are folder names, the task and artifacts are recorded
 
 
 class ExportError(ValueError):
@@ -45,7 +46,7 @@ class ExportError(ValueError):
 
 @dataclass
 class SavedModelSpec:
-    """One SavedModel of an export, as produced by a family hook.
+    """One SavedModel of an export, as produced by a family's exporter.
 
     name: its subdirectory under the export (a plain relative path, e.g. "depth_3").
     module: the tf.Module to save; it must track the variables its functions read.
@@ -59,36 +60,16 @@ class SavedModelSpec:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-FamilyExporter = Callable[[keras.Model, ExperimentConfig, "list[int] | None"], Iterable[SavedModelSpec]]
-_FAMILY_EXPORTERS: dict[str, FamilyExporter] = {}
+class ServingModule(tf.Module):
+    """Base of the families' serving modules: the Keras model is held untracked (a tracked
+    Keras model would put its whole layer tree into the SavedModel's object graph, which no
+    zoo-free loader can use and which slows saving) and its weights are tracked as the plain
+    tf.Variables Keras 3 variables wrap, so the reloaded module's `variables` are the model's."""
 
-
-def register_family_exporter(family: str):
-    """Register `fn(model, config, depths) -> iterable of SavedModelSpec` for a model family.
-
-    A generator hook is consumed one spec at a time, so only one SavedModel's traces are alive
-    at once; an exception from it aborts the whole export.
-    """
-
-    def wrap(fn: FamilyExporter) -> FamilyExporter:
-        if family in _FAMILY_EXPORTERS:
-            raise ValueError(f"an exporter for family {family!r} is registered twice")
-        _FAMILY_EXPORTERS[family] = fn
-        return fn
-
-    return wrap
-
-
-def registered_families() -> list[str]:
-    return sorted(_FAMILY_EXPORTERS)
-
-
-def family_exporter(family: str) -> FamilyExporter:
-    try:
-        return _FAMILY_EXPORTERS[family]
-    except KeyError:
-        raise ExportError(f"no exporter is registered for model family {family!r}; families with "
-                          f"an exporter: {', '.join(registered_families()) or 'none'}") from None
+    def __init__(self, model, name: str):
+        super().__init__(name=name)
+        object.__setattr__(self, "model", model)
+        self.model_variables = [v.value for v in model.variables]
 
 
 # -- manifest --------------------------------------------------------------------------------
@@ -114,7 +95,8 @@ def describe_signature(name: str, fn) -> dict:
 
 
 def read_manifest(export_dir) -> dict:
-    """The manifest of an export directory; ExportError if the directory is not an export."""
+    """The manifest of an export directory; ExportError if the directory is not an export.
+    Manifests of earlier versions (family keys of their own) read the same."""
     d = Path(export_dir)
     if not d.exists():
         raise ExportError(f"export directory does not exist: {str(d)!r}")
@@ -127,6 +109,10 @@ def read_manifest(export_dir) -> dict:
         raise ExportError(f"{str(d / MANIFEST)!r} is unreadable: {e}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ExportError(f"{str(d / MANIFEST)!r} is not a zoo export manifest")
+    try:
+        manifest["family"] = family(manifest.get("family", "")).name
+    except KeyError as e:
+        raise ExportError(f"{str(d / MANIFEST)!r}: {e.args[0]}") from None
     return manifest
 
 
@@ -163,7 +149,7 @@ def _swap_into_place(tmp: Path, out_dir: Path) -> None:
 
 def _check_spec_name(name: str, seen: set[str]) -> None:
     p = Path(name)
-    if (not name or p.is_absolute() or ".." in p.parts or name in (MANIFEST, KERAS_FILE)
+    if (not name or p.is_absolute() or ".." in p.parts or name in (MANIFEST, KERAS_FILE, ARTIFACTS)
             or p.parts[0].startswith(".")):
         raise ExportError(f"SavedModel name {name!r} must be a plain relative folder name")
     if name in seen:
@@ -173,23 +159,27 @@ def _check_spec_name(name: str, seen: set[str]) -> None:
 
 # -- export ----------------------------------------------------------------------------------
 def export_model(model: keras.Model, config: ExperimentConfig | dict | str | os.PathLike,
-                 out_dir, depths: Iterable[int] | None = None) -> Path:
+                 out_dir, depths: Iterable[int] | None = None, *, task=None, artifacts=None) -> Path:
     """Export `model` (built from recipe `config`) into `out_dir`, replacing an earlier export.
 
-    `depths` selects which SavedModels the family hook writes (its meaning is the family's:
-    recursion depths for the byte autoencoder); None writes all of them.
+    `depths` selects which SavedModels the family's exporter writes (its meaning is the
+    family's: recursion or stack depths); None writes all of them. `task` is the recipe's task
+    (restored from a run's artifacts); `artifacts` a folder copied into the export.
     """
-    import zoo
+    from zoo.registry import create_task
 
     if not isinstance(config, ExperimentConfig):
         config = load_recipe(config)
     entry = model_entry(config.model.name)
-    hook = family_exporter(entry.family)
+    fam = family(entry.family)
+    if fam.exporter is None:
+        raise ExportError(f"family {fam.name!r} declares no exporter")
     if depths is not None:
         depths = list(depths)
         if not depths or any(isinstance(d, bool) or not isinstance(d, int) for d in depths):
             raise ExportError(f"depths must be a non-empty list of integers, got {depths!r}")
         depths = sorted(set(depths))
+    task = task if task is not None else create_task(config)
     build_model(model, entry)
 
     out_dir = Path(out_dir).absolute()
@@ -202,25 +192,32 @@ def export_model(model: keras.Model, config: ExperimentConfig | dict | str | os.
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
         entries, seen = [], set()
-        for spec in hook(model, config, depths):
+        for spec in fam.exporter(model, task, depths):
             _check_spec_name(spec.name, seen)
             described = {k: describe_signature(k, fn) for k, fn in spec.signatures.items()}
             tf.saved_model.save(spec.module, str(tmp / spec.name), signatures=spec.signatures)
             entries.append({**spec.info, "path": spec.name, "signatures": described})
         if not entries:
-            raise ExportError(f"the {entry.family!r} exporter produced no SavedModel")
+            raise ExportError(f"the {fam.name!r} exporter produced no SavedModel")
+        copied = []
+        if artifacts is not None and Path(artifacts).is_dir():
+            shutil.copytree(artifacts, tmp / ARTIFACTS)
+            copied = sorted(str(p.relative_to(tmp / ARTIFACTS)) for p in (tmp / ARTIFACTS).rglob("*")
+                            if p.is_file())
         model.save(tmp / KERAS_FILE)
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "model": config.model.name,
-            "family": entry.family,
-            "zoo_version": zoo.__version__,
+            "family": fam.name,
+            "task": config.task.name,
+            "zoo_version": __version__,
             "tensorflow_version": tf.__version__,
             "keras_version": keras.__version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "keras_model": KERAS_FILE,
             "recipe": config.to_dict(),
+            "artifacts": copied,
             "savedmodels": entries,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -232,11 +229,13 @@ def export_model(model: keras.Model, config: ExperimentConfig | dict | str | os.
 
 
 def export_run(run_dir, out_dir, depths: Iterable[int] | None = None) -> Path:
-    """Export a run directory's trained model (model.keras, else its latest checkpoint)."""
+    """Export a run directory's trained model (model.keras, else its latest checkpoint) with
+    its task restored from the run's artifacts (the corpus is not read)."""
     run = require_run_dir(run_dir).absolute()
     out = Path(out_dir).absolute()
     if out == run or out in run.parents:
         raise ExportError(f"export destination {str(out)!r} would replace the run {str(run)!r}; "
                           f"choose a folder inside or beside it")
     config, model = load_run(run)
-    return export_model(model, config, out, depths=depths)
+    task = prepare_task(config, run, need_data=False)
+    return export_model(model, config, out, depths=depths, task=task, artifacts=run / ARTIFACTS)

@@ -1,106 +1,152 @@
-"""What the one trainer needs from a family: data, per-batch sums, metrics, samples.
+"""What a task gives the one trainer and the one evaluation loop.
 
-A family registers one `Task` subclass for its `family` name; the trainer, tuner, evaluator and
-CLI look it up with `task_for(config)`. All sums a task returns are per replica; the trainer
-adds them across replicas, so a metric is always sum(numerator) / sum(denominator).
+A task (registered with `zoo.registry.register_task`) owns its data, its losses and metrics,
+its training phases and its analyses; the recipe's `task:` section names it and fills its typed
+`Options`. The pieces:
+
+- `Metric(numerator, denominator, transform)` (`zoo.eval.metrics`): a metric is
+  transform(sum(numerator) / sum(denominator)) over the per-replica sums a batch function
+  returns (the trainer and the evaluation loop add them across replicas and batches), so
+  perplexity and bits per character are metrics like any other.
+- `Update`: one optimizer step on one variable set: its own loss sums (which receive the phase
+  step, e.g. for annealing), its own optimizer settings (schedule, clipping), a repeat count
+  (k discriminator updates per generator update), optional gradient scales, extra modules to
+  train and checkpoint.
+- `Phase`: a list of updates applied in order at every step, until the phase's epochs or steps
+  are spent. `Task.phases` returns them; the last is the main training (its checkpoints are the
+  run's `checkpoints/`, it is evaluated periodically and its weights are the final model),
+  earlier ones (e.g. greedy layer-wise pretraining, one phase per layer) run first, each with
+  its own resumable checkpoints.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
-_TASKS: dict[str, type["Task"]] = {}
-
-
-def register_task(family: str):
-    def wrap(cls):
-        _TASKS[family] = cls
-        cls.family = family
-        return cls
-    return wrap
+from zoo.eval.metrics import Metric
 
 
-def task_for(config) -> "Task":
-    from zoo.registry import model_entry
+@dataclass(frozen=True)
+class Update:
+    """One optimizer update of a phase step.
 
-    family = model_entry(config.model.name).family
-    if family not in _TASKS:
-        raise KeyError(f"no task registered for family {family!r}")
-    return _TASKS[family](config)
-
-
-@dataclass
-class Stage:
-    """One training stage that runs before the task's main (supervised) training.
-
-    The trainer runs `Task.stages(model)` in order, each with its own optimizer and checkpoints
-    in `<run_dir>/stages/<name>/`, then the main training of all the model's trainable variables
-    (e.g. greedy layer-wise pretraining, seed 004 §3.5: one autoencoder stage per layer).
-
-    name: folder name of the stage's checkpoints and TensorBoard run (`tb/<name>/`).
-    batch_sums: (model, batch, training) -> per-replica sums incl. `loss_sum` and `count`.
-    variables: () -> the only variables this stage updates (everything else stays bit-identical).
-    modules: extra trackables the stage trains and checkpoints (e.g. a decoder), by name.
-    epochs: passes over the training split; `max_steps` caps the steps.
-    trainer_overrides: `TrainerConfig` fields that differ for this stage's optimizer.
+    sums: `(model, batch, *, step, training) -> per-replica sums`, with the loss sum under
+        `loss` and its normaliser under `count` (the loss is their global ratio).
+    variables: `() -> list` of the only variables this update changes.
+    optimizer: `trainer` settings that differ for this update's optimizer (e.g. learning_rate).
+    repeat: applications per phase step, each on its own batch.
+    gradient_scales: `(model, batch) -> {id(variable): factor}` applied to the gradients.
+    modules: trackables trained by this update besides the model (checkpointed with the phase).
     """
     name: str
-    batch_sums: Callable[..., dict]
+    sums: Callable[..., dict]
     variables: Callable[[], list]
-    modules: dict[str, Any] = field(default_factory=dict)
-    epochs: float = 1.0
+    optimizer: Mapping[str, Any] = field(default_factory=dict)
+    repeat: int = 1
+    gradient_scales: Callable[..., dict] | None = None
+    modules: Mapping[str, Any] = field(default_factory=dict)
+    loss: str = "loss_sum"
+    count: str = "count"
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Updates applied in order at every step. `epochs` / `max_steps` None: the recipe's
+    `trainer.epochs`, `trainer.steps_per_epoch` and `trainer.max_steps` (the main phase)."""
+    name: str
+    updates: tuple[Update, ...]
+    epochs: float | None = None
     max_steps: int | None = None
-    trainer_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.updates:
+            raise ValueError(f"phase {self.name!r} has no update")
+        names = [u.name for u in self.updates]
+        if len(set(names)) != len(names):
+            raise ValueError(f"phase {self.name!r} has two updates with the same name: {names}")
+
+    @property
+    def batches_per_step(self) -> int:
+        return sum(u.repeat for u in self.updates)
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """A task without options."""
 
 
 class Task:
-    """Base class; see `zoo.models.byte_rcae.task.ByteAutoencoderTask` for a full example."""
+    """Base class of every task; each family folder's `task.py` holds full examples."""
 
-    family: str = ""
-    # metric name -> (numerator key, denominator key) over the sums `batch_sums` returns.
-    metrics: dict[str, tuple[str, str]] = {"loss": ("loss_sum", "count")}
-    # The metric keras-tuner and "best" comparisons minimise.
-    objective: str = "loss"
+    name: str = ""          # set by register_task
+    family: str = ""        # set by register_task
+    Options: type = NoOptions
+    metrics: dict[str, Metric] = {"loss": Metric("loss_sum", "count")}
+    objective: str = "loss"  # the metric keras-tuner and "best" comparisons minimise
 
     def __init__(self, config):
         self.config = config
+        self.options = config.task.options
 
+    # -- data ----------------------------------------------------------------------------------
     def load_data(self) -> None:
-        """Read the corpus and make the deterministic train/test split (raises ZooDataError)."""
+        """Read the corpus (or generate the data) and make the deterministic train/test split."""
         raise NotImplementedError
+
+    def save_artifacts(self, folder: Path) -> None:
+        """Write into `folder` what `restore` needs besides the recipe (tokenizer, eval split)."""
+
+    def restore(self, folder: Path) -> bool:
+        """Set up from a run's or an export's artifacts instead of the corpus; True if it did.
+        Tasks whose data is a pure function of the recipe regenerate it."""
+        return False
 
     def data_summary(self) -> dict[str, Any]:
         return {}
+
+    def check_model(self, model) -> None:
+        """Raise RecipeError when `model` cannot serve this task (called before training)."""
 
     def train_dataset(self, model, pass_index: int):
         """Global batches of one pass over the training split, shuffled by `pass_index`."""
         raise NotImplementedError
 
     def eval_dataset(self, model):
+        """Batches of the test split for the evaluation loop."""
         raise NotImplementedError
 
-    def batch_sums(self, model, batch, training: bool) -> dict:
-        """Per-replica sums for this batch; must include the loss sum and its normaliser."""
+    # -- losses and metrics --------------------------------------------------------------------
+    def batch_sums(self, model, batch, *, step, training: bool) -> dict:
+        """Per-replica sums of one batch: the loss sum and its normaliser, and metric sums."""
         raise NotImplementedError
+
+    def eval_sums(self, model, batch, *, step) -> dict:
+        """What the evaluation loop sums over a batch (default: `batch_sums` in inference mode)."""
+        return self.batch_sums(model, batch, step=step, training=False)
 
     def batch_group(self, batch) -> str | None:
         """A label for per-group eval metrics (e.g. the recursion depth); None for no groups."""
         return None
 
-    def stages(self, model) -> list[Stage]:
-        """Stages to run before the main training (called under the strategy scope); none by default."""
-        return []
+    # -- training ------------------------------------------------------------------------------
+    def phases(self, model) -> list[Phase]:
+        """The training phases (called under the strategy scope); default: one phase updating
+        every trainable variable with `batch_sums` and the recipe's optimizer."""
+        return [Phase("train", (Update("model", self.batch_sums, lambda: model.trainable_variables,
+                                       gradient_scales=self.gradient_scales),))]
 
     def gradient_scales(self, model, batch) -> dict[int, float]:
-        """id(variable) -> factor applied to its gradient (shared groups, §3.2 of seed 000)."""
         return {}
 
+    # -- reporting -----------------------------------------------------------------------------
     def write_samples(self, model, step: int) -> None:
         """Write a few model outputs as TensorBoard text (called under the eval writer)."""
 
     def final_metrics(self, model) -> dict[str, Any]:
+        """Metrics added to the trainer's final evaluation (e.g. BLEU, train-split metrics)."""
         return {}
 
-    def evaluate(self, model, out_dir) -> dict[str, Any]:
-        """The family's analyses (`zoo eval`): metrics JSON and plots written into `out_dir`."""
-        raise NotImplementedError(f"no evaluation defined for family {self.family!r}")
+    def analyze(self, model, out_dir: Path) -> dict[str, Any]:
+        """The task's analyses for `zoo eval`: extra metrics, and plots or files in `out_dir`."""
+        return {}

@@ -1,4 +1,5 @@
-"""Building blocks of the byte-level recursive convolutional autoencoder (seed 000, §2).
+"""Building blocks of the byte-level recursive convolutional autoencoder ("Byte-level Recursive
+Convolutional Auto-Encoder for Text", §2).
 
 Every parameterized layer is a kernel-3, 256-feature temporal convolution with same-length zero
 padding (or a linear layer in the postfix/prefix groups around the code) followed by ReLU, and

@@ -1,4 +1,5 @@
-"""LSTM sequence-to-sequence autoencoder: the recurrent baseline of seed 000, §4.1.
+"""LSTM sequence-to-sequence autoencoder: the recurrent baseline of "Byte-level Recursive
+Convolutional Auto-Encoder for Text", §4.1.
 
 "Both input and output bytes are embedded into vectors of dimension 1024 [...] a hidden
 representation of dimension 1024. The encoder reads the text in reverse order [Sutskever et al.,
@@ -148,6 +149,6 @@ class LSTMAutoencoder(keras.Model):
                 "num_layers": self.num_layers, "max_length": self.max_length}
 
 
-register_model("lstm_autoencoder", family="byte_autoencoder",
+register_model("lstm_autoencoder",
                smoke=dict(units=32, embedding_dim=16, max_length=64),
                example_input=_byte_example, units=1024, embedding_dim=1024)(LSTMAutoencoder)

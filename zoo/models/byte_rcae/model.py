@@ -1,4 +1,5 @@
-"""Byte-level Recursive Convolutional Auto-Encoder for Text (seed 000, §2; variants of §4.5-4.7).
+"""Byte-level Recursive Convolutional Auto-Encoder for Text ("Byte-level Recursive Convolutional
+Auto-Encoder for Text", §2; variants of §4.5-4.7).
 
 Input: int32 byte ids [batch, L] where a paragraph's bytes are followed by the end-of-sequence
 null byte (0) and padded with -1 to L = 2^ceil(log2(l+1)) >= 4; -1 one-hot encodes to the all-zero
@@ -173,10 +174,10 @@ class ByteRCAE(keras.Model):
 
 _SMOKE = dict(features=32, max_length=64)
 for _n in (2, 4, 8, 16):
-    register_model(f"byte_rcae_n{_n}", family="byte_autoencoder", smoke=_SMOKE,
+    register_model(f"byte_rcae_n{_n}", smoke=_SMOKE,
                    example_input=_byte_example, n=_n)(ByteRCAE)
-register_model("byte_rcae_static_n8", family="byte_autoencoder", smoke=_SMOKE,
+register_model("byte_rcae_static_n8", smoke=_SMOKE,
                example_input=_byte_example, n=8, recursive=False)(ByteRCAE)
 for _pool in ("average", "l2"):
-    register_model(f"byte_rcae_{_pool}_n8", family="byte_autoencoder", smoke=_SMOKE,
+    register_model(f"byte_rcae_{_pool}_n8", smoke=_SMOKE,
                    example_input=_byte_example, n=8, pooling=_pool)(ByteRCAE)

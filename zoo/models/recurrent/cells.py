@@ -1,4 +1,5 @@
-"""LSTM and GRU cells with the three recurrent-dropout schemes of Semeniuta's dissertation, ch. 3.
+"""LSTM and GRU cells with the three recurrent-dropout schemes of S. Semeniuta, "Recurrent Neural
+Networks for Discriminative and Generative Learning" (dissertation, 2019), ch. 3.
 
 Schemes (§3.3.3, Figure 3.1), `d` being inverted dropout (kept units scaled by 1/(1-rate), so
 inference is the plain cell, eq. 3.3.15):
@@ -83,7 +84,7 @@ class _DropoutCellBase(keras.layers.Layer, DropoutRNNCell):
         dropout: forward dropout rate on the cell input x_t.
         layer_norm: normalise gate pre-activations (and the LSTM cell state).
         init_scale: if set, every weight matrix starts U[-init_scale, init_scale] (the greedy
-            pretraining paper's random baseline uses 0.003, seed 004 §4.2); else Glorot/orthogonal.
+            pretraining paper's random baseline uses 0.003, Xu et al. §4.2); else Glorot/orthogonal.
         seed: seed of the dropout masks.
     """
 

@@ -1,21 +1,24 @@
 """Run the recurrent family's comparison grids through the one trainer and print README tables.
 
     python -m zoo.models.recurrent.experiments table3_1 [--steps 600] [--out runs/recurrent]
-        Temporal Order (dissertation Table 3.1): scheme x sampling x length, train/test accuracy.
+        Temporal Order (Semeniuta's dissertation, Table 3.1): scheme x sampling x length,
+        train/test accuracy.
     python -m zoo.models.recurrent.experiments layerwise --recipe recurrent/adding [--steps N]
-        Random vs greedy layer-wise initialisation at 1, 2, 3 layers (seed 004 Tables 1-2),
+        Random vs greedy layer-wise initialisation at 1, 2, 3 layers (Xu et al., "Greedy
+        Layer-wise Training of Long Short Term Memory Networks", Tables 1-2),
         test error, plus a PNG of the training-loss curves (convergence speed) per depth.
 
 `--set key=value` (repeatable) applies recipe overrides to every run of the grid (budgets:
 units, example counts, ...); `--schemes`, `--samplings`, `--lengths`, `--depths` cut the grid.
 
 Every cell of a grid is an ordinary run directory (recipe.yaml, TensorBoard, metrics.json) under
---out, so a grid that is rerun resumes or reuses finished runs.
+--out; a rerun reuses a finished cell only if its resolved recipe is the one asked for now.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 from zoo.config import load_recipe
@@ -25,10 +28,12 @@ def _train(recipe, name, sets, out: Path) -> dict:
     from zoo.training.trainer import Trainer
 
     run = out / name
-    if (run / "metrics.json").is_file():
-        return json.loads((run / "metrics.json").read_text())
     config = load_recipe(recipe, sets + [f"runtime.run_dir={run}", "runtime.progress=false",
                                          f"name={name}"])
+    if (run / "metrics.json").is_file():
+        if load_recipe(run / "recipe.yaml").to_dict() == config.to_dict():
+            return json.loads((run / "metrics.json").read_text())
+        shutil.rmtree(run)  # finished with other settings: train it again
     return Trainer(config, log=lambda *a, **k: None).fit()
 
 
@@ -42,7 +47,7 @@ def table3_1(steps: int, out: Path, lengths=(15, 30), schemes=("moon", "gal", "s
             for T in lengths:
                 m = _train("recurrent/temporal_order", f"to_{scheme}_{sampling}_T{T}",
                            [f"model.scheme={scheme}", f"model.mask_sampling={sampling}",
-                            f"data.options.length={T}", f"trainer.max_steps={steps}", *sets], out)
+                            f"task.length={T}", f"trainer.max_steps={steps}", *sets], out)
                 cells += [f"{100 * m['train_accuracy']:.1f}%", f"{100 * m['accuracy']:.1f}%"]
             rows.append(f"| {scheme} | {sampling} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
@@ -60,7 +65,7 @@ def _loss_curve(run: Path) -> list[tuple[int, float]]:
 def plot_curves(curves: dict[str, list], path: Path, title: str) -> Path:
     from matplotlib.figure import Figure
 
-    from zoo.eval.plots import _save
+    from zoo.io import atomic_save_figure
 
     depths = sorted({k.split("_")[0] for k in curves})
     fig = Figure(figsize=(4 * len(depths), 3.2))
@@ -74,7 +79,7 @@ def plot_curves(curves: dict[str, list], path: Path, title: str) -> Path:
         ax.set_ylabel("training loss")
         ax.set_yscale("log")
         ax.legend()
-    return _save(fig, path)
+    return atomic_save_figure(fig, path)
 
 
 def layerwise(recipe: str, steps: int | None, out: Path, depths=(1, 2, 3), sets=()) -> str:
@@ -86,7 +91,7 @@ def layerwise(recipe: str, steps: int | None, out: Path, depths=(1, 2, 3), sets=
         cells = []
         for init, epochs in (("random", 0), ("layerwise", 1)):
             name = f"{label}_L{depth}_{init}"
-            run_sets = [f"model.num_layers={depth}", f"data.options.pretrain_epochs={epochs}", *sets]
+            run_sets = [f"model.num_layers={depth}", f"task.pretrain_epochs={epochs}", *sets]
             if steps:
                 run_sets.append(f"trainer.max_steps={steps}")
             m = _train(recipe, name, run_sets, out)
@@ -99,7 +104,6 @@ def layerwise(recipe: str, steps: int | None, out: Path, depths=(1, 2, 3), sets=
 
 
 def main(argv=None):
-    import zoo  # noqa: F401
 
     p = argparse.ArgumentParser(description="recurrent family comparison grids")
     p.add_argument("grid", choices=["table3_1", "layerwise"])

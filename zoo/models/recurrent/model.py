@@ -1,4 +1,6 @@
-"""Stacked recurrent networks built from the dropout cells (dissertation ch. 3; seed 004 §3.5).
+"""Stacked recurrent networks built from the dropout cells (Semeniuta, "Recurrent Neural Networks
+for Discriminative and Generative Learning", ch. 3; Xu et al., "Greedy Layer-wise Training of
+Long Short Term Memory Networks", §3.5).
 
 `StackedRNN` reads float feature sequences [B, T, input_dim] or int32 symbol ids [B, T]
 (`input_vocab`: one-hot, or an embedding when `embedding_dim` is set) through `num_layers`
@@ -32,8 +34,8 @@ class StackedRNN(keras.Model):
     """A stack of `DropoutLSTMCell`/`DropoutGRUCell` layers with a dense head.
 
     Args:
-        num_layers: stacked recurrent layers (seed 004 compares 1, 2, 3).
-        units: hidden size of every layer (seed 004: 256).
+        num_layers: stacked recurrent layers (Xu et al. compare 1, 2, 3).
+        units: hidden size of every layer (Xu et al.: 256).
         cell: "lstm" or "gru".
         input_dim: feature size of float inputs (adding problem: 2; sequential MNIST: 28).
         input_vocab: number of symbols of int inputs (instead of `input_dim`).
@@ -42,7 +44,7 @@ class StackedRNN(keras.Model):
         readout: "last" (one prediction per sequence) or "sequence" (one per step).
         recurrent_dropout, scheme, mask_sampling, dropout, layer_norm: see `cells.py`.
         output_dropout: forward dropout on each layer's output sequence (incl. before the head).
-        init_scale: U[-s, s] initialisation of every weight (seed 004 random baseline: 0.003).
+        init_scale: U[-s, s] initialisation of every weight (Xu et al.'s random baseline: 0.003).
         seed: seed of initialisers and dropout masks.
     """
 
@@ -175,19 +177,19 @@ def _example(model, batch, rng):
 
 _SMALL = dict(units=8, num_layers=2)
 # Dissertation §3.4.1: one layer of 256 units, recurrent dropout 0.5, 4 symbols, 4 classes.
-register_model("lstm_temporal_order", family="recurrent", smoke=_SMALL, example_input=_example,
+register_model("lstm_temporal_order", smoke=_SMALL, example_input=_example,
                num_layers=1, units=256, input_vocab=4, num_outputs=4, recurrent_dropout=0.5,
                scheme="semeniuta")(StackedRNN)
-register_model("gru_temporal_order", family="recurrent", smoke=_SMALL, example_input=_example,
+register_model("gru_temporal_order", smoke=_SMALL, example_input=_example,
                cell="gru", num_layers=1, units=256, input_vocab=4, num_outputs=4,
                recurrent_dropout=0.5, scheme="semeniuta")(StackedRNN)
 # Dissertation §3.4.3: characters embedded into 256 dims, per-step softmax, 0.25 per-step dropout.
-register_model("lstm_char_lm", family="recurrent", smoke=dict(units=8, embedding_dim=4, input_vocab=16),
+register_model("lstm_char_lm", smoke=dict(units=8, embedding_dim=4, input_vocab=16),
                example_input=_example, num_layers=1, units=1024, input_vocab=128, embedding_dim=256,
                num_outputs=128, readout="sequence", recurrent_dropout=0.25, scheme="semeniuta",
                init_scale=0.01)(StackedRNN)
 # Seed 004 §4.1 / §4.2: 256 units, U[-0.003, 0.003] init; depth set by the recipe (1, 2, 3).
-register_model("stacked_lstm_adding", family="recurrent", smoke=_SMALL, example_input=_example,
+register_model("stacked_lstm_adding", smoke=_SMALL, example_input=_example,
                num_layers=2, units=256, input_dim=2, num_outputs=1, init_scale=0.003)(StackedRNN)
-register_model("stacked_lstm_mnist", family="recurrent", smoke=_SMALL, example_input=_example,
+register_model("stacked_lstm_mnist", smoke=_SMALL, example_input=_example,
                num_layers=2, units=256, input_dim=28, num_outputs=10, init_scale=0.003)(StackedRNN)

@@ -1,14 +1,15 @@
-"""Greedy layer-wise pretraining of a stacked LSTM with LSTM autoencoders (seed 004, §3.4-3.5).
+"""Greedy layer-wise pretraining of a stacked LSTM with LSTM autoencoders (Xu, Shen, Yao, Tian and
+Mei, "Greedy Layer-wise Training of Long Short Term Memory Networks", §3.4-3.5).
 
-Stage k (k = 1..L) trains layer k as the encoder of an LSTM autoencoder: layers 1..k-1 are
+Phase k (k = 1..L, `pretrain_layer<k>`) trains layer k as the encoder of an LSTM autoencoder: layers 1..k-1 are
 frozen (run in inference mode, no gradient, not in the stage's variable list, so they stay
 bit-identical), layer k reads their hidden states, and a fresh decoder LSTM started from layer
 k's final (h, c) reconstructs the ORIGINAL input (step 2 of §3.5) — in reverse order, the
 classification variant of Fig. 1, with teacher forcing on the previous target vector. The loss
 is the Euclidean distance for real-valued inputs (adding problem, MNIST rows, §4) and the
-cross-entropy of the symbols for symbol inputs. After the L stages the trainer's main training
+cross-entropy of the symbols for symbol inputs. After the L phases the task's main phase
 fine-tunes every layer plus the supervised head. The decoders are discarded afterwards; they
-live only in the stages' checkpoints.
+live only in the phases' checkpoints.
 
 Seq2seq (`Seq2SeqLSTM`, Fig. 2): the encoder layers are pretrained the same way on the REVERSED
 source they read, but the autoencoder decoder reconstructs the source IN ORDER: it is fed
@@ -21,7 +22,7 @@ import keras
 from keras import ops
 
 from zoo.models.recurrent.cells import DropoutRNN, make_cell
-from zoo.training.task import Stage
+from zoo.training.task import Phase, Update
 
 
 class AutoencoderDecoder(keras.layers.Layer):
@@ -91,26 +92,24 @@ def _seq2seq_reconstruction_sums(model, decoder, source, k, training):
     return {"loss_sum": tf.reduce_sum(nll), "count": tf.cast(tf.size(labels), tf.float32)}
 
 
-def greedy_stages(model, inputs_of, epochs: float = 1.0, learning_rate: float | None = None,
-                  max_steps: int | None = None) -> list[Stage]:
-    """One Stage per layer of `model` (a StackedRNN); `inputs_of(batch)` picks the model input.
+def greedy_phases(model, inputs_of, epochs: float = 1.0, learning_rate: float | None = None,
+                  max_steps: int | None = None) -> list[Phase]:
+    """One Phase per layer of `model` (a StackedRNN); `inputs_of(batch)` picks the model input.
 
-    Defaults follow seed 004 §4: one epoch per layer, the fine-tuning learning rate and batch
+    Defaults follow Xu et al. §4: one epoch per layer, the fine-tuning learning rate and batch
     size (`learning_rate` overrides the former).
     """
-    stages = []
+    phases = []
     overrides = {} if learning_rate is None else {"learning_rate": float(learning_rate)}
     for k in range(model.num_layers):
         decoder = AutoencoderDecoder(model, name=f"pretrain_decoder{k + 1}")
 
-        def sums(m, batch, training, k=k, decoder=decoder):
+        def sums(m, batch, *, step, training, k=k, decoder=decoder):
             return reconstruction_sums(m, decoder, inputs_of(batch), k, training)
 
         def variables(k=k, decoder=decoder):
             return model.layer_variables(k) + list(decoder.trainable_variables)
 
-        stages.append(Stage(name=f"pretrain_layer{k + 1}", batch_sums=sums, variables=variables,
-                            modules={"decoder": decoder}, epochs=epochs, max_steps=max_steps,
-                            trainer_overrides=overrides))
-    return stages
-
+        update = Update(f"layer{k + 1}", sums, variables, optimizer=overrides, modules={"decoder": decoder})
+        phases.append(Phase(f"pretrain_layer{k + 1}", (update,), epochs=epochs, max_steps=max_steps))
+    return phases

@@ -1,7 +1,7 @@
-"""Sequence-to-sequence stacked LSTM (seed 004 §3.4-3.5, Fig. 2; §4.4 WMT'14 setup).
+"""Sequence-to-sequence stacked LSTM (Xu et al., "Greedy Layer-wise Training of Long Short Term
+Memory Networks", §3.4-3.5, Fig. 2; §4.4 WMT'14 setup).
 
-The encoder stack reads the source REVERSED (Sutskever et al. 2014, as seed 004 §4.4: "Sentences
-were inputted to the encoding LSTM in reverse order"); decoder layer k starts from encoder layer
+The encoder stack reads the source REVERSED (Sutskever et al. 2014, as Xu et al. §4.4 do); decoder layer k starts from encoder layer
 k's final (h, c) and reads <GO> y_1 .. y_{n-1}, predicting y_1 .. y_n <EOS> (teacher forcing);
 a dense head gives per-step logits. `call(x, depth=d)` uses the first d encoder and decoder
 layers and the same head (the per-depth export). Symbol ids GO = 0 and EOS = 1 are reserved in
@@ -96,7 +96,7 @@ class Seq2SeqLSTM(StackedRNN):
         return ops.one_hot(ids, self.num_outputs)
 
     def encoder_inputs(self, source):
-        """What encoder layer 1 reads: the embedded source, time-reversed (seed 004 §4.4)."""
+        """What encoder layer 1 reads: the embedded source, time-reversed (Xu et al. §4.4)."""
         return ops.flip(self.embed(source), axis=1)
 
     def encode_states(self, source, depth=None, training=False):
@@ -122,15 +122,21 @@ class Seq2SeqLSTM(StackedRNN):
         return self.decode(decoder_inputs, self.encode_states(source, depth, training), training)[0]
 
     def generate(self, source, steps: int, depth=None):
-        """Greedy decoding of `steps` symbols from GO (inference mode): int32 [B, steps]."""
-        states = self.encode_states(source, depth)
-        token = ops.full((ops.shape(source)[0], 1), GO, "int32")
-        out = []
-        for _ in range(steps):
-            logits, states = self.decode(token, states)
-            token = ops.cast(ops.argmax(logits, axis=-1), "int32")
-            out.append(token)
-        return ops.concatenate(out, axis=1)
+        """Greedy decoding from GO (inference mode): int32 [B, steps], each row up to and
+        including its first EOS, then -1 (`zoo.eval.decoding.greedy_decode`)."""
+        import tensorflow as tf
+
+        from zoo.eval.decoding import greedy_decode
+
+        source = ops.convert_to_tensor(source, "int32")
+
+        def step_fn(tokens, states):
+            logits, states = self.decode(tokens[:, None], states)
+            return tf.nn.log_softmax(tf.cast(logits[:, 0], tf.float32)), states
+
+        batch = source.shape[0] if source.shape[0] is not None else tf.shape(source)[0]
+        sequences, _ = greedy_decode(step_fn, self.encode_states(source, depth), batch, steps, GO, EOS)
+        return sequences
 
 
 def _example(model, batch, rng):
@@ -143,6 +149,6 @@ def _example(model, batch, rng):
 
 
 # Seed 004 §4.4 (WMT'14): reversed source, U[-0.008, 0.008] init; here digit strings (ids 2..11).
-register_model("seq2seq_lstm_digits", family="recurrent", smoke=dict(units=8, num_layers=2),
+register_model("seq2seq_lstm_digits", smoke=dict(units=8, num_layers=2),
                example_input=_example, num_layers=2, units=128, input_vocab=12, num_outputs=12,
                init_scale=0.008)(Seq2SeqLSTM)

@@ -1,114 +1,261 @@
-"""The recurrent family's Task: one class, the problem chosen by `data.options.task`.
+"""The recurrent family's tasks, one per problem, over a small shared base:
 
-    temporal_order  dissertation §3.4.1: classify the order of A/B (4 classes); accuracy, error
-    adding          seed 004 §4.1: regress the sum of two marked values; error = share of
+    temporal_order  Semeniuta, "Recurrent Neural Networks for Discriminative and Generative
+                    Learning" (dissertation, 2019), §3.4.1: classify the order of A/B (4
+                    classes); accuracy and error
+    adding          Xu et al., "Greedy Layer-wise Training of Long Short Term Memory Networks",
+                    §4.1: regress the sum of two marked values; error = share of
                     |prediction - target| > 0.04 (the paper's criterion), loss = mean squared error
-    seq_mnist       seed 004 §4.2: 28 binarized rows of 28 pixels -> digit; error
-    char_lm         dissertation §3.4.3: next-character prediction on a real corpus; reported in
-                    BITS per character (`bits_per_char` = nats / ln 2), the loss stays in nats
-    seq2seq         seed 004 §4.4 at small scale: digit-string transduction (`transform`: reverse,
-                    copy or sort) with `Seq2SeqLSTM`; token error/accuracy and whole-sequence
-                    accuracy under teacher forcing, plus greedy-decoding sequence accuracy
+    seq_mnist       Xu et al. §4.2: 28 binarized rows of 28 pixels -> digit; error
+    char_lm         Semeniuta §3.4.3: next-character prediction on a real corpus, in bits per
+                    character (the loss stays in nats) and perplexity
+    digit_seq2seq   Xu et al. §4.4 at small scale: digit-string transduction (reverse, copy or
+                    sort) with `Seq2SeqLSTM`; token error/accuracy and whole-sequence accuracy
+                    under teacher forcing, plus greedy-decoding sequence accuracy
 
-Options (all under `data.options`, defaults in brackets):
-    task [temporal_order]; length: sequence length [15; adding 200; char_lm 100];
-    train_examples / test_examples: generated set sizes [temporal order 6400 / 2000 — the
-    dissertation's 200 batches of 32 for training; adding 10000 / 2000 — seed 004 used 100,000 /
-    10,000, too slow for 2 CPU cores]; pretrain_epochs: greedy layer-wise pretraining epochs per
-    layer, 0 = random initialisation [0]; pretrain_learning_rate [the trainer's];
-    pretrain_max_steps [none]; transform [reverse] (seq2seq; length default 10, examples
-    6400 / 1000); train_metric_examples: training examples scored for the final
-    train accuracy/error [2000].
+Every task can pretrain an LSTM stack greedily, layer by layer (`pretrain_epochs` > 0: one
+phase per layer before the main training, Xu et al. §3.5), and reports its metrics on
+`train_metric_examples` training examples too (e.g. Table 3.1's train accuracy).
 """
 from __future__ import annotations
 
-import math
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from zoo.config import RecipeError
 from zoo.data.errors import ZooDataError
-from zoo.training.task import Task, register_task
+from zoo.registry import register_task, resolved_model_args
+from zoo.eval.metrics import Metric, nats_to_bits, perplexity
+from zoo.training.task import Task
 
-TASKS = ("temporal_order", "adding", "seq_mnist", "char_lm", "seq2seq")
-_OPTIONS = {"task", "length", "train_examples", "test_examples", "pretrain_epochs",
-            "pretrain_learning_rate", "pretrain_max_steps", "train_metric_examples", "binarize", "transform"}
 ADDING_TOLERANCE = 0.04
 
 
-@register_task("recurrent")
+def _positive(options, *names):
+    for name in names:
+        value = getattr(options, name)
+        if value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RecurrentOptions:
+    pretrain_epochs: float = 0.0      # greedy layer-wise pretraining epochs per layer; 0 = random init
+    pretrain_learning_rate: float | None = None   # default: the trainer's
+    pretrain_max_steps: int | None = None
+    train_metric_examples: int = 2000  # training examples scored for the final train metrics
+
+    def __post_init__(self):
+        if self.pretrain_epochs < 0:
+            raise ValueError(f"pretrain_epochs must be a number >= 0, got {self.pretrain_epochs!r}")
+        _positive(self, "train_metric_examples")
+
+
 class RecurrentTask(Task):
-    def __init__(self, config):
-        super().__init__(config)
-        opts = dict(config.data.options or {})
-        unknown = set(opts) - _OPTIONS
-        if unknown:
-            raise RecipeError(f"unknown data.options {sorted(unknown)} for the recurrent family; "
-                              f"valid: {sorted(_OPTIONS)}")
-        self.kind = opts.get("task", "temporal_order")
-        if self.kind not in TASKS:
-            raise RecipeError(f"data.options.task must be one of {TASKS}, got {self.kind!r}")
-        self.opts = opts
-        if self.kind == "char_lm":
-            self.metrics = {"loss": ("loss_sum", "count"), "bits_per_char": ("bits_sum", "count")}
-            self.objective = "bits_per_char"
-        elif self.kind == "adding":
-            self.metrics = {"loss": ("loss_sum", "count"), "error": ("errors", "count")}
-            self.objective = "error"
-        elif self.kind == "seq2seq":
-            self.metrics = {"loss": ("loss_sum", "count"), "error": ("errors", "count"),
-                            "accuracy": ("correct", "count"),
-                            "sequence_accuracy": ("seq_correct", "sequences")}
-            self.objective = "error"
-        else:
-            self.metrics = {"loss": ("loss_sum", "count"), "error": ("errors", "count"),
-                            "accuracy": ("correct", "count")}
-            self.objective = "error"
+    """Shared base: (inputs, targets) arrays for train and test, batched by `data.batch_size`."""
+
+    Options = RecurrentOptions
+    objective = "error"
+    metrics = {"loss": Metric("loss_sum"), "error": Metric("errors"), "accuracy": Metric("correct")}
 
     # -- data --------------------------------------------------------------------------------
-    def _opt(self, key, default):
-        value = self.opts.get(key, default)
-        if key in ("length", "train_examples", "test_examples") and (
-                not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise RecipeError(f"data.options.{key} must be a positive integer, got {value!r}")
-        return value
+    def restore(self, folder):
+        # Generated from the recipe's seeds (or read from an installed package): nothing to store.
+        self.load_data()
+        return True
+
+    def _check_batches(self):
+        if len(self.train[1]) < self.config.data.batch_size:
+            raise ZooDataError(f"{len(self.train[1])} training examples are fewer than one batch "
+                               f"of {self.config.data.batch_size}")
+
+    def arrays(self, model, split: str, limit: int | None = None):
+        """(inputs, targets) of a split, the first `limit` examples."""
+        self.check_model(model)
+        x, y = self.train if split == "train" else self.test
+        if limit:
+            x = tuple(a[:limit] for a in x) if isinstance(x, tuple) else x[:limit]
+            y = y[:limit]
+        return x, y
+
+    def data_summary(self):
+        return {"train_examples": int(len(self.train[1])), "test_examples": int(len(self.test[1]))}
+
+    def train_dataset(self, model, pass_index):
+        import tensorflow as tf
+
+        x, y = self.arrays(model, "train")
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        ds = ds.shuffle(len(y), seed=self.config.data.seed + pass_index, reshuffle_each_iteration=False)
+        # Full batches only: every step has one static shape (one trace, XLA-friendly).
+        return ds.batch(self.config.data.batch_size, drop_remainder=True)
+
+    def eval_dataset(self, model, split: str = "test", limit: int | None = None):
+        import tensorflow as tf
+
+        return tf.data.Dataset.from_tensor_slices(self.arrays(model, split, limit)).batch(
+            self.config.data.batch_size)
+
+    def _require(self, model, attr, size, outputs, readout="last"):
+        if getattr(model, attr, None) != size or model.num_outputs != outputs or model.readout != readout:
+            raise RecipeError(f"task {self.name} needs a model with {attr}={size}, num_outputs="
+                              f"{outputs}, readout={readout}; got input_dim={model.input_dim}, "
+                              f"input_vocab={model.input_vocab}, num_outputs={model.num_outputs}, "
+                              f"readout={model.readout}")
+
+    # -- loss and metrics --------------------------------------------------------------------
+    def batch_sums(self, model, batch, *, step, training):
+        x, y = batch
+        return _classification_sums(model(x, training=training), y)[0]
+
+    # -- phases: greedy layer-wise pretraining, then the main training -----------------------
+    def pretrain_inputs(self, batch):
+        """The model input of a batch, which the layer autoencoders reconstruct."""
+        return batch[0]
+
+    def phases(self, model):
+        main = super().phases(model)
+        o = self.options
+        if not o.pretrain_epochs:
+            return main
+        if model.cell != "lstm":
+            raise RecipeError("greedy layer-wise pretraining is defined for LSTM stacks (cell: lstm)")
+        from zoo.models.recurrent.pretrain import greedy_phases
+
+        return greedy_phases(model, self.pretrain_inputs, epochs=o.pretrain_epochs,
+                             learning_rate=o.pretrain_learning_rate, max_steps=o.pretrain_max_steps) + main
+
+    # -- reporting ---------------------------------------------------------------------------
+    def split_metrics(self, model, split: str, limit: int | None = None) -> dict:
+        """The task's metrics on a split through the one evaluation loop."""
+        from zoo.eval.loop import evaluate
+
+        return evaluate(self, model, self.eval_dataset(model, split, limit))
+
+    def final_metrics(self, model):
+        train = self.split_metrics(model, "train", self.options.train_metric_examples)
+        return {**{f"train_{k}": v for k, v in train.items()}, **self.data_summary()}
+
+    def analyze(self, model, out_dir):
+        return self.final_metrics(model)
+
+
+@dataclass(frozen=True)
+class GeneratedOptions(RecurrentOptions):
+    """Options of a task whose examples are generated from the recipe's seed."""
+    length: int = 10
+    train_examples: int = 6400
+    test_examples: int = 1000
+
+    def __post_init__(self):
+        super().__post_init__()
+        _positive(self, "length", "train_examples", "test_examples")
+
+
+@dataclass(frozen=True)
+class TemporalOrderOptions(GeneratedOptions):
+    length: int = 15                  # the dissertation's "short" (15) and "medium" (30) sequences
+    train_examples: int = 6400        # the dissertation's 200 batches of 32
+    test_examples: int = 2000
+
+
+@register_task("temporal_order", smoke_recipe="recurrent/smoke_temporal_order")
+class TemporalOrderTask(RecurrentTask):
+    Options = TemporalOrderOptions
 
     def load_data(self):
+        from zoo.data.synthetic import temporal_order
+
+        o, seed = self.options, self.config.data.seed
+        self.train = temporal_order(o.train_examples, o.length, seed)
+        self.test = temporal_order(o.test_examples, o.length, seed + 10_000)
+        self._check_batches()
+
+    def check_model(self, model):
+        self._require(model, "input_vocab", 4, 4)
+
+
+@dataclass(frozen=True)
+class AddingOptions(GeneratedOptions):
+    length: int = 200
+    train_examples: int = 10_000      # Xu et al.: 100,000 / 10,000, too slow for 2 CPU cores
+    test_examples: int = 2000
+
+
+@register_task("adding", smoke_recipe="recurrent/smoke_adding")
+class AddingTask(RecurrentTask):
+    Options = AddingOptions
+    metrics = {"loss": Metric("loss_sum"), "error": Metric("errors")}
+
+    def load_data(self):
+        from zoo.data.synthetic import adding_problem
+
+        o, seed = self.options, self.config.data.seed
+        self.train = adding_problem(o.train_examples, o.length, seed)
+        self.test = adding_problem(o.test_examples, o.length, seed + 10_000)
+        self._check_batches()
+
+    def check_model(self, model):
+        self._require(model, "input_dim", 2, 1)
+
+    def batch_sums(self, model, batch, *, step, training):
+        import tensorflow as tf
+
+        x, y = batch
+        diff = model(x, training=training)[:, 0] - y
+        return {"loss_sum": tf.reduce_sum(tf.square(diff)), "count": tf.cast(tf.shape(y)[0], tf.float32),
+                "errors": tf.reduce_sum(tf.cast(tf.abs(diff) > ADDING_TOLERANCE, tf.float32))}
+
+
+@dataclass(frozen=True)
+class SeqMnistOptions(RecurrentOptions):
+    binarize: bool = True             # pixels > 127 -> 1, else 0 (Xu et al. §4.2); false: scaled to [0, 1]
+
+
+@register_task("seq_mnist", smoke_recipe="recurrent/smoke_seq_mnist")
+class SequentialMnistTask(RecurrentTask):
+    Options = SeqMnistOptions
+
+    def load_data(self):
+        from zoo.data.splits import permutation_split
+        from zoo.data.synthetic import sequential_mnist
+
         d = self.config.data
-        seed = d.seed
-        if self.kind == "temporal_order":
-            T = self._opt("length", 15)
-            self.train = _temporal(self._opt("train_examples", 6400), T, seed)
-            self.test = _temporal(self._opt("test_examples", 2000), T, seed + 10_000)
-        elif self.kind == "adding":
-            from zoo.data.synthetic import adding_problem
+        x, y = sequential_mnist(binarize=self.options.binarize)
+        tr, te = permutation_split(len(y), d.test_fraction, d.seed)
+        if d.max_paragraphs:
+            tr = tr[: d.max_paragraphs]
+        self.train, self.test = (x[tr], y[tr]), (x[te], y[te])
+        self._check_batches()
 
-            T = self._opt("length", 200)
-            self.train = adding_problem(self._opt("train_examples", 10_000), T, seed)
-            self.test = adding_problem(self._opt("test_examples", 2000), T, seed + 10_000)
-        elif self.kind == "seq2seq":
-            from zoo.data.synthetic import digit_transduction
-            from zoo.models.recurrent.seq2seq import RESERVED
+    def check_model(self, model):
+        self._require(model, "input_dim", 28, 10)
 
-            T, how = self._opt("length", 10), self.opts.get("transform", "reverse")
-            self.train = digit_transduction(self._opt("train_examples", 6400), T, seed, how, RESERVED)
-            self.test = digit_transduction(self._opt("test_examples", 1000), T, seed + 10_000, how,
-                                           RESERVED)
-        elif self.kind == "seq_mnist":
-            from zoo.data.synthetic import sequential_mnist, split_examples
 
-            x, y = sequential_mnist(binarize=self.opts.get("binarize", True))
-            tr, te = split_examples(len(y), d.test_fraction, seed)
-            if d.max_paragraphs:
-                tr = tr[: d.max_paragraphs]
-            self.train, self.test = (x[tr], y[tr]), (x[te], y[te])
-        else:
-            self._load_text()
-        if self.kind != "char_lm" and len(self.train[1]) < d.batch_size:
-            raise ZooDataError(f"{len(self.train[1])} training examples are fewer than one batch "
-                               f"of {d.batch_size}")
+@dataclass(frozen=True)
+class CharLMOptions(RecurrentOptions):
+    length: int = 100                 # non-overlapping windows of this many characters
 
-    def _load_text(self):
+    def __post_init__(self):
+        super().__post_init__()
+        _positive(self, "length")
+
+
+@register_task("char_lm", smoke_recipe="recurrent/smoke_char_lm")
+class CharLMTask(RecurrentTask):
+    """Character-level language modelling over the recipe's corpus; the character vocabulary is
+    the `input_vocab - 1` most frequent training characters (ties by code point) plus <unk>."""
+
+    Options = CharLMOptions
+    objective = "bits_per_char"
+    metrics = {"loss": Metric("loss_sum"), "bits_per_char": Metric("loss_sum", transform=nats_to_bits),
+               "perplexity": Metric("loss_sum", transform=perplexity)}
+
+    def load_data(self):
         from zoo.data import load_paragraphs, split_paragraphs
 
         d = self.config.data
@@ -122,153 +269,123 @@ class RecurrentTask(Task):
             test = test[: d.max_test_paragraphs]
         self.train_text = "\n\n".join(p.decode("utf-8", errors="replace") for p in train)
         self.test_text = "\n\n".join(p.decode("utf-8", errors="replace") for p in test)
-        self._vocab = {}
+        self.vocabulary = self._build_vocabulary(self._vocab_size())
 
-    def char_vocab(self, size: int) -> dict[str, int]:
-        """The `size - 1` most frequent training characters (ties by code point); id size-1 = UNK."""
-        if size not in self._vocab:
-            counts: dict[str, int] = {}
-            for ch in self.train_text:
-                counts[ch] = counts.get(ch, 0) + 1
-            chars = sorted(counts, key=lambda c: (-counts[c], c))[: size - 1]
-            self._vocab[size] = {c: i for i, c in enumerate(chars)}
-        return self._vocab[size]
+    def _vocab_size(self) -> int:
+        return int(resolved_model_args(self.config.model)["input_vocab"])
+
+    def _build_vocabulary(self, size: int) -> list[str]:
+        counts: dict[str, int] = {}
+        for ch in self.train_text:
+            counts[ch] = counts.get(ch, 0) + 1
+        return sorted(counts, key=lambda c: (-counts[c], c))[: size - 1]
+
+    def save_artifacts(self, folder):
+        # The vocabulary, the test text and the part of the training text the train metrics read.
+        from zoo.io import atomic_write, atomic_write_json
+
+        folder = Path(folder)
+        head = self.options.train_metric_examples * self.options.length + 1
+        atomic_write_json(folder / "vocabulary.json", {"characters": self.vocabulary, "unk": len(self.vocabulary)})
+        atomic_write(folder / "test.txt", self.test_text)
+        atomic_write(folder / "train_head.txt", self.train_text[:head])
+        atomic_write_json(folder / "data_summary.json", self.data_summary())
+
+    def restore(self, folder):
+        folder = Path(folder)
+        files = [folder / n for n in ("vocabulary.json", "test.txt", "train_head.txt", "data_summary.json")]
+        if not all(f.is_file() for f in files):
+            return False
+        self.vocabulary = json.loads(files[0].read_text(encoding="utf-8"))["characters"]
+        self.test_text = files[1].read_text(encoding="utf-8")
+        self.train_text = files[2].read_text(encoding="utf-8")
+        self._summary = json.loads(files[3].read_text(encoding="utf-8"))
+        return True
+
+    def data_summary(self):
+        if getattr(self, "_summary", None):
+            return dict(self._summary)
+        return {"train_chars": len(self.train_text), "test_chars": len(self.test_text)}
 
     def char_ids(self, text: str, size: int) -> np.ndarray:
-        vocab = self.char_vocab(size)
-        return np.array([vocab.get(c, size - 1) for c in text], np.int32)
+        if len(self.vocabulary) != size - 1:
+            raise RecipeError(f"the run's character vocabulary has {len(self.vocabulary) + 1} ids, "
+                              f"the model {size}")
+        index = {c: i for i, c in enumerate(self.vocabulary)}
+        return np.array([index.get(c, size - 1) for c in text], np.int32)
 
-    def _windows(self, model, text):
-        """Non-overlapping windows of `length` inputs and their next-character targets."""
+    def check_model(self, model):
         if model.input_vocab is None or model.readout != "sequence" or model.num_outputs != model.input_vocab:
             raise RecipeError("char_lm needs a model with input_vocab = num_outputs and "
                               "readout: sequence (e.g. lstm_char_lm)")
-        T = self._opt("length", 100)
-        ids = self.char_ids(text, model.input_vocab)
+
+    def arrays(self, model, split, limit=None):
+        """Non-overlapping windows of `length` inputs and their next-character targets."""
+        self.check_model(model)
+        T = self.options.length
+        ids = self.char_ids(self.train_text if split == "train" else self.test_text, model.input_vocab)
         n = (len(ids) - 1) // T
         if n < 1:
             raise ZooDataError(f"text of {len(ids)} characters is shorter than one window of {T + 1}")
-        x = ids[: n * T].reshape(n, T)
-        y = ids[1: n * T + 1].reshape(n, T)
-        return x, y
+        if limit:
+            n = min(n, limit)
+        return ids[: n * T].reshape(n, T), ids[1: n * T + 1].reshape(n, T)
 
-    def _check_model(self, model):
-        if self.kind == "seq2seq":
-            from zoo.models.recurrent.seq2seq import RESERVED
-
-            if not getattr(model, "is_seq2seq", False) or min(model.input_vocab,
-                                                               model.num_outputs) < RESERVED + 10:
-                raise RecipeError("task seq2seq needs a Seq2SeqLSTM (e.g. seq2seq_lstm_digits) with "
-                                  f"input_vocab and num_outputs >= {RESERVED + 10} (GO, EOS, 10 digits)")
-            return
-        want = {"temporal_order": ("input_vocab", 4, 4), "seq_mnist": ("input_dim", 28, 10),
-                "adding": ("input_dim", 2, 1)}.get(self.kind)
-        if want is None:
-            return
-        attr, size, outputs = want
-        if getattr(model, attr, None) != size or model.num_outputs != outputs or model.readout != "last":
-            raise RecipeError(f"task {self.kind} needs a model with {attr}={size}, num_outputs="
-                              f"{outputs}, readout=last; got input_dim={model.input_dim}, "
-                              f"input_vocab={model.input_vocab}, num_outputs={model.num_outputs}, "
-                              f"readout={model.readout}")
-
-    def _arrays(self, model, split):
-        self._check_model(model)
-        if self.kind == "char_lm":
-            return self._windows(model, self.train_text if split == "train" else self.test_text)
-        if self.kind == "seq2seq":
-            return _teacher_forcing(*(self.train if split == "train" else self.test))
-        return self.train if split == "train" else self.test
-
-    def data_summary(self):
-        if self.kind == "char_lm":
-            return {"train_chars": len(self.train_text), "test_chars": len(self.test_text)}
-        return {"train_examples": int(len(self.train[1])), "test_examples": int(len(self.test[1]))}
-
-    def train_dataset(self, model, pass_index):
-        import tensorflow as tf
-
-        x, y = self._arrays(model, "train")
-        ds = tf.data.Dataset.from_tensor_slices((x, y))
-        ds = ds.shuffle(len(y), seed=self.config.data.seed + pass_index, reshuffle_each_iteration=False)
-        # Full batches only: every step has one static shape (one trace, XLA-friendly).
-        return ds.batch(self.config.data.batch_size, drop_remainder=True)
-
-    def eval_dataset(self, model):
-        import tensorflow as tf
-
-        x, y = self._arrays(model, "test")
-        return tf.data.Dataset.from_tensor_slices((x, y)).batch(self.config.data.batch_size)
-
-    # -- loss and metrics --------------------------------------------------------------------
-    def batch_sums(self, model, batch, training):
+    def batch_sums(self, model, batch, *, step, training):
         import tensorflow as tf
 
         x, y = batch
-        out = model(x, training=training)
-        if self.kind == "seq2seq":
-            return _token_sums(out, y)
-        if self.kind == "adding":
-            pred = out[:, 0]
-            diff = pred - y
-            count = tf.cast(tf.shape(y)[0], tf.float32)
-            return {"loss_sum": tf.reduce_sum(tf.square(diff)), "count": count,
-                    "errors": tf.reduce_sum(tf.cast(tf.abs(diff) > ADDING_TOLERANCE, tf.float32))}
-        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(y, tf.int32), logits=out)
-        count = tf.cast(tf.size(y), tf.float32)
-        if self.kind == "char_lm":
-            total = tf.reduce_sum(nll)
-            return {"loss_sum": total, "count": count, "bits_sum": total / math.log(2.0)}
-        right = tf.cast(tf.equal(tf.argmax(out, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32)
-        return {"loss_sum": tf.reduce_sum(nll), "count": count,
-                "errors": tf.reduce_sum(1.0 - right), "correct": tf.reduce_sum(right)}
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(y, tf.int32),
+                                                             logits=model(x, training=training))
+        return {"loss_sum": tf.reduce_sum(nll), "count": tf.cast(tf.size(y), tf.float32)}
 
-    # -- greedy layer-wise pretraining (seed 004) --------------------------------------------
-    def stages(self, model):
-        epochs = self.opts.get("pretrain_epochs", 0)
-        if not isinstance(epochs, (int, float)) or isinstance(epochs, bool) or epochs < 0:
-            raise RecipeError(f"data.options.pretrain_epochs must be a number >= 0, got {epochs!r}")
-        if not epochs:
-            return []
-        if model.cell != "lstm":
-            raise RecipeError("greedy layer-wise pretraining is defined for LSTM stacks (cell: lstm)")
-        from zoo.models.recurrent.pretrain import greedy_stages
 
-        # Seq2seq batches are ((source, decoder inputs), targets): pretraining reads the source.
-        return greedy_stages(model, _source if self.kind == "seq2seq" else _model_input, epochs=epochs,
-                             learning_rate=self.opts.get("pretrain_learning_rate"),
-                             max_steps=self.opts.get("pretrain_max_steps"))
+@dataclass(frozen=True)
+class DigitSeq2SeqOptions(GeneratedOptions):
+    transform: Literal["reverse", "copy", "sort"] = "reverse"
 
-    # -- reporting ---------------------------------------------------------------------------
-    def score(self, model, split: str, limit: int | None = None) -> dict:
-        """The task's metrics on a split (inference mode), e.g. Table 3.1's train accuracy."""
+
+@register_task("digit_seq2seq", smoke_recipe="recurrent/smoke_digit_seq2seq")
+class DigitSeq2SeqTask(RecurrentTask):
+    Options = DigitSeq2SeqOptions
+    metrics = {"loss": Metric("loss_sum"), "error": Metric("errors"), "accuracy": Metric("correct"),
+               "sequence_accuracy": Metric("seq_correct", "sequences")}
+
+    def load_data(self):
+        from zoo.data.synthetic import digit_transduction
+        from zoo.models.recurrent.seq2seq import RESERVED
+
+        o, seed = self.options, self.config.data.seed
+        self.train = _teacher_forcing(*digit_transduction(o.train_examples, o.length, seed, o.transform, RESERVED))
+        self.test = _teacher_forcing(*digit_transduction(o.test_examples, o.length, seed + 10_000,
+                                                         o.transform, RESERVED))
+        self._check_batches()
+
+    def check_model(self, model):
+        from zoo.models.recurrent.seq2seq import RESERVED
+
+        if not getattr(model, "is_seq2seq", False) or min(model.input_vocab, model.num_outputs) < RESERVED + 10:
+            raise RecipeError("task digit_seq2seq needs a Seq2SeqLSTM (e.g. seq2seq_lstm_digits) with "
+                              f"input_vocab and num_outputs >= {RESERVED + 10} (GO, EOS, 10 digits)")
+
+    def batch_sums(self, model, batch, *, step, training):
         import tensorflow as tf
 
-        x, y = self._arrays(model, split)
-        if limit:
-            x = tuple(a[:limit] for a in x) if isinstance(x, tuple) else x[:limit]
-            y = y[:limit]
-        ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(max(self.config.data.batch_size, 64))
-        step = tf.function(lambda b: self.batch_sums(model, b, training=False))
-        totals: dict[str, float] = {}
-        for b in ds:
-            for k, v in step(b).items():
-                totals[k] = totals.get(k, 0.0) + float(v)
-        result = {name: totals[n] / totals[d] for name, (n, d) in self.metrics.items() if totals.get(d)}
-        if self.kind == "seq2seq":
-            result["greedy_sequence_accuracy"] = self.greedy_accuracy(model, split, limit)
-        return result
+        x, y = batch
+        sums, right = _classification_sums(model(x, training=training), y)
+        return {**sums, "seq_correct": tf.reduce_sum(tf.reduce_min(right, axis=1)),
+                "sequences": tf.cast(tf.shape(y)[0], tf.float32)}
+
+    def pretrain_inputs(self, batch):
+        return batch[0][0]   # ((source, decoder inputs), targets): the encoder reads the source
 
     def greedy_accuracy(self, model, split: str, limit: int | None = None) -> float:
         """Share of sequences whose greedy decoding (no teacher forcing) is exactly the target
-        followed by EOS: the seq2seq task's real test."""
+        followed by EOS: the task's real test."""
         import tensorflow as tf
 
-        (source, _), target = self._arrays(model, split)
-        if limit:
-            source, target = source[:limit], target[:limit]
-        steps = target.shape[1]
-        decode = tf.function(lambda s: model.generate(s, steps))
+        (source, _), target = self.arrays(model, split, limit)
+        decode = tf.function(lambda s: model.generate(s, target.shape[1]))
         right = 0
         for lo in range(0, len(target), 256):
             got = decode(tf.constant(source[lo: lo + 256])).numpy()
@@ -276,37 +393,21 @@ class RecurrentTask(Task):
         return right / len(target)
 
     def final_metrics(self, model):
-        limit = self.opts.get("train_metric_examples", 2000)
-        train = self.score(model, "train", limit)
-        extra = {}
-        if self.kind == "seq2seq":
-            extra["greedy_sequence_accuracy"] = self.greedy_accuracy(model, "test")
-        return {**{f"train_{k}": v for k, v in train.items()}, **extra, **self.data_summary()}
-
-    def evaluate(self, model, out_dir):
-        from pathlib import Path
-
-        from zoo.training.run import atomic_write_json
-
-        result = {"task": self.kind, "test": self.score(model, "test"),
-                  "train": self.score(model, "train", self.opts.get("train_metric_examples", 2000)),
-                  **self.data_summary()}
-        atomic_write_json(Path(out_dir) / "recurrent_metrics.json", result)
-        return result
+        limit = self.options.train_metric_examples
+        return {**super().final_metrics(model),
+                "train_greedy_sequence_accuracy": self.greedy_accuracy(model, "train", limit),
+                "greedy_sequence_accuracy": self.greedy_accuracy(model, "test")}
 
 
-def _temporal(n, length, seed):
-    from zoo.data.synthetic import temporal_order
+def _classification_sums(logits, y):
+    """(sums of NLL, errors and correct predictions over every label, the 0/1 correctness)."""
+    import tensorflow as tf
 
-    return temporal_order(n, length, seed)
-
-
-def _model_input(batch):
-    return batch[0]
-
-
-def _source(batch):
-    return batch[0][0]
+    y = tf.cast(y, tf.int32)
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+    right = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
+    return {"loss_sum": tf.reduce_sum(nll), "count": tf.cast(tf.size(y), tf.float32),
+            "errors": tf.reduce_sum(1.0 - right), "correct": tf.reduce_sum(right)}, right
 
 
 def _teacher_forcing(source, target):
@@ -317,16 +418,3 @@ def _teacher_forcing(source, target):
     dec_in = np.concatenate([np.full((n, 1), GO, np.int32), target], axis=1)
     dec_out = np.concatenate([target, np.full((n, 1), EOS, np.int32)], axis=1)
     return (source, dec_in), dec_out
-
-
-def _token_sums(logits, y):
-    """Per-token cross-entropy, token errors, and whole-sequence correctness of [B, T] targets."""
-    import tensorflow as tf
-
-    y = tf.cast(y, tf.int32)
-    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
-    right = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
-    return {"loss_sum": tf.reduce_sum(nll), "count": tf.cast(tf.size(y), tf.float32),
-            "errors": tf.reduce_sum(1.0 - right), "correct": tf.reduce_sum(right),
-            "seq_correct": tf.reduce_sum(tf.reduce_min(right, axis=1)),
-            "sequences": tf.cast(tf.shape(y)[0], tf.float32)}

@@ -1,22 +1,23 @@
-"""Parallel corpora and tokenizers for SliceNet (seed 002 §5 trains on WMT EN-DE subwords).
+"""Parallel corpora and tokenizers for SliceNet (Kaiser, Gomez and Chollet, "Depthwise Separable
+Convolutions for Neural Machine Translation", §5 trains on WMT EN-DE subwords).
 
 Corpora (`data.corpus`):
   * "django": Django's gettext catalogues pair every English msgid with its translation in
-    `data.options.languages` (default ["de"]). Fuzzy, empty and copied (msgstr == msgid) entries
+    `task.languages` (default [de]). Fuzzy, empty and copied (msgstr == msgid) entries
     are dropped as untranslated,
     plural entries give (msgid, msgstr[0]) and (msgid_plural, msgstr[1]), whitespace is
     normalised, and (source, target, language) triples are deduplicated.
   * a .tsv file: `source<TAB>target` (a third column names the language; default the first of
-    `options.languages`).
-  * a text file with `options.target_file`: two aligned files, one sentence per line.
+    `task.languages`).
+  * a text file with `task.target_file`: two aligned files, one sentence per line.
 The split is deterministic: a pair is in the test split when the blake2b hash of its source
 falls below `test_fraction`, so a source never appears in both splits, in any language.
 
-Tokenizers (`options.tokenizer`): "sentencepiece" (a unigram model trained on the training
+Tokenizers (`task.tokenizer`): "sentencepiece" (a unigram model trained on the training
 split's sources and targets with the `sentencepiece` package, applied with
 `tensorflow_text.SentencepieceTokenizer`) or "bytes" (UTF-8 bytes). Ids 0-3 are PAD, EOS, UNK,
 GO in both; with several target languages each gets a token after the subwords/bytes.
-With `options.placeholders` the vocabulary also protects placeholders (see `placeholders.py`):
+With `task.placeholders` the vocabulary also protects placeholders (see `placeholders.py`):
 slot tokens replace them before tokenizing and the source's text is put back after decoding.
 """
 from __future__ import annotations
@@ -30,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.data.corpora import paragraph_hash
+from zoo.data.splits import hash_split
 from zoo.data.errors import ZooDataError
+from zoo.io import atomic_write
 from zoo.models.slicenet.model import EOS, GO, NUM_SPECIAL, PAD, UNK
 
 _SPACE = re.compile(r"\s+")
@@ -53,7 +55,7 @@ def django_pairs(languages) -> list[Pair]:
     from zoo.data.po import django_po_files, parse_po
 
     if not languages:
-        raise ZooDataError("data.options.languages is empty; name at least one target language, e.g. [de]")
+        raise ZooDataError("task.languages is empty; name at least one target language, e.g. [de]")
     pairs = []
     for lang in languages:
         for path in django_po_files(lang):  # raises ZooDataError naming the known languages
@@ -104,12 +106,12 @@ def file_pairs(path, target_file=None, language="xx") -> list[Pair]:
     return dedupe(pairs)
 
 
-def load_pairs(corpus: str, options: dict) -> list[Pair]:
-    languages = list(options.get("languages", ["de"]))
+def load_pairs(corpus: str, languages=("de",), target_file=None) -> list[Pair]:
+    languages = list(languages)
     if corpus == "django":
         pairs = django_pairs(languages)
     else:
-        pairs = file_pairs(corpus, options.get("target_file"), languages[0] if languages else "xx")
+        pairs = file_pairs(corpus, target_file, languages[0] if languages else "xx")
     if not pairs:
         raise ZooDataError(f"parallel corpus {corpus!r} has no usable (non-empty) sentence pair")
     return pairs
@@ -117,10 +119,7 @@ def load_pairs(corpus: str, options: dict) -> list[Pair]:
 
 def split_pairs(pairs, test_fraction: float):
     """Deterministic split by the hash of the source sentence (machine independent)."""
-    train, test = [], []
-    for p in pairs:
-        (test if paragraph_hash(p.source.encode("utf-8"), b"zoo-slicenet") < test_fraction else train).append(p)
-    return train, test
+    return hash_split(list(pairs), test_fraction, key=lambda p: p.source.encode("utf-8"), person=b"zoo-slicenet")
 
 
 # -- tokenizers ------------------------------------------------------------------------------------
@@ -246,6 +245,32 @@ class ByteVocabulary(Vocabulary):
         return tf.strings.reduce_join(tf.gather(table, ragged - NUM_SPECIAL), axis=-1)
 
 
+def save_vocabulary(vocab: Vocabulary, folder) -> None:
+    """The tokenizer into a run's (or an export's) artifacts: `tokenizer.json` and, for
+    SentencePiece, the model proto `tokenizer.model`."""
+    from zoo.io import atomic_write_json
+
+    folder = Path(folder)
+    if isinstance(vocab, SentencePieceVocabulary):
+        atomic_write(folder / "tokenizer.model", vocab.proto)
+    atomic_write_json(folder / "tokenizer.json", {"kind": vocab.kind, "languages": vocab.languages,
+                                                  "placeholders": vocab.placeholders, "size": vocab.size})
+
+
+def load_vocabulary(folder) -> Vocabulary | None:
+    """The tokenizer saved by `save_vocabulary`, or None when `folder` has none."""
+    import json
+
+    folder = Path(folder)
+    if not (folder / "tokenizer.json").is_file():
+        return None
+    meta = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    if meta["kind"] == "sentencepiece":
+        return SentencePieceVocabulary((folder / "tokenizer.model").read_bytes(), meta["languages"],
+                                       meta["placeholders"])
+    return ByteVocabulary(meta["languages"], meta["placeholders"])
+
+
 def _cache_dir() -> Path:
     return Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo")) / "sentencepiece"
 
@@ -274,16 +299,13 @@ def train_sentencepiece(texts, vocab_size: int, character_coverage: float = 1.0,
         hard_vocab_limit=False, num_threads=1, shuffle_input_sentence=False, minloglevel=2,
         user_defined_symbols=list(symbols))
     proto = out.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(proto)
-    os.replace(tmp, path)
+    atomic_write(path, proto)
     return proto
 
 
 def build_vocabulary(kind: str, train_pairs, languages, model_vocab_size: int,
                      character_coverage: float = 1.0, placeholders: bool = False) -> Vocabulary:
-    """The tokenizer of `options.tokenizer`, sized to fit the model's `vocab_size`."""
+    """The tokenizer of `task.tokenizer`, sized to fit the model's `vocab_size`."""
     extra = len(languages) if len(languages) > 1 else 0
     if kind == "bytes":
         vocab = ByteVocabulary(languages, placeholders)
@@ -300,7 +322,7 @@ def build_vocabulary(kind: str, train_pairs, languages, model_vocab_size: int,
             train_sentencepiece(sources + targets, model_vocab_size - extra, character_coverage, symbols),
             languages, placeholders)
     else:
-        raise ZooDataError(f"unknown data.options.tokenizer {kind!r}; choose sentencepiece or bytes")
+        raise ZooDataError(f"unknown task.tokenizer {kind!r}; choose sentencepiece or bytes")
     if vocab.size > model_vocab_size:
         raise ZooDataError(f"the {kind} vocabulary needs {vocab.size} ids ({len(languages)} languages) "
                            f"but the model's vocab_size is {model_vocab_size}; raise model.vocab_size")

@@ -1,4 +1,5 @@
-"""Greedy and beam-search translation with a SliceNet (seed 002 §5: beam 4 + length penalty),
+"""Greedy and beam-search translation with a SliceNet (Kaiser et al., "Depthwise Separable
+Convolutions for Neural Machine Translation", §5: beam 4 + length penalty),
 built on the zoo's generic `zoo.eval.decoding` searches, and target scoring.
 
 The step function re-runs the causal decoder over the prefix decoded so far (positions

@@ -1,4 +1,4 @@
-"""SliceNet building blocks (seed 002, "Depthwise Separable Convolutions for Neural Machine
+"""SliceNet building blocks (Kaiser et al., "Depthwise Separable Convolutions for Neural Machine
 Translation"): the four convolution types of Table 1, ConvStep / ConvModule (§3.1), the timing
 signal and inner-product attention (§3.2).
 
@@ -44,7 +44,8 @@ def pad_time(x, kernel_size: int, dilation: int, padding: str):
 
 @serializable
 class SliceConv1D(keras.layers.Layer):
-    """One 1-D convolution of any Table 1 type (seed 002 §2, Table 1).
+    """One 1-D convolution of any Table 1 type (Kaiser et al., "Depthwise Separable Convolutions for
+    Neural Machine Translation", §2, Table 1).
 
     separability:
         "none":  regular convolution, kernel [k, c_in, c_out]                -> k*c^2
@@ -146,7 +147,8 @@ class SliceConv1D(keras.layers.Layer):
 
 @serializable
 class ConvStep(keras.layers.Layer):
-    """ConvStep_{d,s}(W, x) = LN(SepConv_{d,s}(W, ReLU(x))) (seed 002 §3.1), any Table 1 conv."""
+    """ConvStep_{d,s}(W, x) = LN(SepConv_{d,s}(W, ReLU(x))) (Kaiser et al., "Depthwise Separable
+    Convolutions for Neural Machine Translation", §3.1), any Table 1 conv."""
 
     def __init__(self, filters, kernel_size=3, dilation_rate=1, padding="same", separability="full",
                  groups=1, **kwargs):
@@ -182,7 +184,8 @@ def step_groups(separability: str, groups: int, index: int) -> int:
 
 @serializable
 class ConvModule(keras.layers.Layer):
-    """A stack of ConvSteps with residuals to the module input (seed 002 §3.1).
+    """A stack of ConvSteps with residuals to the module input (Kaiser et al., "Depthwise Separable
+    Convolutions for Neural Machine Translation", §3.1).
 
     With the paper's four steps: h2 = x + step2(step1(x)), h4 = x + step4(step3(h2)), then
     dropout (0.5 in the paper) while training. Longer stacks (Table 2's 3-7-15-31-63 row) add a

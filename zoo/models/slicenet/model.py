@@ -1,4 +1,5 @@
-"""SliceNet (seed 002 §3, Figure 1) and its ByteNet-like baseline (Table 2, first row).
+"""SliceNet (Kaiser et al., "Depthwise Separable Convolutions for Neural Machine Translation", §3,
+Figure 1) and its ByteNet-like baseline (Table 2, first row).
 
 Inputs: {"source": int32 [B, S], "target_in": int32 [B, T]} with 0 = padding. `target_in` is the
 target shifted right: its first token is GO, or the target-language token when a model serves
@@ -46,7 +47,8 @@ def _int_list(value) -> list[int]:
 
 @serializable
 class SliceNet(keras.Model):
-    """SliceNet / ByteNet-like translation model (seed 002 §3).
+    """SliceNet / ByteNet-like translation model (Kaiser et al., "Depthwise Separable Convolutions
+    for Neural Machine Translation", §3).
 
     Args:
         vocab_size: shared source/target vocabulary (specials, subwords or bytes, language tokens).
@@ -137,7 +139,7 @@ class SliceNet(keras.Model):
                 "separability": self.separability, "groups": self.groups, "dropout": self.dropout}
 
 
-# Table 2 of seed 002, one variant per row (paper sizes as defaults; recipes shrink them).
+# Table 2 of Kaiser et al., one variant per row (paper sizes as defaults; recipes shrink them).
 TABLE2 = {
     "slicenet_bytenet": dict(separability="none", dilations=[1, 2, 4, 8], kernel_sizes=[3, 3, 3, 3]),
     "slicenet_full_dil": dict(separability="full", dilations=[1, 2, 4, 8], kernel_sizes=[3, 3, 3, 3]),
@@ -154,6 +156,6 @@ TABLE2 = {
 # 48 channels: divisible by the 16 groups of "sub" and by 2 and 3 of "super".
 _SMOKE = dict(vocab_size=40, filters=48, encoder_modules=1, decoder_modules=1)
 
-register_model("slicenet", family="slicenet", smoke=_SMOKE, example_input=_example)(SliceNet)
+register_model("slicenet", smoke=_SMOKE, example_input=_example)(SliceNet)
 for _name, _args in TABLE2.items():
-    register_model(_name, family="slicenet", smoke=_SMOKE, example_input=_example, **_args)(SliceNet)
+    register_model(_name, smoke=_SMOKE, example_input=_example, **_args)(SliceNet)

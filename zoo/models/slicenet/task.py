@@ -1,65 +1,64 @@
-"""Translation task of the SliceNet family (seed 002 §5): per-token NLL loss, per-token
-accuracy and negative log-perplexity (Table 2's columns), BLEU (sacrebleu) of beam-search
-translations (beam 4 + length penalty, §5) against the copy-the-source baseline.
+"""The translation task of SliceNet (Kaiser, Gomez and Chollet, "Depthwise Separable Convolutions
+for Neural Machine Translation", §5): per-token NLL loss, per-token accuracy and negative
+log-perplexity (Table 2's columns), and BLEU (sacrebleu) of beam-search translations (beam 4 +
+length penalty, §5) against the copy-the-source baseline.
 
-`data.options` (all optional):
-    languages: [de]              target languages (Django codes for corpus "django")
-    tokenizer: sentencepiece     or "bytes"
-    character_coverage: 1.0      SentencePiece coverage (e.g. 0.9995 for CJK targets)
-    target_file: null            aligned target file when `data.corpus` is a text file
-    max_source_length: 64        tokens incl. EOS; longer training pairs are dropped
-    max_target_length: 64
-    beam_size: 4                 BLEU decoding (1 = greedy)
-    length_penalty: 0.6          GNMT alpha of the beam search
-    bleu_sentences: 200          test pairs translated for BLEU at the end of training
-    label_smoothing: 0.0         of the training loss (T2T's SliceNet runs use 0.1); eval NLL is exact
-    copied_targets: 0.0          fraction of training targets also added as (target -> target)
-                                 pairs: Currey et al. 2017, "Copied monolingual data improves
-                                 low-resource NMT" -- teaches the attention to copy the verbatim
-                                 parts (placeholders, markup, URLs) that small corpora have few of
-    placeholders: false          protect format fields, HTML tags and URLs: each becomes a slot
-                                 token the model places, and the source's text is put back after
-                                 decoding, in Python and in the SavedModel (placeholders.py)
+The tokenizer, the test pairs and the data summary are saved into the run's artifacts, so a run
+or an export is evaluated and exported without its corpus or the SentencePiece cache.
 """
 from __future__ import annotations
 
-import inspect
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from zoo.data.errors import ZooDataError
-from zoo.training.task import Task, register_task
-
-OPTIONS = {"languages": ["de"], "tokenizer": "sentencepiece", "character_coverage": 1.0,
-           "target_file": None, "max_source_length": 64, "max_target_length": 64, "beam_size": 4,
-           "length_penalty": 0.6, "bleu_sentences": 200, "label_smoothing": 0.0, "copied_targets": 0.0,
-           "placeholders": False}
+from zoo.registry import register_task, resolved_model_args
+from zoo.eval.metrics import Metric
+from zoo.training.task import Task
 
 
-def model_vocab_size(config) -> int:
-    from zoo.registry import model_entry
+@dataclass(frozen=True)
+class TranslationOptions:
+    languages: tuple[str, ...] = ("de",)   # target languages (Django codes for corpus "django")
+    tokenizer: Literal["sentencepiece", "bytes"] = "sentencepiece"
+    character_coverage: float = 1.0       # SentencePiece coverage (e.g. 0.9995 for CJK targets)
+    target_file: str | None = None        # aligned target file when `data.corpus` is a text file
+    max_source_length: int = 64           # tokens incl. EOS; longer training pairs are dropped
+    max_target_length: int = 64
+    beam_size: int = 4                    # BLEU decoding (1 = greedy)
+    length_penalty: float = 0.6           # GNMT alpha of the beam search
+    bleu_sentences: int = 200             # test pairs translated for BLEU at the end of training
+    label_smoothing: float = 0.0          # of the training loss (T2T's SliceNet runs use 0.1); eval NLL is exact
+    # Fraction of training targets also added as (target -> target) pairs: Currey et al. 2017,
+    # "Copied monolingual data improves low-resource NMT" -- teaches the attention to copy the
+    # verbatim parts (placeholders, markup, URLs) that small corpora have few of.
+    copied_targets: float = 0.0
+    # Protect format fields, HTML tags and URLs: each becomes a slot token the model places, and
+    # the source's text is put back after decoding, in Python and in the SavedModel (placeholders.py).
+    placeholders: bool = False
 
-    entry = model_entry(config.model.name)
-    args = {**entry.defaults, **config.model.args}
-    if "vocab_size" in args:
-        return int(args["vocab_size"])
-    return int(inspect.signature(entry.factory).parameters["vocab_size"].default)
+    def __post_init__(self):
+        for name in ("max_source_length", "max_target_length", "beam_size", "bleu_sentences"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
 
 
 def copied_target_pairs(train, fraction: float):
     """(target, target) pairs for a deterministic `fraction` of the training pairs (by target hash)."""
-    from zoo.data.corpora import paragraph_hash
+    from zoo.data.splits import content_hash
     from zoo.models.slicenet.data import Pair, dedupe
 
     if not 0.0 <= fraction <= 1.0:
-        raise ZooDataError(f"data.options.copied_targets must be in [0, 1], got {fraction}")
+        raise ZooDataError(f"task.copied_targets must be in [0, 1], got {fraction}")
     if fraction == 0:
         return []
     train_set = set(train)
     copies = [Pair(p.target, p.target, p.language) for p in train
-              if paragraph_hash(p.target.encode("utf-8"), b"zoo-copied") < fraction]
+              if content_hash(p.target.encode("utf-8"), b"zoo-copied") < fraction]
     return [p for p in dedupe(copies) if p not in train_set]
 
 
@@ -68,27 +67,25 @@ def bleu(hypotheses, references) -> float:
     return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score)
 
 
-@register_task("slicenet")
+@register_task("translation", smoke_recipe="slicenet/smoke")
 class TranslationTask(Task):
-    metrics = {"loss": ("loss_sum", "count"), "accuracy": ("correct", "count"),
-               "neg_log_perplexity": ("neg_loss_sum", "count")}
+    Options = TranslationOptions
+    metrics = {"loss": Metric("loss_sum", "count"), "accuracy": Metric("correct", "count"),
+               "neg_log_perplexity": Metric("neg_loss_sum", "count")}
     objective = "loss"
 
     def __init__(self, config):
         super().__init__(config)
-        unknown = set(config.data.options) - set(OPTIONS)
-        if unknown:
-            raise ZooDataError(f"unknown data.options key(s) {sorted(unknown)} for the slicenet family; "
-                               f"valid: {', '.join(sorted(OPTIONS))}")
-        self.options = {**OPTIONS, **config.data.options}
+        self.vocab = None
+        self.train_pairs = None
 
     # -- data ---------------------------------------------------------------------------------
     def load_data(self):
         from zoo.models.slicenet.data import build_vocabulary, load_pairs, split_pairs
 
         d, o = self.config.data, self.options
-        pairs = load_pairs(d.corpus, o)
-        self.languages = sorted({p.language for p in pairs}) if d.corpus != "django" else list(o["languages"])
+        pairs = load_pairs(d.corpus, o.languages, o.target_file)
+        self.languages = sorted({p.language for p in pairs}) if d.corpus != "django" else list(o.languages)
         train, test = split_pairs(pairs, d.test_fraction)
         if not train:
             raise ZooDataError(f"corpus {d.corpus!r}: all {len(pairs)} pairs fell into the test split; "
@@ -99,22 +96,48 @@ class TranslationTask(Task):
             train = train[: d.max_paragraphs]
         if d.max_test_paragraphs:
             test = test[: d.max_test_paragraphs]
-        self.vocab = build_vocabulary(o["tokenizer"], train, self.languages, model_vocab_size(self.config),
-                                      o["character_coverage"], bool(o["placeholders"]))
-        self.pairs_total = len(pairs)
+        self.vocab = build_vocabulary(o.tokenizer, train, self.languages, self.model_vocab_size(),
+                                      o.character_coverage, o.placeholders)
         self.train_pairs, self.test_pairs = train, test
-        self.copied_pairs = copied_target_pairs(train, float(o["copied_targets"]))
+        self.copied_pairs = copied_target_pairs(train, o.copied_targets)
         self._train = self._encode(train + self.copied_pairs, drop_long=True)
         self._test = self._encode(test, drop_long=False)
         if not self._train[0]:
             raise ZooDataError("no training pair fits max_source_length / max_target_length")
+        self._summary = {"pairs": len(pairs), "train_pairs": len(train), "copied_pairs": len(self.copied_pairs),
+                         "train_pairs_used": len(self._train[0]), "test_pairs": len(test),
+                         "vocab_size": self.vocab.size, "languages": self.languages}
+
+    def model_vocab_size(self) -> int:
+        return int(resolved_model_args(self.config.model)["vocab_size"])
+
+    def save_artifacts(self, folder):
+        from zoo.io import atomic_write_json
+        from zoo.models.slicenet.data import save_vocabulary
+
+        folder = Path(folder)
+        save_vocabulary(self.vocab, folder)
+        atomic_write_json(folder / "test_pairs.json", [[p.source, p.target, p.language] for p in self.test_pairs])
+        atomic_write_json(folder / "data_summary.json", self._summary)
+
+    def restore(self, folder):
+        from zoo.models.slicenet.data import Pair, load_vocabulary
+
+        folder = Path(folder)
+        vocab = load_vocabulary(folder)
+        if vocab is None or not (folder / "test_pairs.json").is_file():
+            return False
+        self.vocab, self.languages = vocab, list(vocab.languages)
+        self.test_pairs = [Pair(*row) for row in json.loads((folder / "test_pairs.json").read_text(encoding="utf-8"))]
+        self._summary = json.loads((folder / "data_summary.json").read_text(encoding="utf-8"))
+        self._test = self._encode(self.test_pairs, drop_long=False)
+        return True
 
     def _encode(self, pairs, drop_long):
         """(sources, targets_in, targets) id lists; sources and targets end with EOS."""
         from zoo.models.slicenet.model import EOS
 
-        o = self.options
-        S, T = o["max_source_length"], o["max_target_length"]
+        S, T = self.options.max_source_length, self.options.max_target_length
         srcs, tgts = self.vocab.encode_pairs([p.source for p in pairs], [p.target for p in pairs])
         out = ([], [], [])
         for p, s, t in zip(pairs, srcs, tgts):
@@ -127,14 +150,16 @@ class TranslationTask(Task):
         return out
 
     def data_summary(self):
-        return {"pairs": self.pairs_total, "train_pairs": len(self.train_pairs),
-                "copied_pairs": len(self.copied_pairs),
-                "train_pairs_used": len(self._train[0]), "test_pairs": len(self.test_pairs),
-                "vocab_size": self.vocab.size, "languages": self.languages}
+        return dict(self._summary)
+
+    def check_model(self, model):
+        if self.vocab is not None and self.vocab.size > model.vocab_size:
+            raise ZooDataError(f"the tokenizer has {self.vocab.size} ids but the model only "
+                               f"{model.vocab_size}; raise model.vocab_size")
 
     def bucket_boundaries(self) -> list[int]:
         """Padded lengths of the batches: 16, 32, ... up to the longest allowed sequence."""
-        longest = max(self.options["max_source_length"], self.options["max_target_length"])
+        longest = max(self.options.max_source_length, self.options.max_target_length)
         bounds = [b for b in (16 << i for i in range(16)) if b < longest]
         return bounds + [longest]
 
@@ -176,7 +201,7 @@ class TranslationTask(Task):
         # Only the last batch can be partial, so these batches are exactly `batches`.
         ds = ds.ragged_batch(self.config.data.batch_size)
         bounds = tf.constant(self.bucket_boundaries(), tf.int64)
-        S, T = self.options["max_source_length"], self.options["max_target_length"]
+        S, T = self.options.max_source_length, self.options.max_target_length
 
         def pad(s, ti, t):
             longest = tf.maximum(tf.reduce_max(s.row_lengths()), tf.reduce_max(t.row_lengths()))
@@ -188,6 +213,9 @@ class TranslationTask(Task):
         return ds.map(pad)
 
     def train_dataset(self, model, pass_index):
+        if self.train_pairs is None:
+            raise ZooDataError("this task was restored from a run's artifacts, which hold no "
+                               "training pairs; train from the corpus")
         return self._dataset(self._train, True, self.config.data.seed + pass_index,
                              len(self._train[0]) >= self.config.data.batch_size)
 
@@ -195,7 +223,7 @@ class TranslationTask(Task):
         return self._dataset(self._test, False, 0, False)
 
     # -- metrics ------------------------------------------------------------------------------
-    def batch_sums(self, model, batch, training):
+    def batch_sums(self, model, batch, *, step, training):
         import tensorflow as tf
 
         logits = model({"source": batch["source"], "target_in": batch["target_in"]}, training=training)
@@ -203,7 +231,7 @@ class TranslationTask(Task):
         mask = tf.cast(target > 0, tf.float32)
         logits32 = tf.cast(logits, tf.float32)
         nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=target, logits=logits32)
-        smoothing = float(self.options["label_smoothing"])
+        smoothing = float(self.options.label_smoothing)
         if training and smoothing > 0:
             # Cross-entropy against (1 - eps) one-hot + eps uniform; gradients only, eval stays exact.
             uniform = -tf.reduce_mean(tf.nn.log_softmax(logits32), axis=-1)
@@ -218,12 +246,12 @@ class TranslationTask(Task):
         from zoo.models.slicenet.decoding import Translator
 
         o = self.options
-        return Translator(model, self.vocab, o["max_source_length"], o["max_target_length"],
-                          o["beam_size"], o["length_penalty"])
+        return Translator(model, self.vocab, o.max_source_length, o.max_target_length,
+                          o.beam_size, o.length_penalty)
 
     def bleu_report(self, model, limit=None, beam_size=None):
         """BLEU of the model and of copying the source, per target language and overall."""
-        pairs = self.test_pairs[: limit or self.options["bleu_sentences"]]
+        pairs = self.test_pairs[: limit or self.options.bleu_sentences]
         tr = self.translator(model)
         hyps = {}
         for lang in self.languages:
@@ -252,27 +280,22 @@ class TranslationTask(Task):
                 for p in pairs for h in tr.translate([p.source], p.language, beam_size=1)]
         tf.summary.text("translations", "| source | reference | greedy |\n|---|---|---|\n" + "\n".join(rows))
 
+    def _parameters(self, model) -> dict:
+        n = int(model.count_params())
+        return {"parameters": n, "non_embedding_parameters": n - model.vocab_size * model.filters}
+
     def final_metrics(self, model):
         report, _ = self.bleu_report(model)
-        n = model.count_params()
-        return {**report, **self.data_summary(), "non_embedding_parameters": int(n - model.vocab_size * model.filters)}
+        return {**report, **self.data_summary(), **self._parameters(model)}
 
-    def evaluate(self, model, out_dir):
-        totals = {}
-        for batch in self.eval_dataset(model):
-            for key, v in self.batch_sums(model, batch, False).items():
-                totals[key] = totals.get(key, 0.0) + float(v)
-        metrics = {name: totals[a] / totals[b] for name, (a, b) in self.metrics.items() if totals.get(b)}
+    def analyze(self, model, out_dir):
+        from zoo.io import atomic_write
+
         report, rows = self.bleu_report(model, limit=self.config.eval.samples)
-        metrics.update(report, **self.data_summary(), parameters=int(model.count_params()),
-                       non_embedding_parameters=int(model.count_params() - model.vocab_size * model.filters))
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-        (out / "translations.tsv").write_text(
-            "source\treference\ttranslation\n" + "".join(f"{_tsv(s)}\t{_tsv(r)}\t{_tsv(h)}\n" for s, r, h in rows),
-            encoding="utf-8")
-        return metrics
+        atomic_write(Path(out_dir) / "translations.tsv",
+                     "source\treference\ttranslation\n" + "".join(f"{_tsv(s)}\t{_tsv(r)}\t{_tsv(h)}\n"
+                                                                 for s, r, h in rows))
+        return {**report, **self.data_summary(), **self._parameters(model)}
 
 
 def _tsv(text: str) -> str:

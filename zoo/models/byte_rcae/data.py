@@ -1,4 +1,5 @@
-"""Byte pipeline of the recursive convolutional auto-encoder (paper §2).
+"""Byte pipeline of the recursive convolutional auto-encoder ("Byte-level Recursive
+Convolutional Auto-Encoder for Text", §2).
 
 A paragraph of ``l`` bytes gets the end-of-sequence null byte appended and is
 padded to ``2**ceil(log2(l + 1))`` (at least 4), so every recursion group can
@@ -117,7 +118,7 @@ def fit_paragraphs(paragraphs, max_length: int = 1024, overflow: str = "split") 
     byte: left inside a paragraph it would read back as the end of the text.
     """
     if overflow not in ("split", "reject"):
-        raise ZooDataError(f"data.overflow must be 'split' or 'reject', got {overflow!r}")
+        raise ZooDataError(f"task.overflow must be 'split' or 'reject', got {overflow!r}")
     _check_power_of_two(max_length, "max_length")
     limit = max_length - 1
     out: list[bytes] = []
@@ -134,7 +135,7 @@ def fit_paragraphs(paragraphs, max_length: int = 1024, overflow: str = "split") 
             raise ZooDataError(
                 f"paragraph {index} has {len(p)} bytes but at most {limit} fit "
                 f"(max_length {max_length} includes the EOS byte); "
-                f"set data.overflow=split to cut long paragraphs into pieces"
+                f"set task.overflow=split to cut long paragraphs into pieces"
             )
         utf8 = _is_utf8(p)
         while len(p) > limit:

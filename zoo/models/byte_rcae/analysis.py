@@ -1,4 +1,5 @@
-"""Analyses of the byte-level auto-encoder (seed 000, §3.2 and §4.2-4.4).
+"""Analyses of the byte-level auto-encoder ("Byte-level Recursive Convolutional Auto-Encoder
+for Text", §3.2 and §4.2-4.4): `zoo eval` of a byte_autoencoder run or export.
 
 A paragraph of l bytes is read as ids: its bytes, the end-of-sequence null byte (EOS = 0), then
 padding (-1) up to 2^ceil(log2(l+1)) >= 4 (the static model: always its `fixed_length`). The
@@ -13,16 +14,14 @@ Works with any Keras model mapping int32 ids [B, L] to logits [B, L, 256] that h
 from __future__ import annotations
 
 import collections
-import json
 import math
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from zoo.config import EvalConfig, atomic_write_text
-from zoo.data.bytes import EOS, encode_bytes, fit_paragraphs, padded_length, unigram_error
-from zoo.eval import plots
+from zoo.models.byte_rcae import plots
+from zoo.models.byte_rcae.data import EOS, encode_bytes, fit_paragraphs, padded_length, unigram_error
 
 __all__ = [
     "predict_bytes",
@@ -214,17 +213,18 @@ def _sample(paragraphs: list[bytes], k: int, seed: int) -> list[bytes]:
     return [paragraphs[i] for i in index]
 
 
-def evaluate_byte_autoencoder(model, train_paragraphs, test_paragraphs, eval_config: EvalConfig | None,
-                              out_dir, seed: int = 0, batch_size: int = 64) -> dict:
-    """All analyses of §3.2 and §4.2-4.4 on samples of both splits; writes metrics.json and
+def evaluate_byte_autoencoder(model, train_paragraphs, test_paragraphs, out_dir, *, samples: int = 1000,
+                              mutation_steps: int = 11, length_bin: int = 64, seed: int = 0,
+                              batch_size: int = 64) -> dict:
+    """All analyses of §3.2 and §4.2-4.4 on samples of both splits; writes
     eos_length_difference.png, error_by_length.png, mutation.png into `out_dir`.
 
-    Up to `eval_config.samples` paragraphs per split (the paper used 1,000,000), the mutation
-    sweep on up to min(samples, 300) test paragraphs with `eval_config.mutation_steps` values of
-    p in [0, 1]. Paragraphs longer than the model's max_length are cut as for training
-    (`fit_paragraphs`). The unigram baseline predicts the most frequent train byte (EOS counted)
-    everywhere; a working auto-encoder must beat it by far. Returns the metrics dict."""
-    cfg = eval_config or EvalConfig()
+    Up to `samples` paragraphs per split (the paper used 1,000,000), the mutation sweep on up to
+    min(samples, 300) test paragraphs with `mutation_steps` values of p in [0, 1], error by
+    length in bins of `length_bin` bytes. Paragraphs longer than the model's max_length are cut
+    as for training (`fit_paragraphs`). The unigram baseline predicts the most frequent train
+    byte (EOS counted) everywhere; a working auto-encoder must beat it by far. Returns the
+    metrics (JSON-ready: histogram keys are strings)."""
     limit = getattr(model, "fixed_length", None) or getattr(model, "max_length", 1024)
     out_dir = Path(out_dir)
     splits = {}
@@ -232,7 +232,7 @@ def evaluate_byte_autoencoder(model, train_paragraphs, test_paragraphs, eval_con
         fitted = fit_paragraphs(list(paragraphs), limit, overflow="split")
         if not fitted:
             raise ValueError(f"no usable {name} paragraph to evaluate on")
-        splits[name] = _sample(fitted, cfg.samples, seed + offset)
+        splits[name] = _sample(fitted, samples, seed + offset)
 
     metrics: dict = {"samples": {k: len(v) for k, v in splits.items()}}
     eos, bins = {}, {}
@@ -244,14 +244,14 @@ def evaluate_byte_autoencoder(model, train_paragraphs, test_paragraphs, eval_con
         summary = _eos_summary(paragraphs, preds)
         # JSON object keys are strings; keep the dict we return identical to the file.
         eos[name] = {**summary, "histogram": {str(k): v for k, v in summary["histogram"].items()}}
-        bins[name] = _length_bins(paragraphs, pairs, cfg.length_bin, limit)
+        bins[name] = _length_bins(paragraphs, pairs, length_bin, limit)
     metrics["unigram_test_byte_error"] = float(unigram_error(splits["train"], splits["test"]))
     metrics["eos_length_difference"] = eos
     metrics["eos_share_at_zero"] = {k: v["share_at_zero"] for k, v in eos.items()}
     metrics["error_by_length"] = bins
 
-    mutation_set = _sample(splits["test"], min(cfg.samples, MUTATION_SAMPLES), seed + 2)
-    probabilities = np.linspace(0.0, 1.0, max(2, cfg.mutation_steps))
+    mutation_set = _sample(splits["test"], min(samples, MUTATION_SAMPLES), seed + 2)
+    probabilities = np.linspace(0.0, 1.0, max(2, mutation_steps))
     metrics["mutation_samples"] = len(mutation_set)
     metrics["mutation"] = mutation_test(model, mutation_set, probabilities, seed=seed, batch_size=batch_size)
 
@@ -259,5 +259,4 @@ def evaluate_byte_autoencoder(model, train_paragraphs, test_paragraphs, eval_con
              "error_by_length": plots.plot_error_by_length(bins, out_dir / "error_by_length.png"),
              "mutation": plots.plot_mutation(metrics["mutation"], out_dir / "mutation.png")}
     metrics["plots"] = {k: v.name for k, v in files.items()}
-    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return metrics

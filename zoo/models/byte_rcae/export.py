@@ -1,4 +1,5 @@
-"""Serving export of the byte-level recursive convolutional autoencoder (seed 000, §2).
+"""Serving export of the byte-level recursive convolutional autoencoder ("Byte-level Recursive
+Convolutional Auto-Encoder for Text", §2).
 
 The recursion groups run log2(L/4) times for a padded length L, so each depth d is its own
 graph: one SavedModel per depth at `depth_{d}/` serving L = code_length * 2^d, with a static
@@ -15,21 +16,15 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from zoo.export.exporter import ExportError, SavedModelSpec, register_family_exporter
+from zoo.export import ExportError, SavedModelSpec, ServingModule
 from zoo.models.byte_rcae.model import NUM_BYTES
 
 
-class ByteAutoencoderServing(tf.Module):
+class ByteAutoencoderServing(ServingModule):
     """The three serving functions of a byte autoencoder at one padded length."""
 
     def __init__(self, model, length: int):
-        super().__init__(name=f"byte_autoencoder_L{length}")
-        # Held without tracking: a tracked Keras model would put its whole layer tree into the
-        # SavedModel's object graph, which no zoo-free loader can use and which slows saving.
-        object.__setattr__(self, "model", model)
-        # The weights themselves are tracked: Keras 3 variables wrap tf.Variables, listed here
-        # so the saved and reloaded module's `variables` are the model's weights.
-        self.model_variables = [v.value for v in model.variables]
+        super().__init__(model, name=f"byte_autoencoder_L{length}")
         self.length = length
         ids = tf.TensorSpec([None, length], tf.int32, name="bytes")
         code = tf.TensorSpec([None, model.code_dim], tf.float32, name="code")
@@ -64,8 +59,7 @@ def byte_range(model, length: int) -> tuple[int, int]:
     return length // 2, length - 1
 
 
-@register_family_exporter("byte_autoencoder")
-def export_byte_autoencoder(model, config, depths):
+def export_byte_autoencoder(model, task, depths):
     """One SavedModel per recursion depth (all the model serves when `depths` is None)."""
     served = servable_depths(model)
     depths = served if depths is None else depths

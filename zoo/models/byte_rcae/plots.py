@@ -1,35 +1,18 @@
-"""PNG figures of the byte auto-encoder analyses (seed 000, Figures 4, 5 and 6).
+"""PNG figures of the byte auto-encoder analyses ("Byte-level Recursive Convolutional
+Auto-Encoder for Text", Figures 4, 5 and 6).
 
-Figures are drawn on a bare `matplotlib.figure.Figure` with the Agg canvas rather than through
-pyplot, so no global backend is switched and nothing depends on a display. Each file is written
-to a temporary name and moved into place, so a reader never sees a half-written PNG.
+Figures are drawn on a bare `matplotlib.figure.Figure` (no pyplot, so no global backend is
+switched and nothing needs a display) and written atomically by `zoo.io.atomic_save_figure`.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from zoo.io import atomic_save_figure
+
 _COLORS = {"train": "tab:blue", "test": "tab:orange"}
-
-
-def _save(fig: Figure, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
 
 
 def plot_eos_length_difference(splits: dict[str, dict], path) -> Path:
@@ -53,7 +36,7 @@ def plot_eos_length_difference(splits: dict[str, dict], path) -> Path:
     ax.set_ylabel("share of samples (%)")
     ax.set_title("End-of-sequence length difference")
     ax.legend()
-    return _save(fig, path)
+    return atomic_save_figure(fig, path)
 
 
 def plot_error_by_length(splits: dict[str, list[dict]], path) -> Path:
@@ -78,7 +61,7 @@ def plot_error_by_length(splits: dict[str, list[dict]], path) -> Path:
     ax.set_ylabel("byte-level error (%)")
     ax.set_title("Byte-level error by length")
     ax.legend()
-    return _save(fig, path)
+    return atomic_save_figure(fig, path)
 
 
 def plot_mutation(rows: list[dict], path) -> Path:
@@ -98,4 +81,4 @@ def plot_mutation(rows: list[dict], path) -> Path:
         ax.set_title(title)
         ax.legend(loc="best")
     fig.suptitle("Byte-level errors with respect to randomly mutated samples")
-    return _save(fig, path)
+    return atomic_save_figure(fig, path)

@@ -1,4 +1,6 @@
-"""Serving export of the recurrent family: one SavedModel per stack depth (issue 4).
+"""Serving export of the recurrent family: one SavedModel per stack depth, the "model after d
+layers" that greedy layer-wise training builds up (Xu et al., "Greedy Layer-wise Training of
+Long Short Term Memory Networks", §3.5).
 
 `depth_{d}/` serves the model after its first d recurrent layers with the supervised head on top
 (`StackedRNN.call(x, depth=d)`), d = 1..num_layers; the length axis is dynamic (the recurrent
@@ -14,19 +16,17 @@ Seq2SeqLSTM (d encoder + d decoder layers):
 """
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
-from zoo.export.exporter import ExportError, SavedModelSpec, register_family_exporter
+from zoo.export import ExportClient, ExportError, SavedModelSpec, ServingModule
 
 
-class StackedRNNServing(tf.Module):
+class StackedRNNServing(ServingModule):
     """The `predict` function of a StackedRNN cut after `depth` layers."""
 
     def __init__(self, model, depth: int):
-        super().__init__(name=f"stacked_rnn_depth{depth}")
-        # The Keras model is held untracked (see ByteAutoencoderServing); its weights are tracked.
-        object.__setattr__(self, "model", model)
-        self.model_variables = [v.value for v in model.variables]
+        super().__init__(model, name=f"stacked_rnn_depth{depth}")
         self.depth = depth
         if getattr(model, "is_seq2seq", False):
             self.predict = tf.function(self._predict_seq2seq, input_signature=[
@@ -46,8 +46,7 @@ class StackedRNNServing(tf.Module):
         return {"outputs": self.model((source, decoder_inputs), training=False, depth=self.depth)}
 
 
-@register_family_exporter("recurrent")
-def export_recurrent(model, config, depths):
+def export_recurrent(model, task, depths):
     """One SavedModel per stack depth (all 1..num_layers when `depths` is None)."""
     served = list(range(1, model.num_layers + 1))
     depths = served if depths is None else depths
@@ -61,3 +60,22 @@ def export_recurrent(model, config, depths):
             name=f"depth_{d}", module=module, signatures={"predict": module.predict},
             info={"depth": d, "num_layers": model.num_layers, "units": model.units,
                   "readout": model.readout, "num_outputs": model.num_outputs})
+
+
+class RecurrentClient(ExportClient):
+    """Reads a recurrent export: `predict(inputs, depth)` through the SavedModel of that depth."""
+
+    family = "recurrent"
+    what = "recurrent model"
+
+    @property
+    def depths(self) -> list[int]:
+        return sorted(e["depth"] for e in self.entries.values())
+
+    def predict(self, inputs, depth: int | None = None) -> np.ndarray:
+        """Outputs of the model after `depth` layers (default: all of them). `inputs` is the
+        batch array, or for a seq2seq model a dict {"source", "decoder_inputs"}."""
+        depth = max(self.depths) if depth is None else depth
+        if depth not in self.depths:
+            raise ExportError(f"this export has no depth {depth}; exported depths: {self.depths}")
+        return self.call(f"depth_{depth}", "predict", inputs)["outputs"]

@@ -1,0 +1,149 @@
+"""One sweep over every registered task, like the sweep over models: a task is tested by being
+registered. Per task, on its smoke recipe: one step of every update of every phase on two
+replicas (finite loss; the update's variables change, every other variable is bit-identical),
+the evaluation loop, the export, and a reload of every SavedModel in a fresh process that never
+imports the zoo and of `model.keras` after `import zoo` (outputs within 1e-5)."""
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from zoo.config import load_recipe
+from zoo.eval.loop import evaluate
+from zoo.export import export_model, open_export
+from zoo.training.trainer import Trainer
+
+TASKS = zoo.list_tasks()
+
+
+def _tracked(trainer):
+    """Every variable a phase could touch: the model's and its phases' extra modules' weights."""
+    seen, out = set(), []
+    for v in list(trainer.model.weights) + [w for s in trainer.phase_states for u in s.phase.updates
+                                            for m in u.modules.values() for w in m.weights]:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
+def test_every_task_ships_a_smoke_recipe_that_names_it():
+    assert set(TASKS) >= {"byte_autoencoder", "translation", "temporal_order", "adding", "seq_mnist",
+                          "char_lm", "digit_seq2seq"}
+    for name in TASKS:
+        assert load_recipe(zoo.task_entry(name).smoke_recipe).task.name == name
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_task_sweep(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
+    config = load_recipe(zoo.task_entry(name).smoke_recipe,
+                         [f"runtime.run_dir={tmp_path / 'run'}", "runtime.strategy=mirrored"])
+    trainer = Trainer(config, log=lambda *a, **k: None)
+    assert trainer.strategy.num_replicas_in_sync == 2   # two logical CPUs (conftest)
+    trainer.load_data()
+    keras.utils.set_random_seed(0)
+    trainer.build()
+    model, task = trainer.model, trainer.task
+
+    # -- one step of every update of every phase, on two replicas --------------------------------
+    variables = _tracked(trainer)
+    for state in trainer.phase_states:
+        for i, update in enumerate(state.phase.updates):
+            own = {id(v) for v in update.variables()}
+            assert own, f"{state.phase.name}/{update.name} updates no variable"
+            others = [v for v in variables if id(v) not in own]
+            before = [np.array(v.numpy()) for v in others]
+            start = {id(v): np.array(v.numpy()) for v in update.variables()}
+            batches = trainer._batches(0)
+            # A batch may route no gradient to some variables (e.g. recursion groups at depth 0);
+            # a few steps reach every one.
+            for _ in range(4):
+                sums = state.steps[i](next(batches), tf.constant(0, tf.int64))
+                loss = float(sums[update.loss]) / float(sums[update.count])
+                assert np.isfinite(loss), (state.phase.name, update.name, loss)
+                for v, b in zip(others, before):
+                    np.testing.assert_array_equal(v.numpy(), b, err_msg=f"{v.path} moved in {update.name}")
+                if all(not np.array_equal(v.numpy(), start[id(v)]) for v in update.variables()):
+                    break
+            unchanged = [v.path for v in update.variables() if np.array_equal(v.numpy(), start[id(v)])]
+            assert not unchanged, f"{state.phase.name}/{update.name} left {unchanged} unchanged"
+
+    # -- the evaluation loop ---------------------------------------------------------------------
+    metrics = evaluate(task, model)
+    assert set(task.metrics) <= set(metrics) and task.objective in metrics
+    assert all(np.isfinite(v) for v in metrics.values()), metrics
+
+    # -- export, then a reload in a fresh process --------------------------------------------------
+    task.save_artifacts(tmp_path / "artifacts")
+    out = export_model(model, config, tmp_path / "export", task=task, artifacts=tmp_path / "artifacts")
+    client = open_export(out)
+    manifest = client.manifest
+    assert manifest["task"] == name and manifest["family"] == zoo.task_entry(name).family
+    saved = tmp_path / "artifacts"
+    assert manifest["artifacts"] == (sorted(p.name for p in saved.iterdir()) if saved.exists() else [])
+    fam = zoo.family(manifest["family"])
+    inputs, expected = {}, {}
+    for spec in fam.exporter(model, task, None):   # the in-memory serving functions
+        for sig, fn in spec.signatures.items():
+            feed = client.example_inputs(spec.name, sig)
+            got = fn(**{k: tf.constant(v) for k, v in feed.items()})
+            key = f"{spec.name}/{sig}"
+            inputs[key] = {k: _jsonable(v) for k, v in feed.items()}
+            expected[key] = {k: v.numpy() for k, v in got.items()}
+    entry = zoo.model_entry(config.model.name)
+    example = entry.example_input(model, 2, np.random.default_rng(5))
+    (tmp_path / "keras_in.pkl").write_bytes(pickle.dumps(example))
+    keras_expected = np.asarray(model(example, training=False))
+    (tmp_path / "inputs.json").write_text(json.dumps(inputs))
+    proc = subprocess.run([sys.executable, "-c", _RELOAD, str(out), str(tmp_path)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = np.load(tmp_path / "served.npz", allow_pickle=True)
+    for key, outputs in expected.items():
+        for k, want in outputs.items():
+            got = served[f"{key}/{k}"]
+            if want.dtype.kind in "fc":
+                np.testing.assert_allclose(got, want, atol=1e-5, err_msg=f"{key}/{k}")
+            else:
+                np.testing.assert_array_equal(got, want, err_msg=f"{key}/{k}")
+    np.testing.assert_allclose(served["keras"], keras_expected, atol=1e-5)
+
+
+def _jsonable(a):
+    return {"dtype": str(a.dtype), "values": [x.decode() if isinstance(x, bytes) else x for x in a.ravel().tolist()],
+            "shape": list(a.shape)}
+
+
+# SavedModels first, with nothing of the zoo imported; then `import zoo` and model.keras.
+_RELOAD = textwrap.dedent("""
+    import json, pathlib, pickle, sys
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (SentencePiece ops of translation exports; not the zoo)
+    export, work = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    inputs = json.loads((work / "inputs.json").read_text())
+    out, loaded = {}, {}
+    for key, feed in inputs.items():
+        path, sig = key.rsplit("/", 1)
+        if path not in loaded:
+            loaded[path] = tf.saved_model.load(str(export / path))
+        args = {k: tf.constant(np.array(v["values"], dtype=object if v["dtype"] == "object" else v["dtype"]
+                                        ).reshape(v["shape"])) for k, v in feed.items()}
+        for k, v in loaded[path].signatures[sig](**args).items():
+            out[f"{key}/{k}"] = v.numpy()
+    assert not any(m == "zoo" or m.startswith("zoo.") for m in sys.modules), "SavedModels must not need the zoo"
+    import keras
+    import zoo  # noqa: F401  (registers the zoo's classes for model.keras)
+    example = pickle.loads((work / "keras_in.pkl").read_bytes())
+    out["keras"] = np.asarray(keras.models.load_model(export / "model.keras")(example, training=False))
+    np.savez(work / "served.npz", **out)
+""")
