@@ -18,15 +18,16 @@ def tiny_recipe(run_dir, **sections):
     return load_recipe(raw)
 
 
-def phrase_corpus(folder, count=64, words_per_phrase=2):
-    """Short phrases of real English (CPython's pydoc topics) that a tiny model learns in seconds."""
+def phrase_corpus(folder, count=64, words_per_phrase=2, repeat=1):
+    """Short phrases of real English (CPython's pydoc topics) that a tiny model learns in seconds;
+    `repeat` copies of each make a pass longer (each pass over the data is a new tf.data pipeline)."""
     from zoo.data import load_corpus
 
     words = b" ".join(load_corpus("english")[:40]).split()
     phrases = [b" ".join(words[i:i + words_per_phrase])
                for i in range(0, count * words_per_phrase, words_per_phrase)]
     path = folder / "phrases.txt"
-    path.write_bytes(b"\n\n".join(phrases))
+    path.write_bytes(b"\n\n".join(phrases * repeat))
     return path
 
 

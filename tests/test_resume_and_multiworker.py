@@ -52,14 +52,18 @@ def _kill_after_checkpoint(recipe, run, min_step, module="zoo_env"):
 
 
 def test_killed_training_resumes_with_its_optimizer_state(tmp_path):
+    # Short paragraphs (few buckets, few traces) and many per pass (each pass is a new pipeline).
     recipe = write_recipe(tmp_path, trainer={"max_steps": 80, "checkpoint_every_steps": 5,
                                              "eval_every_steps": 1000, "log_every_steps": 40},
-                          runtime={"deterministic": True, "strategy": "one_device"})
+                          data={"max_paragraphs": 512}, task={"max_length": 16},
+                          model={"max_length": 16}, runtime={"deterministic": True, "strategy": "one_device"})
     ref, killed = tmp_path / "ref", tmp_path / "killed"
-    subprocess.run(zoo_cmd("train", recipe, "--run-dir", ref), env=ENV, check=True, capture_output=True)
-
+    # The uninterrupted reference trains alongside the run that is killed.
+    reference = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", ref), env=ENV,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     at_kill = _kill_after_checkpoint(recipe, killed, 10)
     assert 5 <= at_kill < 80
+    assert reference.wait(timeout=300) == 0
 
     out = subprocess.run(zoo_cmd("train", recipe, "--run-dir", killed), env=ENV, check=True,
                          capture_output=True, text=True)
@@ -80,7 +84,7 @@ def test_killed_in_a_phase_of_two_optimizers_resumes_exactly(tmp_path):
 
     recipe = tmp_path / "two.yaml"
     raw = {"name": "two", "model": {"name": "stacked_lstm_adding", "units": 8, "num_layers": 2},
-           "task": {"name": "adding_two_updates", "length": 10, "train_examples": 256, "test_examples": 32,
+           "task": {"name": "adding_two_updates", "length": 10, "train_examples": 1024, "test_examples": 32,
                     "train_metric_examples": 32},
            "data": {"batch_size": 8},
            "trainer": {"optimizer": "adam", "learning_rate": 0.01, "weight_decay": 0.0, "max_steps": 60,
@@ -89,10 +93,11 @@ def test_killed_in_a_phase_of_two_optimizers_resumes_exactly(tmp_path):
     import yaml
     recipe.write_text(yaml.safe_dump(raw))
     ref, killed = tmp_path / "ref", tmp_path / "killed"
-    subprocess.run(zoo_cmd("train", recipe, "--run-dir", ref, module="tests.two_updates"), env=ENV,
-                   check=True, capture_output=True, cwd=Path(__file__).parent.parent)
+    reference = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", ref, module="tests.two_updates"), env=ENV,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent)
     at_kill = _kill_after_checkpoint(recipe, killed, 6, module="tests.two_updates")
     assert 3 <= at_kill < 60
+    assert reference.wait(timeout=300) == 0
     out = subprocess.run(zoo_cmd("train", recipe, "--run-dir", killed, module="tests.two_updates"), env=ENV,
                          check=True, capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     assert f"at step {at_kill}" in out.stdout + out.stderr

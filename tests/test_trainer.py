@@ -13,7 +13,7 @@ from zoo.training.trainer import Trainer
 
 
 def test_two_replica_training_learns_and_logs(tmp_path):
-    corpus = phrase_corpus(tmp_path)
+    corpus = phrase_corpus(tmp_path, repeat=4)
     config = tiny_recipe(tmp_path / "run", data={"corpus": str(corpus), "test_fraction": 0.0, "batch_size": 8},
                          task={"max_length": 32}, model={"max_length": 32, "features": 64},
                          trainer={"max_steps": 300, "log_every_steps": 60, "eval_every_steps": 150})
@@ -104,7 +104,8 @@ def test_final_weights_average_the_last_checkpoints(tmp_path):
 
     config = tiny_recipe(tmp_path / "run", trainer={"max_steps": 30, "checkpoint_every_steps": 10,
                                                     "eval_every_steps": 100, "keep_checkpoints": 3,
-                                                    "average_checkpoints": 2})
+                                                    "average_checkpoints": 2, "text_samples": 0},
+                         task={"max_length": 16}, model={"max_length": 16}, data={"max_paragraphs": 512})
     metrics = Trainer(config, log=lambda *a: None).fit()
     assert metrics["averaged_checkpoints"] == [20, 30]
     final = keras.models.load_model(tmp_path / "run" / "model.keras")
