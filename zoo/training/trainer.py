@@ -143,6 +143,14 @@ class Trainer:
         self.evaluator = Evaluator(self.task, self.model)
         return self
 
+    # The side-by-side PyTorch harness (shared/peers/byte_rcae_torch/compare.py) drives the trainer
+    # through these two names of the earlier trainer.
+    def _build(self, steps_per_epoch: int):
+        return self.build(batches_per_pass=steps_per_epoch)
+
+    def _make_steps(self):
+        """Nothing left to do: `build` made the step functions."""
+
     def _phase_state(self, phase: Phase, main: bool) -> PhaseState:
         import tensorflow as tf
 
