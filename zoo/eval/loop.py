@@ -53,10 +53,8 @@ def evaluate(task, model, dataset=None, step: int = 0) -> dict[str, float]:
 
 def load_source(path):
     """(config, model, folder) of a run directory or an export directory."""
-    import keras
-
     from zoo.config import RecipeError, load_recipe
-    from zoo.export.exporter import MANIFEST, read_manifest
+    from zoo.export.exporter import MANIFEST, load_keras_model, read_manifest
     from zoo.runs import KERAS_FILE, RunError, is_run_dir, load_run
 
     p = Path(path)
@@ -66,7 +64,7 @@ def load_source(path):
             config = load_recipe(manifest["recipe"])
         except (KeyError, RecipeError) as e:
             raise RunError(f"export {str(p)!r} has an unusable recipe in {MANIFEST}: {e}") from None
-        return config, keras.models.load_model(p / KERAS_FILE), p
+        return config, load_keras_model(p), p
     if not p.exists():
         raise RunError(f"no such run or export directory: {str(p)!r}")
     if not is_run_dir(p):

@@ -6,9 +6,11 @@ from zoo.export.exporter import (
     ExportError,
     SavedModelSpec,
     ServingModule,
+    checked_input,
     describe_signature,
     export_model,
     export_run,
+    load_keras_model,
     read_manifest,
 )
 
@@ -17,9 +19,11 @@ __all__ = [
     "ExportError",
     "SavedModelSpec",
     "ServingModule",
+    "checked_input",
     "describe_signature",
     "export_model",
     "export_run",
+    "load_keras_model",
     "open_export",
     "read_manifest",
 ]

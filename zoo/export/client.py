@@ -2,18 +2,21 @@
 
 It reads the manifest, checks that every SavedModel it lists is on disk, loads a SavedModel on
 first use with `tf.saved_model.load` (no zoo model code runs; loading is locked, so threads
-share one copy) and checks every input against the manifest before TensorFlow sees it, so
-mistakes read as sentences instead of graph errors. `open_export(path)` returns the client
+share one copy; a damaged file is an ExportError naming it) and checks every input against the
+manifest before TensorFlow sees it, so mistakes read as sentences instead of graph errors (the
+graphs' own input checks, `zoo.export.checked_input`, are reported the same way). SavedModels
+are addressed by name (`depth_3`), whatever their folder (`depth_3/1` since format 3). `open_export(path)` returns the client
 class the export's family declares.
 """
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from zoo.export.exporter import ExportError, read_manifest
+from zoo.export.exporter import DEFAULT_SIGNATURE, ExportError, load_savedmodel, read_manifest
 
 
 def _fmt(shape) -> str:
@@ -36,11 +39,12 @@ class ExportClient:
         if self.family and self.manifest["family"] != self.family:
             raise ExportError(f"{str(self.export_dir)!r} exports a {self.manifest['family']!r} model "
                               f"({self.manifest.get('model')}), not a {self.what}")
-        self.entries = {e["path"]: e for e in self.manifest["savedmodels"]}
+        self.entries = {e["name"]: e for e in self.manifest["savedmodels"]}
         for e in self.entries.values():
             if not (self.export_dir / e["path"] / "saved_model.pb").is_file():
                 raise ExportError(f"export {str(self.export_dir)!r} is incomplete: "
                                   f"{e['path']}/saved_model.pb is missing")
+        self.loads = 0  # how many SavedModels were read from disk
         self._loaded: dict[str, object] = {}
         self._lock = threading.Lock()
 
@@ -51,17 +55,23 @@ class ExportClient:
 
     def savedmodel(self, path: str):
         """The loaded SavedModel `path` (loaded once, on first use)."""
-        self.entry(path)
+        entry = self.entry(path)
         with self._lock:
             if path not in self._loaded:
-                import tensorflow as tf
-
-                self._loaded[path] = tf.saved_model.load(str(self.export_dir / path))
+                self._loaded[path] = load_savedmodel(self.export_dir / entry["path"])
+                self.loads += 1
             return self._loaded[path]
 
+    def _resolve(self, path: str, name: str) -> str:
+        if name != DEFAULT_SIGNATURE:
+            return name
+        entry = self.entry(path)  # exports before format 3 had no default: their first one
+        return entry.get("default_signature") or next(iter(entry["signatures"]))
+
     def signature(self, path: str, name: str):
-        """The serving function `name` of SavedModel `path`."""
+        """The serving function `name` of SavedModel `path` ("serving_default": its default)."""
         entry = self.entry(path)
+        name = self._resolve(path, name)
         if name not in entry["signatures"]:
             raise ExportError(f"{path} has no signature {name!r}; it has "
                               f"{', '.join(sorted(entry['signatures']))}")
@@ -73,6 +83,7 @@ class ExportClient:
         import tensorflow as tf
 
         fn = self.signature(path, name)
+        name = self._resolve(path, name)
         spec = self.entry(path)["signatures"][name]["inputs"]
         if not isinstance(inputs, dict):
             if len(spec) != 1:
@@ -84,7 +95,16 @@ class ExportClient:
         for key, value in inputs.items():
             a = np.asarray(value, dtype=object) if spec[key]["dtype"] == "string" else np.asarray(value)
             feed[key] = tf.constant(self.check_input(path, name, key, self._check_spec(path, name, key, a, spec[key])))
-        return {k: v.numpy() for k, v in fn(**feed).items()}
+        try:
+            out = fn(**feed)
+        except tf.errors.InvalidArgumentError as e:
+            # The graph's own input checks (checked_input) speak in sentences: pass them on.
+            failed = re.search(r"assertion failed: (.*?)(?:\s*\[\[|$)", e.message, re.S)
+            if failed is None:
+                raise
+            detail = " ".join(re.sub(r"\]\s*\[", " ", failed.group(1)).strip("[] ").split())
+            raise ExportError(f"{path} signature {name!r}: {detail}") from None
+        return {k: v.numpy() for k, v in out.items()}
 
     def _check_spec(self, path, name, key, a: np.ndarray, spec: dict) -> np.ndarray:
         where = f"{path} signature {name!r} input {key!r}"

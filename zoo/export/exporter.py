@@ -1,26 +1,31 @@
 """Export a trained model for serving: `model.keras`, SavedModels, artifacts and a `manifest.json`.
 
     <out>/model.keras      the Keras model (`import zoo` then `keras.models.load_model`)
-    <out>/<spec.name>/     one SavedModel per endpoint set the family's exporter asks for
+    <out>/<spec.name>/1/   one SavedModel per endpoint set the family's exporter asks for, in
+                           TF Serving's layout: `<out>/<spec.name>` is a model base path with
+                           one numeric version folder (`--model_base_path=<out>/<spec.name>`)
     <out>/artifacts/       the run's artifacts (tokenizer, vocabulary, eval split), so an export
                            is evaluated and served without the corpus it was trained on
     <out>/manifest.json    model, family, task, versions, the resolved recipe, the artifacts and
-                           per SavedModel its path, signatures (input/output names, dtypes,
-                           shapes) and the exporter's own fields
+                           per SavedModel its name, path (the version folder), signatures
+                           (input/output names, dtypes, shapes), which of them is also served
+                           as `serving_default`, and the exporter's own fields
 
 The core knows no family: the model's family (`zoo.registry.Family.exporter`) turns
 (model, task, selection) into `SavedModelSpec`s. SavedModels need no zoo code to load: their
-functions are traced graphs over plain tf.Variables.
+functions are traced graphs over plain tf.Variables. Each serving function checks its inputs in
+the graph (`checked_input`), so a zoo-free client gets "bytes must have shape [batch, 8]"
+rather than a silently wrong answer.
 
-The export is atomic: everything is written into a temporary sibling directory which then
-replaces `out_dir` by two renames, so a failure midway leaves any previous export untouched.
+The export is atomic (`zoo.export.swap`): everything is written into a temporary sibling
+directory which then replaces `out_dir` in one atomic exchange, so a failure or a kill midway
+leaves the previous export readable, and the next export cleans up what a killed one left.
 """
 from __future__ import annotations
 
 import datetime
 import json
 import os
-import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -31,13 +36,18 @@ import keras
 import tensorflow as tf
 
 from zoo.config import ExperimentConfig, load_recipe
+from zoo.export.swap import leftovers, recover_leftovers, swap_into_place
 from zoo.registry import build_model, family, model_entry
 from zoo.version import __version__
 from zoo.runs import ARTIFACTS, KERAS_FILE, load_run, prepare_task, require_run_dir
 
 MANIFEST = "manifest.json"
 FORMAT = "zoo-export"
-FORMAT_VERSION = 2   # 2: family keys are folder names, the task and artifacts are recorded
+# 2: family keys are folder names, the task and artifacts are recorded
+# 3: SavedModels in version folders (<name>/1/), a serving_default signature, in-graph input checks
+FORMAT_VERSION = 3
+VERSION = "1"   # the one TF Serving version folder: a re-export replaces the whole export
+DEFAULT_SIGNATURE = "serving_default"
 
 
 class ExportError(ValueError):
@@ -53,11 +63,14 @@ class SavedModelSpec:
     signatures: serving signature name -> tf.function with an input_signature (or a concrete
         function). Every input TensorSpec must carry a name: it is the signature's input key.
     info: extra manifest fields for this SavedModel (e.g. {"depth": 3, "length": 32}).
+    default: which signature is also served as `serving_default` (TF Serving's and
+        saved_model_cli's default); None: the first one.
     """
     name: str
     module: tf.Module
     signatures: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)
+    default: str | None = None
 
 
 class ServingModule(tf.Module):
@@ -70,6 +83,41 @@ class ServingModule(tf.Module):
         super().__init__(name=name)
         object.__setattr__(self, "model", model)
         self.model_variables = [v.value for v in model.variables]
+
+
+def checked_input(x, key: str, shape, *, value_range=None, values: str | None = None,
+                  finite: bool = False):
+    """`x` after in-graph checks of a serving input, so any client (TF Serving, a bare
+    `tf.saved_model.load`) gets a sentence instead of a silently wrong answer: the input
+    signature's shapes are not enforced when a SavedModel's function is called.
+
+    shape: one entry per axis, an int for a fixed size or a name for a free one, e.g.
+        ["batch", 8] -> "bytes must have shape [batch, 8], got [1 16]".
+    value_range: (lo, hi), inclusive -> "<values> must be in [lo, hi]" (values default:
+        "<key> values"). finite: also reject NaN and inf.
+    """
+    want = "[" + ", ".join(str(d) for d in shape) + "]"
+    dims = tf.shape(x)
+    # Padded so that indexing a missing axis of a lower-rank input is not itself an error.
+    padded = tf.concat([dims, tf.fill([len(shape)], -1)], 0)
+    ok = tf.equal(tf.size(dims), len(shape))
+    for axis, d in enumerate(shape):
+        if isinstance(d, int):
+            ok = tf.logical_and(ok, tf.equal(padded[axis], d))
+    checks = [tf.debugging.Assert(ok, [f"{key} must have shape {want}, got", dims], summarize=8)]
+    with tf.control_dependencies(checks):  # the values are looked at only once the shape is right
+        if value_range is not None:
+            lo, hi = value_range
+            # Empty batches reduce to (max, min) of the dtype, which pass.
+            seen = tf.stack([tf.reduce_min(x), tf.reduce_max(x)])
+            in_range = tf.logical_and(seen[0] >= tf.cast(lo, x.dtype), seen[1] <= tf.cast(hi, x.dtype))
+            checks.append(tf.debugging.Assert(
+                in_range, [f"{values or key + ' values'} must be in [{lo}, {hi}], got values in", seen]))
+        if finite:
+            checks.append(tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(x)),
+                                              [f"{values or key + ' values'} must be finite (no NaN or inf)"]))
+    with tf.control_dependencies(checks):
+        return tf.identity(x)
 
 
 # -- manifest --------------------------------------------------------------------------------
@@ -99,7 +147,10 @@ def read_manifest(export_dir) -> dict:
     Manifests of earlier versions (family keys of their own) read the same."""
     d = Path(export_dir)
     if not d.exists():
-        raise ExportError(f"export directory does not exist: {str(d)!r}")
+        kept = leftovers(d.absolute(), "old")
+        hint = (f"; an interrupted export left the earlier copy in {str(kept[-1])!r}: exporting to "
+                f"this path again puts it back (or rename it)") if kept else ""
+        raise ExportError(f"export directory does not exist: {str(d)!r}{hint}")
     if not (d / MANIFEST).is_file():
         raise ExportError(f"{str(d)!r} is not a zoo export (no {MANIFEST}); write one with "
                           f"zoo.export.export_run(run_dir, out_dir)")
@@ -109,6 +160,16 @@ def read_manifest(export_dir) -> dict:
         raise ExportError(f"{str(d / MANIFEST)!r} is unreadable: {e}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ExportError(f"{str(d / MANIFEST)!r} is not a zoo export manifest")
+    version = manifest.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ExportError(f"{str(d / MANIFEST)!r} has format version {version!r}; this zoo "
+                          f"({__version__}) reads versions up to {FORMAT_VERSION}: upgrade zoo")
+    try:
+        for e in manifest["savedmodels"]:
+            # Before version 3 a SavedModel's folder was its name (no version folder).
+            e.setdefault("name", e["path"])
+    except (KeyError, TypeError):
+        raise ExportError(f"{str(d / MANIFEST)!r} lists no usable savedmodels") from None
     try:
         manifest["family"] = family(manifest.get("family", "")).name
     except KeyError as e:
@@ -132,21 +193,6 @@ def _check_replaceable(out_dir: Path) -> None:
                               f"export (no valid {MANIFEST}); choose another output directory") from None
 
 
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{secrets.token_hex(4)}")
-        os.rename(out_dir, old)
-    try:
-        os.rename(tmp, out_dir)
-    except BaseException:
-        if old is not None:
-            os.rename(old, out_dir)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _check_spec_name(name: str, seen: set[str]) -> None:
     p = Path(name)
     if (not name or p.is_absolute() or ".." in p.parts or name in (MANIFEST, KERAS_FILE, ARTIFACTS)
@@ -155,6 +201,73 @@ def _check_spec_name(name: str, seen: set[str]) -> None:
     if name in seen:
         raise ExportError(f"two SavedModels of one export are both named {name!r}")
     seen.add(name)
+
+
+# -- reading the files back -----------------------------------------------------------------
+def _cause(e: BaseException) -> str:
+    text = getattr(e, "message", None) or str(e) or type(e).__name__
+    return " ".join(text.split())[:300]
+
+
+def _corrupt(path: Path, e: BaseException) -> ExportError:
+    return ExportError(f"{str(path)!r} is corrupted or truncated ({_cause(e)}); re-export it")
+
+
+def load_savedmodel(path):
+    """`tf.saved_model.load(path)`, with a damaged file reported as an ExportError naming it."""
+    path = Path(path)
+    try:
+        return tf.saved_model.load(str(path))
+    except Exception as e:  # noqa: BLE001  (TF raises several types for damaged files)
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        pb = path / "saved_model.pb"
+        try:
+            saved_model_pb2.SavedModel().ParseFromString(pb.read_bytes())
+        except Exception:  # noqa: BLE001
+            raise _corrupt(pb, e) from None
+        # The graph parses: then it is the variables the checkpoint reader failed on, the index
+        # ("not an sstable") or a data shard ("Read less bytes than requested").
+        index = path / "variables" / "variables.index"
+        data = sorted((path / "variables").glob("variables.data-*"))
+        named = [p for p in (index, *data) if p.name in _cause(e)]
+        named = named or ([index] if "sstable" in _cause(e) else data)
+        raise _corrupt(named[0] if len(named) == 1 else path / "variables", e) from None
+
+
+def load_keras_model(export_dir):
+    """The export's Keras model (`model.keras`), a damaged file reported as an ExportError."""
+    p = Path(export_dir) / KERAS_FILE
+    if not p.is_file():
+        raise ExportError(f"export {str(export_dir)!r} has no {KERAS_FILE}")
+    try:
+        return keras.models.load_model(p)
+    except Exception as e:  # noqa: BLE001  (a truncated zip reads as "File not found" or BadZipFile)
+        import zipfile
+
+        if not zipfile.is_zipfile(p):
+            raise _corrupt(p, e) from None
+        try:
+            with zipfile.ZipFile(p) as z:
+                bad = z.testzip()
+        except Exception as e2:  # noqa: BLE001
+            raise _corrupt(p, e2) from None
+        if bad is not None:
+            raise _corrupt(p, ValueError(f"member {bad} fails its CRC check")) from None
+        raise ExportError(f"{str(p)!r} cannot be loaded ({_cause(e)})") from None
+
+
+def _default_signature(spec: SavedModelSpec) -> str:
+    if not spec.signatures:
+        raise ExportError(f"SavedModel {spec.name!r} has no signatures")
+    if DEFAULT_SIGNATURE in spec.signatures:
+        raise ExportError(f"SavedModel {spec.name!r}: {DEFAULT_SIGNATURE!r} is set by "
+                          f"SavedModelSpec.default, not named as a signature")
+    default = spec.default if spec.default is not None else next(iter(spec.signatures))
+    if default not in spec.signatures:
+        raise ExportError(f"SavedModel {spec.name!r}: default signature {default!r} is not one of "
+                          f"{sorted(spec.signatures)}")
+    return default
 
 
 # -- export ----------------------------------------------------------------------------------
@@ -183,6 +296,7 @@ def export_model(model: keras.Model, config: ExperimentConfig | dict | str | os.
     build_model(model, entry)
 
     out_dir = Path(out_dir).absolute()
+    recover_leftovers(out_dir)
     _check_replaceable(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
@@ -194,9 +308,13 @@ def export_model(model: keras.Model, config: ExperimentConfig | dict | str | os.
         entries, seen = [], set()
         for spec in fam.exporter(model, task, depths):
             _check_spec_name(spec.name, seen)
+            default = _default_signature(spec)
             described = {k: describe_signature(k, fn) for k, fn in spec.signatures.items()}
-            tf.saved_model.save(spec.module, str(tmp / spec.name), signatures=spec.signatures)
-            entries.append({**spec.info, "path": spec.name, "signatures": described})
+            path = f"{spec.name}/{VERSION}"
+            tf.saved_model.save(spec.module, str(tmp / path),
+                                signatures={**spec.signatures, DEFAULT_SIGNATURE: spec.signatures[default]})
+            entries.append({**spec.info, "name": spec.name, "path": path, "version": int(VERSION),
+                            "default_signature": default, "signatures": described})
         if not entries:
             raise ExportError(f"the {fam.name!r} exporter produced no SavedModel")
         copied = []
@@ -221,7 +339,7 @@ def export_model(model: keras.Model, config: ExperimentConfig | dict | str | os.
             "savedmodels": entries,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        _swap_into_place(tmp, out_dir)
+        swap_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -112,7 +112,7 @@ class ByteAutoencoderClient(ExportClient):
         """Run signature `name` of depth `depth` on an array (its one input) or a dict of them."""
         if depth not in self._by_depth:
             raise ExportError(f"this export has no depth {depth}; exported depths: {self.depths}")
-        return self.call(self._by_depth[depth]["path"], name, inputs)
+        return self.call(self._by_depth[depth]["name"], name, inputs)
 
     def example_input(self, path, name, key, spec, rng):
         if key == "bytes":

@@ -11,12 +11,17 @@ Signatures of `depth_{d}/` (padding -1 one-hot encodes to the paper's all-zero v
     decode:      {"code": float32 [None, code_dim]} -> {"logits": float32 [None, L, 256]}
     reconstruct: {"bytes": int32 [None, L]}    -> {"logits": float32 [None, L, 256],
                                                    "bytes": int32 [None, L] (argmax ids)}
+serving_default is `reconstruct`. Every function checks its input in the graph: byte ids must
+have shape [batch, L] and values in [-1, 255] (-1 padding, 0 EOS, 1..255 bytes), codes shape
+[batch, code_dim] and finite values; anything else fails with that sentence instead of being
+reshaped into other rows or encoded like padding.
 """
 from __future__ import annotations
 
 import tensorflow as tf
 
-from zoo.export import ExportError, SavedModelSpec, ServingModule
+from zoo.export import ExportError, SavedModelSpec, ServingModule, checked_input
+from zoo.models.byte_rcae.data import PAD
 from zoo.models.byte_rcae.model import NUM_BYTES
 
 
@@ -33,14 +38,19 @@ class ByteAutoencoderServing(ServingModule):
         self.decode = tf.function(self._decode, input_signature=[code], autograph=False)
         self.reconstruct = tf.function(self._reconstruct, input_signature=[ids], autograph=False)
 
+    def _ids(self, ids):
+        return checked_input(ids, "bytes", ["batch", self.length], value_range=(PAD, NUM_BYTES - 1),
+                             values="byte values")
+
     def _encode(self, bytes):  # noqa: A002  (the argument name is the signature's input key)
-        return {"code": self.model.encode(bytes)}
+        return {"code": self.model.encode(self._ids(bytes))}
 
     def _decode(self, code):
+        code = checked_input(code, "code", ["batch", self.model.code_dim], finite=True)
         return {"logits": self.model.decode(code, self.length)}
 
     def _reconstruct(self, bytes):  # noqa: A002
-        logits = self.model(bytes, training=False)
+        logits = self.model(self._ids(bytes), training=False)
         return {"logits": logits, "bytes": tf.argmax(logits, axis=-1, output_type=tf.int32)}
 
     def signatures(self) -> dict:
@@ -73,6 +83,6 @@ def export_byte_autoencoder(model, task, depths):
         module = ByteAutoencoderServing(model, length)
         lo, hi = byte_range(model, length)
         yield SavedModelSpec(
-            name=f"depth_{d}", module=module, signatures=module.signatures(),
+            name=f"depth_{d}", module=module, signatures=module.signatures(), default="reconstruct",
             info={"depth": d, "length": length, "min_bytes": lo, "max_bytes": hi,
                   "code_dim": model.code_dim, "num_bytes": NUM_BYTES})

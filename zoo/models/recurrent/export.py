@@ -13,13 +13,22 @@ Signature `predict` of `depth_{d}/`:
 Seq2SeqLSTM (d encoder + d decoder layers):
     {"source": int32 [None, None], "decoder_inputs": int32 [None, None] (GO first)}
         -> {"outputs": float32 [None, None, num_outputs]} (teacher-forced next-symbol logits)
+serving_default is `predict`. Inputs are checked in the graph: float inputs must have shape
+[batch, time, input_dim] and finite values, symbol ids shape [batch, time] and values in
+[0, vocab) (source: input_vocab, decoder_inputs: num_outputs), so an id one past the vocabulary
+is an error rather than an all-zero one-hot row.
 """
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
 
-from zoo.export import ExportClient, ExportError, SavedModelSpec, ServingModule
+from zoo.export import ExportClient, ExportError, SavedModelSpec, ServingModule, checked_input
+
+
+def _ids(x, key: str, vocab: int):
+    what = "symbol ids" if key == "inputs" else f"{key} ids"
+    return checked_input(x, key, ["batch", "time"], value_range=(0, vocab - 1), values=what)
 
 
 class StackedRNNServing(ServingModule):
@@ -40,9 +49,16 @@ class StackedRNNServing(ServingModule):
         self.predict = tf.function(self._predict, input_signature=[spec])
 
     def _predict(self, inputs):
-        return {"outputs": self.model(inputs, training=False, depth=self.depth)}
+        m = self.model
+        if m.input_vocab is not None:
+            inputs = _ids(inputs, "inputs", m.input_vocab)
+        else:
+            inputs = checked_input(inputs, "inputs", ["batch", "time", m.input_dim], finite=True)
+        return {"outputs": m(inputs, training=False, depth=self.depth)}
 
     def _predict_seq2seq(self, source, decoder_inputs):
+        source = _ids(source, "source", self.model.input_vocab)
+        decoder_inputs = _ids(decoder_inputs, "decoder_inputs", self.model.num_outputs)
         return {"outputs": self.model((source, decoder_inputs), training=False, depth=self.depth)}
 
 
@@ -57,7 +73,7 @@ def export_recurrent(model, task, depths):
     for d in depths:
         module = StackedRNNServing(model, d)
         yield SavedModelSpec(
-            name=f"depth_{d}", module=module, signatures={"predict": module.predict},
+            name=f"depth_{d}", module=module, signatures={"predict": module.predict}, default="predict",
             info={"depth": d, "num_layers": model.num_layers, "units": model.units,
                   "readout": model.readout, "num_outputs": model.num_outputs})
 
@@ -78,4 +94,5 @@ class RecurrentClient(ExportClient):
         depth = max(self.depths) if depth is None else depth
         if depth not in self.depths:
             raise ExportError(f"this export has no depth {depth}; exported depths: {self.depths}")
-        return self.call(f"depth_{depth}", "predict", inputs)["outputs"]
+        name = next(n for n, e in self.entries.items() if e["depth"] == depth)
+        return self.call(name, "predict", inputs)["outputs"]
