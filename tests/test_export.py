@@ -48,13 +48,21 @@ def exported(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def small_exports(exported, tmp_path_factory):
-    """Two one-SavedModel exports of the fixture's model (depth 0, depth 1): the earlier and the
-    newer export of the swap and damaged-file tests."""
-    model, run, _ = exported
-    config = load_recipe(run / "recipe.yaml")
+    """The fixture's export cut down to depth 0 and to depth 1 (manifest and folders): the
+    earlier and the newer export of the swap and damaged-file tests, without exporting again."""
+    _, _, out = exported
     root = tmp_path_factory.mktemp("small")
-    return (export_model(model, config, root / "a", depths=[0]),
-            export_model(model, config, root / "b", depths=[1]))
+    made = []
+    for depth in (0, 1):
+        dst = root / f"depth{depth}"
+        keep = f"depth_{depth}"
+        shutil.copytree(out, dst, ignore=lambda d, names: [n for n in names if Path(d) == out
+                                                           and n.startswith("depth_") and n != keep])
+        manifest = json.loads((dst / "manifest.json").read_text())
+        manifest["savedmodels"] = [e for e in manifest["savedmodels"] if e["name"] == keep]
+        (dst / "manifest.json").write_text(json.dumps(manifest))
+        made.append(dst)
+    return tuple(made)
 
 
 @pytest.fixture(scope="module")

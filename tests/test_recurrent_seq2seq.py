@@ -147,7 +147,7 @@ def test_export_serves_each_depth(tmp_path):
     assert [e["depth"] for e in read_manifest(out)["savedmodels"]] == [1, 2]
     src, _, dec_in = _batch()
     for d in (1, 2):
-        fn = tf.saved_model.load(str(out / f"depth_{d}")).signatures["predict"]
+        fn = tf.saved_model.load(str(out / f"depth_{d}" / "1")).signatures["predict"]
         got = fn(source=tf.constant(src), decoder_inputs=tf.constant(dec_in))["outputs"].numpy()
         np.testing.assert_allclose(got, np.asarray(model((src, dec_in), depth=d)), atol=1e-5)
 

@@ -202,7 +202,7 @@ _SERVE = textwrap.dedent("""
     data = np.load(sys.argv[1])
     out = {}
     for d in (1, 2, 3):
-        fn = tf.saved_model.load(f"{sys.argv[2]}/depth_{d}").signatures["predict"]
+        fn = tf.saved_model.load(f"{sys.argv[2]}/depth_{d}/1").signatures["predict"]
         out[f"y{d}"] = fn(inputs=tf.constant(data["x"]))["outputs"].numpy()
         out[f"z{d}"] = fn(inputs=tf.constant(data["x"][:, :4]))["outputs"].numpy()
     assert "zoo" not in sys.modules

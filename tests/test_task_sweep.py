@@ -96,7 +96,7 @@ def test_task_sweep(name, tmp_path, monkeypatch):
         for sig, fn in spec.signatures.items():
             feed = client.example_inputs(spec.name, sig)
             got = fn(**{k: tf.constant(v) for k, v in feed.items()})
-            key = f"{spec.name}/{sig}"
+            key = f"{client.entry(spec.name)['path']}/{sig}"   # the SavedModel's (version) folder
             inputs[key] = {k: _jsonable(v) for k, v in feed.items()}
             expected[key] = {k: v.numpy() for k, v in got.items()}
     entry = zoo.model_entry(config.model.name)
