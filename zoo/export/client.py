@@ -5,8 +5,8 @@ first use with `tf.saved_model.load` (no zoo model code runs; loading is locked,
 share one copy; a damaged file is an ExportError naming it) and checks every input against the
 manifest before TensorFlow sees it, so mistakes read as sentences instead of graph errors (the
 graphs' own input checks, `zoo.export.checked_input`, are reported the same way). SavedModels
-are addressed by name (`depth_3`), whatever their folder (`depth_3/1` since format 3). `open_export(path)` returns the client
-class the export's family declares.
+are addressed by name (`depth_3`), whatever their folder (`depth_3/1` since format 3).
+`open_export(path)` returns the client class the export's family declares.
 """
 from __future__ import annotations
 
@@ -94,7 +94,8 @@ class ExportClient:
         feed = {}
         for key, value in inputs.items():
             a = np.asarray(value, dtype=object) if spec[key]["dtype"] == "string" else np.asarray(value)
-            feed[key] = tf.constant(self.check_input(path, name, key, self._check_spec(path, name, key, a, spec[key])))
+            a = self._check_spec(path, name, key, a, spec[key])
+            feed[key] = tf.constant(self.check_input(path, name, key, a))
         try:
             out = fn(**feed)
         except tf.errors.InvalidArgumentError as e:

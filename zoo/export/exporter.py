@@ -97,6 +97,7 @@ def checked_input(x, key: str, shape, *, value_range=None, values: str | None = 
         "<key> values"). finite: also reject NaN and inf.
     """
     want = "[" + ", ".join(str(d) for d in shape) + "]"
+    what = values or f"{key} values"
     dims = tf.shape(x)
     # Padded so that indexing a missing axis of a lower-rank input is not itself an error.
     padded = tf.concat([dims, tf.fill([len(shape)], -1)], 0)
@@ -111,11 +112,11 @@ def checked_input(x, key: str, shape, *, value_range=None, values: str | None = 
             # Empty batches reduce to (max, min) of the dtype, which pass.
             seen = tf.stack([tf.reduce_min(x), tf.reduce_max(x)])
             in_range = tf.logical_and(seen[0] >= tf.cast(lo, x.dtype), seen[1] <= tf.cast(hi, x.dtype))
-            checks.append(tf.debugging.Assert(
-                in_range, [f"{values or key + ' values'} must be in [{lo}, {hi}], got values in", seen]))
+            checks.append(tf.debugging.Assert(in_range,
+                                              [f"{what} must be in [{lo}, {hi}], got values in", seen]))
         if finite:
             checks.append(tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(x)),
-                                              [f"{values or key + ' values'} must be finite (no NaN or inf)"]))
+                                              [f"{what} must be finite (no NaN or inf)"]))
     with tf.control_dependencies(checks):
         return tf.identity(x)
 
@@ -226,13 +227,20 @@ def load_savedmodel(path):
             saved_model_pb2.SavedModel().ParseFromString(pb.read_bytes())
         except Exception:  # noqa: BLE001
             raise _corrupt(pb, e) from None
-        # The graph parses: then it is the variables the checkpoint reader failed on, the index
-        # ("not an sstable") or a data shard ("Read less bytes than requested").
-        index = path / "variables" / "variables.index"
-        data = sorted((path / "variables").glob("variables.data-*"))
-        named = [p for p in (index, *data) if p.name in _cause(e)]
-        named = named or ([index] if "sstable" in _cause(e) else data)
-        raise _corrupt(named[0] if len(named) == 1 else path / "variables", e) from None
+        # The graph parses: a damaged variables file shows when its tensors are read back, the
+        # index ("not an sstable") or a data shard ("Read less bytes than requested").
+        try:
+            reader = tf.train.load_checkpoint(str(path / "variables" / "variables"))
+            for name in reader.get_variable_to_shape_map():
+                reader.get_tensor(name)
+        except Exception as e2:  # noqa: BLE001
+            index = path / "variables" / "variables.index"
+            data = sorted((path / "variables").glob("variables.data-*"))
+            named = [p for p in (index, *data) if p.name in _cause(e2)]
+            named = named or ([index] if "sstable" in _cause(e2) else data)
+            raise _corrupt(named[0] if len(named) == 1 else path / "variables", e2) from None
+        # Intact files (e.g. an op library that is not imported): say what TensorFlow said.
+        raise ExportError(f"{str(path)!r} cannot be loaded ({_cause(e)})") from None
 
 
 def load_keras_model(export_dir):
