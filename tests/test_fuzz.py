@@ -203,3 +203,57 @@ def test_protection_round_trips_exactly(protection, texts):
             assert set(map(int, re.findall(r"⟦(\d+)⟧", m))) == {k for k in firsts if k < SLOTS}
         assert got.decode("utf-8") == " ".join(v[int(k)] if int(k) < len(v) else ""
                                                for k in re.findall(r"⟦(\d+)⟧", r))
+
+
+# -- cutting translation sources that are longer than the model reads ---------------------------
+def _count(texts):
+    """Tokens as the byte tokenizer with placeholder protection counts them: a placeholder
+    becomes a 7-byte slot token, everything else one token per UTF-8 byte."""
+    import re
+
+    from zoo.models.slicenet.placeholders import PATTERN
+
+    return [len(re.sub(PATTERN, "⟦0⟧", t, flags=re.ASCII).encode()) for t in texts]
+
+
+source = st.lists(st.one_of(st.sampled_from(_PLACEHOLDERS + [". ", "! ", "? ", "\n", " ", "  ", "。", "word",
+                                                             "Sätze", "数据", "x" * 30]),
+                            st.text(max_size=8)), max_size=40).map("".join)
+
+
+@FUZZ
+@given(source, st.integers(8, 80))
+def test_split_source_pieces_fit_rejoin_and_keep_placeholders_whole(text, limit):
+    import re
+
+    from zoo.models.slicenet.data import split_source
+    from zoo.models.slicenet.placeholders import PATTERN
+
+    pieces = split_source(text, _count, limit)  # limit >= 8: every character and placeholder fits
+    assert "".join(p + sep for p, sep in pieces) == text
+    assert pieces[-1][1] == "" and all(p for p, _ in pieces[:-1])
+    assert all(n <= limit for n in _count([p for p, _ in pieces]))
+    if _count([text])[0] <= limit:
+        assert pieces == [(text, "")]
+    cuts, at = set(), 0
+    for p, sep in pieces[:-1]:
+        at += len(p)
+        cuts.update(range(at, at + len(sep) + 1))
+        at += len(sep)
+    for m in re.finditer(PATTERN, text, re.ASCII):
+        assert not cuts & set(range(m.start() + 1, m.end())), (m.group(), pieces)
+
+
+def test_split_source_prefers_sentences_then_words():
+    from zoo.data.errors import ZooDataError
+    from zoo.models.slicenet.data import split_source
+
+    text = 'Delete the items? See <a href="https://x.org/a. b">the docs</a>. Done!\nNext line here'
+    assert split_source(text, _count, 40) == [
+        ("Delete the items?", " "), ('See <a href="https://x.org/a. b">the docs</a>.', " "),
+        ("Done!", "\n"), ("Next line here", "")]
+    words = split_source("one two three four five six seven", _count, 10)
+    assert words == [("one two", " "), ("three four", " "), ("five six", " "), ("seven", "")]
+    assert split_source("abcdefghij", _count, 4) == [("abcd", ""), ("efgh", ""), ("ij", "")]
+    with pytest.raises(ZooDataError, match="at most 6 source tokens"):
+        split_source("see %s", _count, 6)   # the placeholder alone is 7 tokens

@@ -58,6 +58,7 @@ class SavedModelSpec:
     module: tf.Module
     signatures: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)
+    default: str | None = None
 
 
 class ServingModule(tf.Module):
