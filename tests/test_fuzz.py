@@ -178,7 +178,7 @@ def protection():
     return run
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=st.lists(message, min_size=1, max_size=4))
 def test_protection_round_trips_exactly(protection, texts):
     import re

@@ -130,16 +130,16 @@ def test_long_sources_are_translated_in_pieces_never_cut(reloaded, exported):
 
     _, _, tr = reloaded
     client = open_export(exported)
-    head = ["Change password.", "This field is required.", "Delete selected items."] * 3
+    head = ["Change password.", "This field is required.", "Delete selected items."] * 2
     tail = 'See <a href="https://x.org/">docs</a>.'
     long = " ".join(head + [tail])
-    other = " ".join(head + ["Arabic."])   # the same first 180 characters, another last sentence
+    other = " ".join(head + ["Arabic."])   # the same first 120 characters, another last sentence
     assert client.source_tokens([long])[0] > client.max_source_tokens
     sentences = client.translate(head + [tail, "Arabic."])
     got = client.translate([long, other, "", "  \n "])
     assert got == [" ".join(sentences[:-1]), " ".join(sentences[:-2] + sentences[-1:]), "", ""]
     assert got[0] != got[1]   # the tail is translated, not dropped
-    assert tr.translate([long, other, ""]) == got[:3]
+    assert tr.translate([long, ""]) == [got[0], ""]   # the Python translator (zoo eval, BLEU) alike
     # The tail's placeholders get the same treatment as in a short message: none leaks as a slot.
     assert "⟦" not in got[0]
 
