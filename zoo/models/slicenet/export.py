@@ -168,8 +168,6 @@ class TranslationClient(ExportClient):
         return np.array(out, dtype=object).reshape(a.shape)
 
     def _call(self, name, inputs):
-        import tensorflow as tf
-
         try:
             return self.call(SAVEDMODEL, name, inputs)
         except tf.errors.InvalidArgumentError as e:
