@@ -80,6 +80,7 @@ def test_main_job_train_export_reconstruct_eval(capsys, tmp_path):
 
     code, _, err = run_cli(capsys, "reconstruct", "x" * 40, "--model", out)
     assert code == 2 and "40 bytes" in err
+    _reconstruct_any_bytes(capsys, tmp_path, out, tmp_path / "run")
 
     code, stdout, _ = run_cli(capsys, "eval", out, "--samples", "16", "--out", tmp_path / "ev")
     assert code == 0
@@ -138,3 +139,55 @@ def test_families_mount_their_own_verbs(capsys):
 def zoo_tasks():
     import zoo
     return zoo.list_tasks()
+
+
+def _reconstruct_any_bytes(capsys, tmp_path, export, run):
+    """`zoo reconstruct` reads any bytes (argv, --file, stdin) and writes the reconstruction's
+    raw bytes: invalid UTF-8 neither crashes the input nor the output."""
+    import io
+    import os
+    import subprocess
+    import sys
+
+    from zoo.models.byte_rcae.cli import reconstruct_bytes
+
+    data = b"ab\xff\xfe c\xe9\x80"  # not UTF-8
+    expected = reconstruct_bytes(export, data) + b"\n"
+    assert reconstruct_bytes(run, data) + b"\n" == expected  # the Keras model agrees
+
+    def cli_bytes(*args, stdin=None):
+        capsys.readouterr()
+        old = sys.stdin
+        if stdin is not None:
+            sys.stdin = io.TextIOWrapper(io.BytesIO(stdin))
+        try:
+            code = main([str(a) if isinstance(a, os.PathLike) else a for a in args])
+        finally:
+            sys.stdin = old
+        # capsys decodes what it captured as UTF-8: take the raw bytes out of its buffer first.
+        sys.stdout.flush()
+        out = sys.stdout.buffer.getvalue()
+        sys.stdout.buffer.seek(0)
+        sys.stdout.buffer.truncate()
+        return code, out, capsys.readouterr().err
+
+    f = tmp_path / "para.bin"
+    f.write_bytes(data)
+    # (The argument's own bytes are the subprocess's below.)
+    for args, stdin in [(("--file", f), None), ((), data)]:
+        code, got, err = cli_bytes("reconstruct", *args, "--model", export, stdin=stdin)
+        assert code == 0, err
+        assert got == expected
+    code, _, err = cli_bytes("reconstruct", "x", "--file", f, "--model", export)
+    assert code == 2 and "not both" in err
+    code, _, err = cli_bytes("reconstruct", "--file", tmp_path / "nope.bin", "--model", export)
+    assert code == 2 and "no such file" in err
+    code, _, err = cli_bytes("reconstruct", "a\0b", "--model", export)
+    assert code == 2 and "NUL" in err
+
+    # The real command line: argv bytes straight from the OS, stdout read as bytes.
+    proc = subprocess.run([sys.executable, "-c", "import sys, zoo_env; sys.exit(zoo_env.main())",
+                           "reconstruct", data, "--model", str(export)],
+                          capture_output=True, timeout=120, env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    assert proc.stdout == expected

@@ -78,25 +78,34 @@ def test_trainer_reports_table2_metrics_and_bleu(trained):
     assert m["non_embedding_parameters"] == m["parameters"] - 120 * 24
 
 
-def test_savedmodel_translate_equals_python_decoding(trained, reloaded, tmp_path):
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    root, _, _ = trained
+    return export_run(root / "run", tmp_path_factory.mktemp("slicenet_export") / "export")
+
+
+def test_savedmodel_translate_equals_python_decoding(reloaded, exported):
     """The export's client (SavedModel signatures only) translates and scores as the Python
     decoder does; the zoo-free fresh-process reload is tests/test_task_sweep.py's."""
     from zoo.export import open_export
 
-    root, _, _ = trained
-    out = export_run(root / "run", tmp_path / "export")
+    out = exported
     entry = read_manifest(out)["savedmodels"][0]
-    assert set(entry["signatures"]) == {"translate", "score"}
+    assert set(entry["signatures"]) == {"translate", "score", "source_tokens"}
+    assert entry["max_source_tokens"] == 15
     assert entry["tokenizer"] == "sentencepiece" and entry["beam_size"] == 3 and entry["placeholders"]
 
     _, _, tr = reloaded
     expected = tr.translate(SENTENCES)
-    expected_scores = tr.score(SENTENCES, expected).tolist()
-
     client = open_export(out)
     got = client.translate(SENTENCES)
     assert got == expected
-    np.testing.assert_allclose(client.score(SENTENCES, got), expected_scores, atol=1e-3)
+    # Scores of pairs that fit: the client's example inputs are shortened to the model's source
+    # and target lengths (longer pairs are rejected, see the next test).
+    feed = client.example_inputs("translate", "score")
+    texts, targets = list(feed["text"]) + got[1:2], list(feed["target"]) + ["A"]
+    assert max(tr.source_tokens(texts)) <= 15 and max(tr.source_tokens(targets)) <= 9
+    np.testing.assert_allclose(client.score(texts, targets), tr.score(texts, targets), atol=1e-3)
     # Slots never reach the user: the graph put the source's placeholders back (or dropped them).
     assert not any("⟦" in t for t in got)
 
@@ -108,6 +117,39 @@ def test_savedmodel_translate_equals_python_decoding(trained, reloaded, tmp_path
         assert cli_main(["translate", SENTENCES[0], "--model", str(out)]) == 0
     assert buf.getvalue().strip() == expected[0].strip()
     assert cli_main(["translate", "x", "--model", str(out), "--language", "fr"]) == 2
+
+
+def test_long_sources_are_translated_in_pieces_never_cut(reloaded, exported):
+    """A source longer than the model reads (max_source_tokens 15 here) is cut at sentence
+    boundaries and each sentence translated, by the client and by the Python translator alike;
+    the SavedModel's own `translate` rejects it with the limit in the message instead of
+    cutting it; an empty source translates to ""."""
+    import tensorflow as tf
+
+    from zoo.export import ExportError, open_export
+
+    _, _, tr = reloaded
+    client = open_export(exported)
+    head = ["Change password.", "This field is required.", "Delete selected items."] * 2
+    tail = 'See <a href="https://x.org/">docs</a>.'
+    long = " ".join(head + [tail])
+    other = " ".join(head + ["Arabic."])   # the same first 120 characters, another last sentence
+    assert client.source_tokens([long])[0] > client.max_source_tokens
+    sentences = client.translate(head + [tail, "Arabic."])
+    got = client.translate([long, other, "", "  \n "])
+    assert got == [" ".join(sentences[:-1]), " ".join(sentences[:-2] + sentences[-1:]), "", ""]
+    assert got[0] != got[1]   # the tail is translated, not dropped
+    assert tr.translate([long, ""]) == [got[0], ""]   # the Python translator (zoo eval, BLEU) alike
+    # The tail's placeholders get the same treatment as in a short message: none leaks as a slot.
+    assert "⟦" not in got[0]
+
+    # A TF-Serving user calling the SavedModel directly: an error naming the limit, never a cut.
+    translate = client.savedmodel("translate").signatures["translate"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at most 15 tokens"):
+        translate(text=tf.constant([long]))
+    assert translate(text=tf.constant(["", " "]))["translation"].numpy().tolist() == [b"", b""]
+    with pytest.raises(ExportError, match="at most 15 tokens"):
+        client.score([long], ["x"])
 
 
 def test_zoo_eval_writes_metrics_and_translations(trained, reloaded, tmp_path):

@@ -12,6 +12,7 @@ through valid bytes only, EOS included, §3.2).
 from __future__ import annotations
 
 import collections
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -78,32 +79,57 @@ def _is_utf8(b: bytes) -> bool:
         return False
 
 
-def _cut_point(p: bytes, limit: int, utf8: bool) -> tuple[int, int]:
-    """(end of first piece, start of rest) for a paragraph longer than ``limit``."""
-    head = p[: limit + 1]  # a separator right at position `limit` still fits
-    i = head.rfind(b"\n")
+def _cut_point(p: bytes, pos: int, limit: int, utf8: bool) -> tuple[int, int]:
+    """(end of first piece, start of rest), relative to ``pos``, for the rest ``p[pos:]`` of a
+    paragraph when it is longer than ``limit``. Every search is bounded to ``limit + 1`` bytes
+    after ``pos``, so cutting a paragraph of n bytes costs O(n), not O(n^2 / limit)."""
+    window = pos + limit + 1  # a separator right at position `limit` still fits
+    i = p.rfind(b"\n", pos, window) - pos
     if i > 0:
         return i, i + 1
     best = -1
     for end in _SENTENCE_ENDS:
         # The terminator itself (without its trailing space) must fit.
         stop = len(end.rstrip())
-        j = p.rfind(end, 0, limit - stop + len(end))
+        j = p.rfind(end, pos, pos + limit - stop + len(end)) - pos
         if j >= 0 and j + stop <= limit:
             best = max(best, j + stop)
     if best > 0:
         return best, best
-    i = max(head.rfind(bytes([c])) for c in _WHITESPACE)
+    i = max(p.rfind(bytes([c]), pos, window) for c in _WHITESPACE) - pos
     if i > 0:
         return i, i + 1
     cut = limit
     if utf8:
         # Back off continuation bytes (10xxxxxx) so no character is split.
-        while cut > 0 and 0x80 <= p[cut] <= 0xBF:
+        while cut > 0 and 0x80 <= p[pos + cut] <= 0xBF:
             cut -= 1
         if cut == 0:
             cut = limit
     return cut, cut
+
+
+_LEADING_WHITESPACE = re.compile(b"[" + re.escape(_WHITESPACE) + b"]*")
+
+
+def _split_paragraph(p: bytes, limit: int) -> list[bytes]:
+    """Pieces of at most ``limit`` bytes of a paragraph longer than ``limit`` (see
+    :func:`fit_paragraphs`). The rest is tracked as offsets into ``p`` instead of being copied
+    after every cut, which made one long paragraph quadratic (10 MB took ~100 s)."""
+    utf8 = _is_utf8(p)
+    out = []
+    pos, stop, trimmed = 0, len(p), len(p.rstrip())
+    while stop - pos > limit:
+        end, start = _cut_point(p, pos, limit, utf8)
+        piece = p[pos:pos + end].strip()
+        if piece:
+            out.append(piece)
+        # The rest is stripped: its leading whitespace and, once, the paragraph's trailing one.
+        stop = trimmed
+        pos = _LEADING_WHITESPACE.match(p, min(pos + start, stop), stop).end()
+    if pos < stop:
+        out.append(p[pos:stop])
+    return out
 
 
 def fit_paragraphs(paragraphs, max_length: int = 1024, overflow: str = "split") -> list[bytes]:
@@ -137,15 +163,7 @@ def fit_paragraphs(paragraphs, max_length: int = 1024, overflow: str = "split") 
                 f"(max_length {max_length} includes the EOS byte); "
                 f"set task.overflow=split to cut long paragraphs into pieces"
             )
-        utf8 = _is_utf8(p)
-        while len(p) > limit:
-            end, start = _cut_point(p, limit, utf8)
-            piece = p[:end].strip()
-            if piece:
-                out.append(piece)
-            p = p[start:].strip()
-        if p:
-            out.append(p)
+        out.extend(_split_paragraph(p, limit))
     return out
 
 

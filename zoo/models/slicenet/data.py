@@ -327,3 +327,110 @@ def build_vocabulary(kind: str, train_pairs, languages, model_vocab_size: int,
         raise ZooDataError(f"the {kind} vocabulary needs {vocab.size} ids ({len(languages)} languages) "
                            f"but the model's vocab_size is {model_vocab_size}; raise model.vocab_size")
     return vocab
+
+
+# -- sources longer than the model reads -------------------------------------------------------
+# Where a source may be cut, strongest first: after a sentence end (the whitespace after it, or
+# nothing after a CJK full stop) or at a line break; at whitespace; between characters.
+_CUTS = (r"(?<=[.!?…])\s+|\s*\n\s*|(?<=[。！？؟])\s*", r"\s+", r"(?<=.)(?=.)")
+
+
+def split_source(text: str, count, limit: int) -> list[tuple[str, str]]:
+    """Pieces of `text` that each hold at most `limit` source tokens, with the text between a
+    piece and the next (`"".join(p + sep for p, sep in pieces) == text`).
+
+    `count(list[str]) -> list[int]` gives the tokens the model reads for each string
+    (placeholders protected, EOS not counted). A text that fits is one piece. A longer one is
+    cut after its sentences (one piece each: the model was trained on single messages); a
+    sentence still too long is cut at whitespace, and a word still too long between characters,
+    those pieces packed greedily up to the limit. Placeholders (`placeholders.PATTERN`) are
+    never cut. Only a single character or placeholder over the limit is an error.
+    """
+    n = count([text])[0]
+    return [(p, sep) for p, sep, _ in _fit(text, 0, n, count, limit)]
+
+
+def _fit(text, level, n, count, limit):
+    if n <= limit:
+        return [(text, "", n)]
+    if level == len(_CUTS):
+        raise ZooDataError(f"the source {text[:60]!r} alone is {n} tokens and cannot be split; this "
+                           f"model reads at most {limit} source tokens")
+    units = _units(text, _CUTS[level])
+    if len(units) == 1:
+        return _fit(text, level + 1, n, count, limit)
+    items = []
+    for (unit, sep), m in zip(units, count([u for u, _ in units])):
+        sub = _fit(unit, level + 1, m, count, limit)
+        sub[-1] = (sub[-1][0], sep, sub[-1][2])
+        items += sub
+    return items if level == 0 else _pack(items, count, limit)
+
+
+def _units(text, cut):
+    """(unit, separator after it) at the matches of `cut` outside placeholders."""
+    from zoo.models.slicenet.placeholders import PATTERN
+
+    # RE2's \w and \s (the graph's) are ASCII.
+    atoms = [m.span() for m in re.finditer(PATTERN, text, re.ASCII)]
+    out, start, a = [], 0, 0
+    for m in re.finditer(cut, text, re.S):
+        while a < len(atoms) and atoms[a][1] <= m.start():
+            a += 1
+        inside = a < len(atoms) and atoms[a][0] < m.end()  # overlaps (or, zero-width, splits) it
+        if inside or m.start() <= start or m.end() >= len(text):
+            continue
+        out.append((text[start:m.start()], m.group()))
+        start = m.end()
+    out.append((text[start:], ""))
+    return out
+
+
+def _join(group):
+    return "".join(t + sep for t, sep, _ in group[:-1]) + group[-1][0], group[-1][1]
+
+
+def _pack(items, count, limit):
+    """Adjacent pieces merged greedily while the merge fits (estimated, then counted)."""
+    seps = sorted({sep for _, sep, _ in items})
+    cost = dict(zip(seps, count(seps)))
+    groups, est = [[items[0]]], items[0][2]
+    for item in items[1:]:
+        add = cost[groups[-1][-1][1]] + item[2]
+        if est + add > limit:
+            groups.append([item])
+            est = item[2]
+        else:
+            groups[-1].append(item)
+            est += add
+    joined = [_join(g) for g in groups]
+    out = []
+    for g, (t, sep), n in zip(groups, joined, count([t for t, _ in joined])):
+        out += [(t, sep, n)] if n <= limit else _halves(g, count, limit)
+    return out
+
+
+def _halves(group, count, limit):
+    if len(group) == 1:
+        return group
+    t, sep = _join(group)
+    n = count([t])[0]
+    if n <= limit:
+        return [(t, sep, n)]
+    h = len(group) // 2
+    return _halves(group[:h], count, limit) + _halves(group[h:], count, limit)
+
+
+def translate_in_pieces(texts, translate, count, limit: int) -> list[str]:
+    """Translations of `texts` with sources of any length: each is split by `split_source`,
+    all pieces go to `translate(list[str]) -> list[str]` at once, and each text's translations
+    are joined with the text between its pieces. An empty (or whitespace-only) text translates
+    to ""."""
+    texts = list(texts)
+    plans = [[] if not t.strip() else None for t in texts]
+    todo = [i for i, p in enumerate(plans) if p is None]
+    for i, n in zip(todo, count([texts[i] for i in todo]) if todo else []):
+        plans[i] = [(p, sep) for p, sep, _ in _fit(texts[i], 0, n, count, limit)]
+    flat = [p for plan in plans for p, _ in plan]
+    done = iter(translate(flat) if flat else [])
+    return ["".join(next(done) + sep for _, sep in plan) for plan in plans]

@@ -16,11 +16,28 @@ from zoo.models.slicenet.model import EOS, GO, NUM_SPECIAL, PAD
 _NEG = -1e9
 
 
-def source_ids(vocab, texts, max_length: int):
-    """Strings [B] -> dense ids [B, S]: tokens (truncated to max_length - 1), EOS, PAD padding."""
-    ragged = vocab.tf_encode(texts)[:, : max_length - 1]
-    eos = tf.fill([ragged.nrows(), 1], tf.constant(EOS, tf.int32))
-    return tf.concat([tf.cast(ragged, tf.int32), eos], axis=1).to_tensor(default_value=PAD)
+def source_ids(vocab, texts, max_length: int, what: str = "source"):
+    """Strings [B] (placeholders already protected) -> dense ids [B, <= max_length]: tokens,
+    EOS, PAD padding. A string of more than max_length - 1 tokens is an error naming the limit,
+    never cut: a cut source translates as if its tail were not there (`split_source` in
+    data.py cuts long sources at sentence boundaries instead)."""
+    ragged = tf.cast(vocab.tf_encode(texts), tf.int32)
+    limit = max_length - 1
+    check = tf.debugging.assert_less_equal(
+        tf.cast(ragged.row_lengths(), tf.int32), tf.constant(limit, tf.int32),
+        message=f"a {what} is longer than this model reads: at most {limit} tokens "
+                f"(max_{what}_length {max_length} with EOS; a placeholder counts as one); "
+                + ("split it, e.g. at sentence boundaries as zoo's TranslationClient does"
+                   if what == "source" else "it is not cut"))
+    with tf.control_dependencies([check]):
+        eos = tf.fill([ragged.nrows(), 1], tf.constant(EOS, tf.int32))
+    return tf.concat([ragged, eos], axis=1).to_tensor(default_value=PAD)
+
+
+def source_token_counts(vocab, texts):
+    """Tokens the model reads for each string [B] (placeholders protected, EOS not counted):
+    what `source_ids` checks against max_source_length - 1."""
+    return tf.cast(vocab.tf_encode(vocab.protect(texts)[0]).row_lengths(), tf.int32)
 
 
 def banned_tokens(vocab_size: int, base_size: int):
@@ -87,18 +104,23 @@ def score_ids(model, source, target, start_token):
 
 
 def target_ids(vocab, texts, max_length: int):
-    """Target strings -> ids [B, T]: tokens (truncated), EOS, PAD."""
-    return source_ids(vocab, texts, max_length)
+    """Target strings -> ids [B, <= T]: tokens, EOS, PAD; longer than T - 1 tokens is an error."""
+    return source_ids(vocab, texts, max_length, what="target")
 
 
 def translate_texts(model, vocab, texts, start_token, max_source_length, max_target_length, beam_size,
                     length_penalty):
     """Strings [B] -> (translations [B], ids [B, T], scores [B]); placeholders protected when
-    the vocabulary does so. Shared by `Translator` and the exported `translate` signature."""
+    the vocabulary does so; an empty or whitespace-only string translates to "". A source of
+    more than max_source_length - 1 tokens is an error (see `source_ids`). Shared by
+    `Translator` and the exported `translate` signature."""
+    texts = tf.convert_to_tensor(texts, tf.string)
     masked, values = vocab.protect(texts)
     ids, scores = decode_ids(model, source_ids(vocab, masked, max_source_length), start_token,
                              max_target_length, beam_size, length_penalty, vocab.base_size, vocab.slot_ids())
-    return vocab.restore(vocab.tf_decode(ids), values), ids, scores
+    # Nothing to translate translates to nothing (the decoder would still emit tokens).
+    empty = tf.strings.regex_full_match(texts, r"[\s\p{Z}]*")
+    return tf.where(empty, "", vocab.restore(vocab.tf_decode(ids), values)), ids, scores
 
 
 def score_texts(model, vocab, texts, targets, start_token, max_source_length, max_target_length):
@@ -118,6 +140,7 @@ class Translator:
         self.max_source_length, self.max_target_length = max_source_length, max_target_length
         self.beam_size, self.length_penalty = beam_size, length_penalty
         self._fns = {}
+        self._count = None
 
     def _fn(self, beam_size, length_penalty):
         key = (beam_size, float(length_penalty))
@@ -140,7 +163,27 @@ class Translator:
                                                      tf.constant(self.vocab.start_token(language), tf.int32))
         return [s.decode("utf-8", errors="replace") for s in strings.numpy()], ids.numpy(), scores.numpy()
 
+    @property
+    def max_source_tokens(self) -> int:
+        return self.max_source_length - 1
+
+    def source_tokens(self, texts) -> list[int]:
+        """Tokens the model reads for each text (placeholders protected, EOS not counted)."""
+        if self._count is None:
+            self._count = tf.function(lambda t: source_token_counts(self.vocab, t),
+                                      input_signature=[tf.TensorSpec([None], tf.string)])
+        return self._count(tf.constant(list(texts), tf.string)).numpy().tolist()
+
     def translate(self, texts, language=None, beam_size=None, length_penalty=None, batch_size=32):
+        """Translations of texts of any length: a source longer than the model reads is
+        translated in pieces cut at sentence boundaries (`data.split_source`)."""
+        from zoo.models.slicenet.data import translate_in_pieces
+
+        return translate_in_pieces(
+            texts, lambda pieces: self._translate_batches(pieces, language, beam_size, length_penalty, batch_size),
+            self.source_tokens, self.max_source_tokens)
+
+    def _translate_batches(self, texts, language, beam_size, length_penalty, batch_size):
         # Batches of similar length: a batch decodes until its longest output ends.
         texts = list(texts)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

@@ -5,6 +5,15 @@ Convolutions for Neural Machine Translation"): one SavedModel `translate/` with
     translate_<lang>:   the same into <lang> (only when the model has several target languages)
     score:              {"text": string [None], "target": string [None]} -> {"log_prob": float32 [None]}
                         (log p(target + EOS | text), the sum over its tokens)
+    source_tokens:      {"text": string [None]} -> {"tokens": int32 [None]} (tokens the model reads,
+                        placeholders protected; at most `max_source_tokens` in the manifest)
+
+`translate` is also the SavedModel's `serving_default`. A source longer than `max_source_tokens`
+is never cut silently: the graph fails with an error naming the limit (and so does `score` for
+an over-long source or target). `TranslationClient.translate` takes texts of any length: it
+counts tokens with `source_tokens`, cuts long sources at sentence boundaries (then words, then
+characters; `data.split_source`), translates the pieces and joins them. An empty or
+whitespace-only source translates to "".
 
 Tokenization (SentencePiece through tensorflow-text, or bytes), placeholder protection when the
 recipe asks for it, and beam search (beam size and GNMT length penalty from the recipe's
@@ -14,9 +23,12 @@ task options) run inside the graph, so a client needs only
 from __future__ import annotations
 
 import copy
+import re
 
+import numpy as np
 import tensorflow as tf
 
+from zoo.data.errors import ZooDataError
 from zoo.export import ExportClient, ExportError, SavedModelSpec, ServingModule
 
 SAVEDMODEL = "translate"
@@ -24,7 +36,7 @@ SAVEDMODEL = "translate"
 
 class TranslationServing(ServingModule):
     def __init__(self, model, vocab, options):
-        from zoo.models.slicenet.decoding import score_texts, translate_texts
+        from zoo.models.slicenet.decoding import score_texts, source_token_counts, translate_texts
 
         super().__init__(model, name="slicenet_serving")
         vocab = copy.copy(vocab)
@@ -45,9 +57,13 @@ class TranslationServing(ServingModule):
         def score(text, target):
             return {"log_prob": score_texts(model, vocab, text, target, vocab.start_token(), S, T)}
 
+        def source_tokens(text):
+            return {"tokens": source_token_counts(vocab, text)}
+
         self.translate = make_translate(vocab.start_token())
         self.score = tf.function(score, input_signature=[text, target])
-        self._signatures = {"translate": self.translate, "score": self.score}
+        self.source_tokens = tf.function(source_tokens, input_signature=[text])
+        self._signatures = {"translate": self.translate, "score": self.score, "source_tokens": self.source_tokens}
         if len(vocab.languages) > 1:
             for lang in vocab.languages:
                 fn = make_translate(vocab.start_token(lang))
@@ -72,11 +88,12 @@ def export_slicenet(model, task, depths):
     module = TranslationServing(model, task.vocab, task.options)
     o = task.options
     yield SavedModelSpec(
-        name=SAVEDMODEL, module=module, signatures=module.signatures(),
+        name=SAVEDMODEL, module=module, signatures=module.signatures(), default="translate",
         info={"tokenizer": task.vocab.kind, "languages": list(task.vocab.languages),
               "placeholders": task.vocab.placeholders,
               "beam_size": o.beam_size, "length_penalty": o.length_penalty,
-              "max_source_length": o.max_source_length, "max_target_length": o.max_target_length})
+              "max_source_length": o.max_source_length, "max_target_length": o.max_target_length,
+              "max_source_tokens": o.max_source_length - 1})
 
 
 class TranslationClient(ExportClient):
@@ -100,10 +117,61 @@ class TranslationClient(ExportClient):
                               f"{self.languages}")
         return f"translate_{language}" if len(self.languages) > 1 else "translate"
 
+    @property
+    def max_source_tokens(self) -> int:
+        """Most source tokens one `translate` call reads (placeholders protected, EOS not counted)."""
+        e = self.entry(SAVEDMODEL)
+        return int(e.get("max_source_tokens", e["max_source_length"] - 1))
+
+    def source_tokens(self, texts) -> list[int]:
+        """Tokens the model reads for each text, counted by the export's own tokenizer."""
+        if "source_tokens" not in self.entry(SAVEDMODEL)["signatures"]:
+            raise ExportError(f"{str(self.export_dir)!r} was exported before sources were checked "
+                              f"for length (it has no 'source_tokens' signature) and would cut long "
+                              f"ones silently; export the run again with `zoo export`")
+        return self._call("source_tokens", {"text": list(texts)})["tokens"].tolist()
+
     def translate(self, texts, language: str | None = None) -> list[str]:
-        out = self.call(SAVEDMODEL, self._signature_for(language), {"text": list(texts)})["translation"]
-        return [s.decode("utf-8", errors="replace") for s in out]
+        """Translations of texts of any length: a source longer than `max_source_tokens` is cut
+        at sentence boundaries (then words, then characters), its pieces translated and the
+        results joined; an empty or whitespace-only text translates to ""."""
+        from zoo.models.slicenet.data import translate_in_pieces
+
+        signature = self._signature_for(language)
+
+        def run(pieces):
+            out = self._call(signature, {"text": pieces})["translation"]
+            return [s.decode("utf-8", errors="replace") for s in out]
+        try:
+            return translate_in_pieces(texts, run, self.source_tokens, self.max_source_tokens)
+        except ZooDataError as e:
+            raise ExportError(str(e)) from None
 
     def score(self, texts, targets):
-        """log p(target + EOS | text) per pair."""
-        return self.call(SAVEDMODEL, "score", {"text": list(texts), "target": list(targets)})["log_prob"]
+        """log p(target + EOS | text) per pair; a text or target longer than the model reads is
+        an error."""
+        return self._call("score", {"text": list(texts), "target": list(targets)})["log_prob"]
+
+    def example_input(self, path, name, key, spec, rng):
+        """The generic example texts, shortened word by word until they fit the model's source
+        (or, for `score`'s target, target) length: longer ones are rejected, not cut."""
+        a = super().example_input(path, name, key, spec, rng)
+        if spec["dtype"] != "string" or "source_tokens" not in self.entry(SAVEDMODEL)["signatures"]:
+            return a
+        limit = self.entry(SAVEDMODEL)["max_target_length"] - 1 if key == "target" else self.max_source_tokens
+        out = []
+        for text in a.ravel():
+            words = text.split(" ")
+            while len(words) > 1 and self.source_tokens([" ".join(words)])[0] > limit:
+                words.pop()
+            out.append(" ".join(words))
+        return np.array(out, dtype=object).reshape(a.shape)
+
+    def _call(self, name, inputs):
+        try:
+            return self.call(SAVEDMODEL, name, inputs)
+        except tf.errors.InvalidArgumentError as e:
+            # The graph's own length check: its message, without TensorFlow's op trace.
+            found = re.search(r"an? \w+ is longer than this model reads[^\n]*", e.message)
+            raise ExportError(f"{SAVEDMODEL} signature {name!r}: "
+                              f"{found.group() if found else e.message.strip()}") from None

@@ -11,7 +11,7 @@ usual placeholder/tag handling of localisation MT; it is not part of the SliceNe
 
 Everything is TensorFlow ops (tensorflow-text's `regex_split`, RE2 syntax), so training data,
 Python decoding and the exported `translate` / `score` signatures share one implementation.
-Text that already contains `⟦k⟧` is restored like a slot.
+Text that already contains `⟦k⟧` is restored like a slot; NUL characters are removed.
 """
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ def slot_tokens() -> list[str]:
 def _split(texts, pattern):
     import tensorflow_text as tft  # registers the RE2 split op
 
+    # regex_split stops reading a string at its first NUL, which silently dropped the rest of
+    # the message; NUL is no text, so it is removed instead.
+    texts = tf.strings.regex_replace(texts, r"\x00", "")
     pieces = tft.regex_split(texts, pattern, keep_delim_regex_pattern=pattern)
     return pieces, tf.ragged.map_flat_values(tf.strings.regex_full_match, pieces, pattern)
 
