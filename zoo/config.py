@@ -398,8 +398,10 @@ def _model_arg_types(entry) -> dict[str, Any]:
                 break
         else:
             if isinstance(default, (list, tuple)):
+                # A list, or its text form ("3-7-15-31": keras-tuner choices must be scalars).
                 kinds = {type(v) for v in default}
-                out[key] = tuple[kinds.pop(), ...] if len(kinds) == 1 and kinds <= {bool, int, float, str} else tuple
+                item = kinds.pop() if len(kinds) == 1 and kinds <= {bool, int, float, str} else Any
+                out[key] = tuple[item, ...] | str
     return out
 
 

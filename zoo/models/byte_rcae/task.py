@@ -76,6 +76,15 @@ class ByteAutoencoderTask(Task):
                 "test_paragraphs": len(self.test_paragraphs),
                 "train_bytes": sum(map(len, self.train_paragraphs))}
 
+    def check_model(self, model):
+        # Paragraphs are cut to task.max_length; longer than the model reads, they cannot be fed.
+        from zoo.config import RecipeError
+
+        limit, readable = self.options.max_length, getattr(model, "max_length", None)
+        if readable is not None and limit > readable:
+            raise RecipeError(f"task.max_length ({limit}) exceeds the model's max_length ({readable}): "
+                              f"raise model.max_length to {limit} or lower task.max_length to {readable}")
+
     def _dataset(self, model, paragraphs, shuffle, seed, drop_remainder=False):
         import tensorflow as tf
 
