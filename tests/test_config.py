@@ -54,7 +54,7 @@ def test_task_options_are_typed_and_named():
 
 
 def test_type_errors_are_named():
-    with pytest.raises(RecipeError, match=r"trainer\.max_steps must be an integer"):
+    with pytest.raises(RecipeError, match=r"trainer\.max_steps must be a positive integer or null, got .many."):
         load_recipe("byte_rcae/default", ["trainer.max_steps=many"])
     with pytest.raises(RecipeError, match=r"trainer\.optimizer must be one of 'sgd', 'adam'"):
         load_recipe("byte_rcae/default", ["trainer.optimizer=rmsprop"])
