@@ -161,8 +161,9 @@ class Trainer:
                 if self.chief and Path(latest).name != Path(state.manager.latest_checkpoint or "").name:
                     # Newer checkpoints were unreadable: continue the folder's list from this one.
                     adopt_checkpoint(state.directory, latest)
-                    state.manager = tf.train.CheckpointManager(
-                        state.checkpoint, str(state.directory), max_to_keep=self.config.trainer.keep_checkpoints if state.main else 1)
+                    keep = self.config.trainer.keep_checkpoints if state.main else 1
+                    state.manager = tf.train.CheckpointManager(state.checkpoint, str(state.directory),
+                                                               max_to_keep=keep)
                 self.start_phase = i
                 where = "" if state.main else f" (phase {state.phase.name})"
                 self.log(f"resumed from {latest}{where} at step {state.step}")
