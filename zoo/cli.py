@@ -1,8 +1,13 @@
 """The `zoo` command line: list | tasks | corpora | recipe | train | eval | export | tune, plus the
 verbs each family adds (`Family.commands`; e.g. `zoo reconstruct`, `zoo translate`).
 
-Every user error (unknown recipe key, missing path, empty corpus, over-long text, a path that is
-not a run or an export) is reported as one line `zoo: error: ...` with exit status 2.
+Every user error (unknown recipe key or out-of-range value, missing path, empty corpus, over-long
+text, a path that is not a run or an export, a run folder another `zoo train` is using, a training
+run whose loss became NaN) is reported as one line `zoo: error: ...` with exit status 2.
+
+`zoo train` stopped by SIGTERM or SIGINT saves a checkpoint, skips `--export`, and exits with
+128 + the signal's number (143 for SIGTERM, 130 for SIGINT), as a shell reports a process the
+signal ended: `zoo train R --export X && deploy X` deploys only a finished run.
 
 The `zoo` executable is `zoo_env.main`, which sets the command line's TensorFlow defaults
 before TensorFlow loads and then runs `main` here.
@@ -21,8 +26,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from zoo.data.errors import ZooDataError
     from zoo.export.exporter import ExportError
     from zoo.runs import RunError
+    from zoo.training.trainer import TrainingDiverged
 
-    return (RecipeError, ZooDataError, RunError, ExportError, FileNotFoundError)
+    return (RecipeError, ZooDataError, RunError, ExportError, FileNotFoundError, TrainingDiverged)
 
 
 def _overrides(args) -> list[str]:
@@ -74,11 +80,19 @@ def cmd_recipe(args):
 
 
 def cmd_train(args):
+    import signal
+
     from zoo.training.trainer import train
 
     config = _recipe(args)
     metrics = train(config)
-    if args.export and not metrics.get("interrupted"):
+    if metrics.get("interrupted"):
+        signum = int(metrics.get("signal") or signal.SIGTERM)
+        print(f"zoo: training stopped by {signal.Signals(signum).name} at step {metrics['step']}; "
+              f"checkpoint saved, rerun to resume" + ("; --export skipped" if args.export else ""),
+              file=sys.stderr)
+        return 128 + signum
+    if args.export:
         from zoo.export import export_run
 
         out = export_run(config.run_dir, args.export)
@@ -148,7 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     recipe_args(s)
     s.set_defaults(fn=cmd_recipe)
 
-    s = sub.add_parser("train", help="train a recipe under tf.distribute (resumes a killed run)")
+    s = sub.add_parser("train", help="train a recipe under tf.distribute (resumes a killed run)",
+                       description="Train a recipe into its run folder, resuming from its newest intact "
+                                   "checkpoint. SIGTERM/SIGINT save a checkpoint and exit with 128 + the "
+                                   "signal number (143, 130), skipping --export.")
     recipe_args(s)
     s.add_argument("--export", metavar="DIR", help="export the trained model to DIR afterwards")
     s.set_defaults(fn=cmd_train)
@@ -191,15 +208,16 @@ def main(argv=None) -> int:
     tf.get_logger().setLevel("ERROR")
     warnings.formatwarning = _one_line_warning
     try:
-        args.fn(args)
+        code = args.fn(args)
     except BrokenPipeError:  # `zoo list | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except user_errors() as e:
         msg = e.args[0] if isinstance(e, (KeyError,)) and e.args else str(e)
+        msg = " ".join(str(msg).split())  # one line, whatever the message's own layout
         print(f"zoo: error: {msg}", file=sys.stderr)
         return 2
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ A recipe has the sections
     trainer, runtime, tune, eval
 
 Every section is checked against its dataclass's real type hints: an unknown key is an error
-naming it and the valid ones, a wrong type names the expected type. `base: other` inherits
+naming it and the valid ones, a wrong type names the expected type, and a value outside the
+range its hint declares (`Annotated[float, Range(gt=0)]`, or the aliases `PositiveInt`,
+`Probability`, ...) names the range. Task `Options` use the same hints. Model arguments are
+checked against the model constructor's type hints, or the type of its default where it has none. `base: other` inherits
 another recipe, `--set section.key=value` overrides anything (parsed as YAML), and the loaded
 `ExperimentConfig` is frozen; `config.with_overrides([...])` gives a changed copy. The resolved
 recipe written into a run folder is always the current form.
@@ -29,7 +32,7 @@ import typing
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import yaml
 
@@ -63,6 +66,38 @@ def thaw(value):
     return value
 
 
+# -- value ranges ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Range:
+    """A bound on a number, declared in a type hint: `Annotated[float, Range(gt=0)]`."""
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def holds(self, value) -> bool:
+        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+
+    def describe(self) -> str:
+        low = (f"[{self.ge:g}" if self.ge is not None else f"({self.gt:g}" if self.gt is not None else None)
+        high = (f"{self.le:g}]" if self.le is not None else f"{self.lt:g})" if self.lt is not None else None)
+        if low and high:
+            return f"in {low}, {high}"
+        if low:
+            return (">= " if low[0] == "[" else "> ") + low[1:]
+        if high:
+            return ("<= " if high[-1] == "]" else "< ") + high[:-1]
+        return "any value"
+
+
+PositiveInt = Annotated[int, Range(ge=1)]
+NonNegativeInt = Annotated[int, Range(ge=0)]
+PositiveFloat = Annotated[float, Range(gt=0)]
+NonNegativeFloat = Annotated[float, Range(ge=0)]
+Probability = Annotated[float, Range(ge=0, le=1)]
+
+
 # -- sections --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ModelConfig:
@@ -84,40 +119,40 @@ class TaskConfig:
 class DataConfig:
     corpus: str = "english"            # a corpus name (see `zoo corpora`) or a path/glob/.jsonl/.tsv
     field: str | None = None           # .jsonl field holding the text
-    test_fraction: float = 0.1         # share of items in the hash-based test split
-    batch_size: int = 32               # global batch size (all replicas together)
-    max_paragraphs: int | None = None  # cap on training items (quick runs)
-    max_test_paragraphs: int | None = 2000
-    seed: int = 0
+    test_fraction: Probability = 0.1         # share of items in the hash-based test split
+    batch_size: PositiveInt = 32               # global batch size (all replicas together)
+    max_paragraphs: PositiveInt | None = None  # cap on training items (quick runs)
+    max_test_paragraphs: PositiveInt | None = 2000
+    seed: NonNegativeInt = 0
 
 
 @dataclass(frozen=True)
 class TrainerConfig:
     optimizer: Literal["sgd", "adam"] = "sgd"
-    learning_rate: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 1e-5
-    lr_decay_factor: float = 0.5       # multiply the learning rate by this ...
-    lr_decay_every_epochs: float = 10.0  # ... every this many epochs
-    epochs: float = 100.0
-    steps_per_epoch: int | None = None  # None: one pass over the training split
-    max_steps: int | None = None        # hard cap on optimizer steps
-    max_minutes: float | None = None    # wall-clock budget; stops cleanly with a checkpoint
-    clipnorm: float | None = None
-    log_every_steps: int = 50
-    eval_every_steps: int = 500
-    checkpoint_every_steps: int = 200
-    keep_checkpoints: int = 3
-    average_checkpoints: int = 1     # final model = mean of the last N saved checkpoints' weights
-    text_samples: int = 3
-    seed: int = 0
+    learning_rate: PositiveFloat = 0.001
+    momentum: Probability = 0.9
+    weight_decay: NonNegativeFloat = 1e-5
+    lr_decay_factor: PositiveFloat = 0.5       # multiply the learning rate by this ...
+    lr_decay_every_epochs: PositiveFloat = 10.0  # ... every this many epochs
+    epochs: PositiveFloat = 100.0
+    steps_per_epoch: PositiveInt | None = None  # None: one pass over the training split
+    max_steps: PositiveInt | None = None        # hard cap on optimizer steps
+    max_minutes: PositiveFloat | None = None    # wall-clock budget; stops cleanly with a checkpoint
+    clipnorm: PositiveFloat | None = None
+    log_every_steps: PositiveInt = 50
+    eval_every_steps: PositiveInt = 500
+    checkpoint_every_steps: PositiveInt = 200
+    keep_checkpoints: PositiveInt = 3
+    average_checkpoints: PositiveInt = 1     # final model = mean of the last N saved checkpoints' weights
+    text_samples: NonNegativeInt = 3
+    seed: NonNegativeInt = 0
 
 
 @dataclass(frozen=True)
 class RuntimeConfig:
     # auto: multi_worker if TF_CONFIG has several workers, else mirrored
     strategy: Literal["auto", "mirrored", "multi_worker", "one_device"] = "auto"
-    logical_cpus: int | None = None    # split the CPU into this many logical devices (replicas)
+    logical_cpus: PositiveInt | None = None    # split the CPU into this many logical devices (replicas)
     jit_compile: bool = False          # XLA for the train step
     deterministic: bool = False        # tf.config.experimental.enable_op_determinism()
     run_dir: str = "runs/{name}"
@@ -127,16 +162,16 @@ class RuntimeConfig:
 @dataclass(frozen=True)
 class TuneConfig:
     space: Mapping[str, Any] = field(default_factory=lambda: freeze({}))  # "model.n": {choice: [2, 4]}
-    max_trials: int = 4
+    max_trials: PositiveInt = 4
     objective: str = ""                # default: the task's objective
     algorithm: Literal["random", "bayesian", "hyperband"] = "random"
-    steps_per_trial: int = 100
+    steps_per_trial: PositiveInt = 100
     directory: str = "runs/{name}-tune"
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    samples: int = 1000                # items per split for a task's analyses (`zoo eval`)
+    samples: PositiveInt = 1000                # items per split for a task's analyses (`zoo eval`)
 
 
 @dataclass(frozen=True)
@@ -195,6 +230,12 @@ _REMOVED_KEYS = (("trainer", "eval_batches"),)
 # -- type checking ---------------------------------------------------------------------------
 def _type_name(tp) -> str:
     origin = typing.get_origin(tp)
+    if origin is Annotated:
+        base, *extras = typing.get_args(tp)
+        ranges = [e for e in extras if isinstance(e, Range)]
+        if base is int and ranges == [Range(ge=1)]:
+            return "a positive integer"
+        return " ".join([_type_name(base), *(r.describe() for r in ranges)])
     if tp is bool:
         return "true or false"
     if tp is int:
@@ -222,12 +263,19 @@ def check_value(where: str, value: Any, tp) -> Any:
     origin = typing.get_origin(tp)
     if tp is Any:
         return freeze(value)
+    if origin is Annotated:
+        base, *extras = typing.get_args(tp)
+        value = check_value(where, value, base)
+        for extra in extras:
+            if isinstance(extra, Range) and not extra.holds(value):
+                raise RecipeError(f"{where} must be {_type_name(tp)}, got {value!r}")
+        return value
     if origin in (typing.Union, types.UnionType):
         arms = typing.get_args(tp)
         if value is None:
             if type(None) in arms:
                 return None
-            raise RecipeError(f"recipe key {where!r} may not be null")
+            raise RecipeError(f"{where} may not be null")
         for arm in arms:
             if arm is type(None):
                 continue
@@ -235,10 +283,10 @@ def check_value(where: str, value: Any, tp) -> Any:
                 return check_value(where, value, arm)
             except RecipeError:
                 pass
-        raise RecipeError(f"recipe key {where!r} must be {_type_name(tp)}, got {value!r}")
+        raise RecipeError(f"{where} must be {_type_name(tp)}, got {value!r}")
     if value is None:
-        raise RecipeError(f"recipe key {where!r} may not be null")
-    bad = RecipeError(f"recipe key {where!r} must be {_type_name(tp)}, got {value!r}")
+        raise RecipeError(f"{where} may not be null")
+    bad = RecipeError(f"{where} must be {_type_name(tp)}, got {value!r}")
     if origin is Literal:
         if not any(value == a and type(value) is type(a) for a in typing.get_args(tp)):
             raise bad
@@ -278,7 +326,7 @@ def build_section(where: str, cls, values: Mapping, extra_keys: tuple[str, ...] 
         values = {}
     if not isinstance(values, Mapping):
         raise RecipeError(f"recipe section {where!r} must be a mapping")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in values.items():
@@ -311,11 +359,50 @@ def _model_section(values) -> ModelConfig:
     params = inspect.signature(entry.factory).parameters
     accepts_any = any(p.kind == p.VAR_KEYWORD for p in params.values()) and not hasattr(entry.factory, "get_config")
     allowed = {k for k, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} - {"self"}
-    for key in values:
+    types_ = _model_arg_types(entry)
+    for key, value in values.items():
         if key not in allowed and not accepts_any:
             raise RecipeError(f"unknown recipe key 'model.{key}' for model {name!r}; valid keys: "
                               f"{', '.join(sorted(allowed | {'name'}))}")
+        if key in types_:
+            try:
+                check_value(f"model.{key}", value, types_[key])
+            except TypeError:  # a hint recipes cannot express (a layer, a callable): the model checks it
+                pass
     return ModelConfig(name=name, args=freeze(values))
+
+
+def _model_arg_types(entry) -> dict[str, Any]:
+    """The type each constructor argument of a registered model takes: its type hint, else the
+    type of its default (the variant's, then the signature's); arguments defaulting to None are
+    left to the model."""
+    factory = entry.factory
+    target = factory.__init__ if isinstance(factory, type) else factory
+    try:
+        hints = typing.get_type_hints(target, include_extras=True)
+    except Exception:  # hints naming something not importable here: fall back to the defaults
+        hints = {}
+    out: dict[str, Any] = {}
+    for key, param in inspect.signature(factory).parameters.items():
+        if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        if key in hints:
+            out[key] = hints[key]
+            continue
+        default = entry.defaults.get(key, param.default)
+        if default is inspect.Parameter.empty or default is None:
+            continue
+        for tp in (bool, int, float, str):  # bool first: True is an int too
+            if type(default) is tp:
+                out[key] = tp
+                break
+        else:
+            if isinstance(default, (list, tuple)):
+                # A list, or its text form ("3-7-15-31": keras-tuner choices must be scalars).
+                kinds = {type(v) for v in default}
+                item = kinds.pop() if len(kinds) == 1 and kinds <= {bool, int, float, str} else Any
+                out[key] = tuple[item, ...] | str
+    return out
 
 
 def _task_section(values, model: ModelConfig) -> TaskConfig:
@@ -395,7 +482,7 @@ def from_dict(raw: dict, where: str = "recipe") -> ExperimentConfig:
         raise RecipeError(f"unknown recipe key {unknown[0]!r}; valid top-level keys: "
                           f"{', '.join(TOP_LEVEL)}")
     if "model" not in raw:
-        raise RecipeError("recipe section 'model' is missing: name a registered model (zoo list)")
+        raise RecipeError(f"{where}: section 'model' is missing: name a registered model (zoo list)")
     raw, moved = _upgrade(yaml.safe_load(yaml.safe_dump(raw)))
     model = _model_section(raw["model"] or {})
     kwargs: dict[str, Any] = {"model": model, "task": _task_section(raw.get("task"), model)}
@@ -479,9 +566,12 @@ def read_recipe(recipe: str | os.PathLike, _seen=()) -> dict:
     if path.resolve() in _seen:
         raise RecipeError(f"recipe {str(path)!r} includes itself through 'base'")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise RecipeError(f"recipe {str(path)!r} is not valid YAML: {e}") from None
+    if raw is None:
+        raise RecipeError(f"recipe {str(path)!r} is empty: a recipe names at least its model "
+                          f"(model: {{name: ...}}, see zoo list)")
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {str(path)!r} must be a YAML mapping")
     base = raw.pop("base", None)

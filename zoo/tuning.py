@@ -14,6 +14,10 @@ A recipe without a space searches its model family's (`Family.tune_space`).
 a model, the keras-tuner HyperModel contract). The tuner's `run_trial` trains the trial's recipe
 for `tune.steps_per_trial` steps into its own run directory, so every trial has TensorBoard
 scalars and an hparams entry, then reports the task's objective on the test split.
+
+The space is checked before the first trial (`check_space`): a malformed entry (min above max,
+a step that is not positive, log sampling from zero, an empty choice) or a value the recipe
+would reject (an unknown key, a learning rate of 0) is one RecipeError naming the entry.
 """
 from __future__ import annotations
 
@@ -24,19 +28,70 @@ import keras_tuner as kt
 
 from zoo.config import ExperimentConfig, RecipeError
 
-def _declare(hp: kt.HyperParameters, key: str, spec: Any):
-    name = key
-    if isinstance(spec, list):
-        spec = {"choice": spec}
+SAMPLINGS = ("linear", "log", "reverse_log")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _spec(key: str, spec: Any) -> dict:
+    """One space entry, checked: {choice: [...]} or {min, max[, step][, sampling]}."""
+    where = f"tune.space.{key}"
+    if isinstance(spec, (list, tuple)):
+        spec = {"choice": list(spec)}
     if not isinstance(spec, dict):
-        raise RecipeError(f"tune.space.{key} must be a list or a mapping, got {spec!r}")
+        raise RecipeError(f"{where} must be a list or a mapping, got {spec!r}")
     unknown = set(spec) - {"choice", "min", "max", "step", "sampling"}
     if unknown:
-        raise RecipeError(f"unknown key(s) {sorted(unknown)} in tune.space.{key}")
+        raise RecipeError(f"unknown key(s) {sorted(unknown)} in {where}")
+    if "choice" in spec:
+        values = spec["choice"]
+        if not isinstance(values, (list, tuple)) or not values:
+            raise RecipeError(f"{where}.choice must be a non-empty list, got {values!r}")
+        if not all(isinstance(v, (bool, int, float, str)) for v in values):
+            raise RecipeError(f"{where}.choice must hold numbers, strings or booleans, got {values!r}")
+        if len({"number" if _number(v) else type(v).__name__ for v in values}) > 1:
+            raise RecipeError(f"{where}.choice mixes kinds of values: {values!r}")
+        return spec
+    if "min" not in spec or "max" not in spec:
+        raise RecipeError(f"{where} needs 'choice' or both 'min' and 'max'")
+    lo, hi, step = spec["min"], spec["max"], spec.get("step")
+    if not (_number(lo) and _number(hi)):
+        raise RecipeError(f"{where}: min and max must be numbers, got {lo!r} and {hi!r}")
+    if lo > hi:
+        raise RecipeError(f"{where}: min ({lo}) is greater than max ({hi})")
+    if step is not None and (not _number(step) or step <= 0):
+        raise RecipeError(f"{where}.step must be a number > 0, got {step!r}")
+    sampling = spec.get("sampling", "linear")
+    if sampling not in SAMPLINGS:
+        raise RecipeError(f"{where}.sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
+    if sampling != "linear" and lo <= 0:
+        raise RecipeError(f"{where}: sampling {sampling} needs min > 0, got {lo}")
+    return spec
+
+
+def check_space(config: ExperimentConfig, space: dict) -> None:
+    """Every entry well formed, and its extreme values (each choice; min and max) accepted by
+    the recipe: a bad space fails before the first trial, not in the middle of the search."""
+    import json
+
+    if not isinstance(space, dict):
+        raise RecipeError(f"tune.space must be a mapping, got {space!r}")
+    for key, spec in space.items():
+        spec = _spec(str(key), spec)
+        for value in spec["choice"] if "choice" in spec else (spec["min"], spec["max"]):
+            try:
+                config.with_overrides([f"{key}={json.dumps(value)}"])
+            except RecipeError as e:
+                raise RecipeError(f"tune.space.{key} = {value!r}: {e}") from None
+
+
+def _declare(hp: kt.HyperParameters, key: str, spec: Any):
+    name = key
+    spec = _spec(key, spec)
     if "choice" in spec:
         return hp.Choice(name, spec["choice"])
-    if "min" not in spec or "max" not in spec:
-        raise RecipeError(f"tune.space.{key} needs 'choice' or both 'min' and 'max'")
     lo, hi = spec["min"], spec["max"]
     sampling = spec.get("sampling", "linear")
     if isinstance(lo, int) and isinstance(hi, int) and not isinstance(spec.get("step", 1), float):
@@ -57,6 +112,7 @@ class RecipeHyperModel(kt.HyperModel):
         self.space = thaw(config.tune.space) or thaw(fam.tune_space)
         if not self.space:
             raise RecipeError(f"tune.space is empty and family {fam.name!r} has no default space")
+        check_space(config, self.space)
 
     def overrides(self, hp: kt.HyperParameters) -> list[str]:
         import json

@@ -10,7 +10,13 @@ each with its own optimizer, each application on its own batch. Resumable: every
 checkpoints the model, its optimizers and its modules; a phase's step is its first optimizer's
 iteration count, and the data position follows from the step (pass k over the data is
 shuffled by k), so a killed run restarts exactly where its last checkpoint was, in whichever
-phase. SIGTERM/SIGINT save a checkpoint first.
+phase; a checkpoint that does not read back whole is skipped for the newest intact one
+(`zoo.runs.restore_intact`). SIGTERM/SIGINT save a checkpoint first; `fit` then returns
+`interrupted` with the signal (the command line exits 128 + its number).
+
+The run folder is locked (`zoo.runs.run_lock`) while a trainer uses it. A non-finite loss
+stops training (`TrainingDiverged`) at the step it appears, and weights are checked finite
+before every checkpoint and before `model.keras`: nothing non-finite is ever saved.
 """
 from __future__ import annotations
 
@@ -26,10 +32,15 @@ import numpy as np
 
 from zoo.config import ExperimentConfig, RecipeError, load_recipe, save_recipe
 from zoo.io import atomic_save_keras, atomic_write_json
-from zoo.runs import ARTIFACTS, CHECKPOINTS, KERAS_FILE, METRICS, RECIPE, STAGES, model_checkpoint
+from zoo.runs import (ARTIFACTS, CHECKPOINTS, KERAS_FILE, METRICS, RECIPE, STAGES, adopt_checkpoint,
+                      checkpoint_candidates, model_checkpoint, restore_intact, run_lock)
 from zoo.training.strategy import is_chief, make_strategy, worker_id
 from zoo.eval.metrics import metric_values
 from zoo.training.task import Phase
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the weights became non-finite (NaN or infinite); nothing of it was saved."""
 
 
 def make_optimizer(trainer_config, steps_per_epoch: int):
@@ -81,20 +92,35 @@ class Trainer:
         self.chief = is_chief(self.strategy)
         self.log = log if self.chief else (lambda *a, **k: None)
         self._stop_requested = False
+        self._stop_signal = None
         self._data_loaded = False
 
     # -- setup -------------------------------------------------------------------------------
+    def _has_trained(self) -> bool:
+        """Whether the run folder holds weights (a model or any checkpoint) a rerun would resume."""
+        if (self.run_dir / KERAS_FILE).is_file() or checkpoint_candidates(self.run_dir / CHECKPOINTS):
+            return True
+        stages = self.run_dir / STAGES
+        return stages.is_dir() and any(checkpoint_candidates(d) for d in stages.iterdir())
+
     def _check_run_dir(self):
+        # Only a recipe whose run saved weights binds the folder: a start that failed before
+        # its first checkpoint (a bad model argument) must not block the corrected rerun.
         recipe = self.run_dir / RECIPE
-        if recipe.is_file():
-            previous = load_recipe(recipe)
+        if recipe.is_file() and self._has_trained():
+            try:
+                previous = load_recipe(recipe)
+            except RecipeError as e:
+                raise RecipeError(f"run directory {str(self.run_dir)!r}: {e}") from None
             if previous.to_dict()["model"] != self.config.to_dict()["model"]:
                 raise RecipeError(
                     f"run directory {str(self.run_dir)!r} holds a different model "
                     f"({previous.model.name} {dict(previous.model.args)}); choose another with "
                     f"--set runtime.run_dir=... or delete it")
-        if self.chief:
-            save_recipe(self.config, recipe)
+
+    def _lock_dir(self) -> Path:
+        # Workers of a multi-worker run share the run folder with the chief: each locks its own.
+        return self.run_dir if self.chief else self.run_dir / "workers" / f"worker{worker_id(self.strategy)}"
 
     def load_data(self):
         if not self._data_loaded:
@@ -114,17 +140,15 @@ class Trainer:
         restore the latest checkpoint. Data must be loaded (`load_data`)."""
         import tensorflow as tf
 
-        from zoo.registry import create_model
-
         cfg, t = self.config, self.config.trainer
         if t.average_checkpoints > t.keep_checkpoints:
             raise RecipeError(f"trainer.average_checkpoints ({t.average_checkpoints}) exceeds "
                               f"trainer.keep_checkpoints ({t.keep_checkpoints}): keep at least as many")
         if batches_per_pass is None:
-            batches_per_pass = self._count_batches(create_model(cfg.model.name, **cfg.model.kwargs()))
+            batches_per_pass = self._count_batches(self._create_model())
         self.batches_per_pass = batches_per_pass
         with self.strategy.scope():
-            self.model = create_model(cfg.model.name, build=True, **cfg.model.kwargs())
+            self.model = self._create_model(build=True)
             phases = list(self.task.phases(self.model))
         if not phases:
             raise RecipeError(f"task {self.task.name!r} declares no training phase")
@@ -132,9 +156,14 @@ class Trainer:
         self.start_phase = 0
         for i in reversed(range(len(self.phase_states))):
             state = self.phase_states[i]
-            latest = tf.train.latest_checkpoint(str(state.directory))
+            latest = restore_intact(state.checkpoint, state.directory)
             if latest:
-                state.checkpoint.restore(latest).assert_existing_objects_matched()
+                if self.chief and Path(latest).name != Path(state.manager.latest_checkpoint or "").name:
+                    # Newer checkpoints were unreadable: continue the folder's list from this one.
+                    adopt_checkpoint(state.directory, latest)
+                    keep = self.config.trainer.keep_checkpoints if state.main else 1
+                    state.manager = tf.train.CheckpointManager(state.checkpoint, str(state.directory),
+                                                               max_to_keep=keep)
                 self.start_phase = i
                 where = "" if state.main else f" (phase {state.phase.name})"
                 self.log(f"resumed from {latest}{where} at step {state.step}")
@@ -142,6 +171,18 @@ class Trainer:
         from zoo.eval.loop import Evaluator
         self.evaluator = Evaluator(self.task, self.model)
         return self
+
+    def _create_model(self, build: bool = False):
+        from zoo.registry import create_model
+
+        cfg = self.config
+        try:
+            return create_model(cfg.model.name, build=build, **cfg.model.kwargs())
+        except (ValueError, TypeError) as e:
+            # The constructor's own check of an argument (e.g. "pooling must be one of ..."):
+            # a recipe error, on one line.
+            text = " ".join(str(e).split())
+            raise RecipeError(f"model {cfg.model.name!r} cannot be built from the recipe: {text}") from e
 
     # The side-by-side PyTorch harness (shared/peers/byte_rcae_torch/compare.py) drives the trainer
     # through these two names of the earlier trainer.
@@ -257,8 +298,15 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
     def _on_signal(self, signum, frame):
         self._stop_requested = True
+        self._stop_signal = signum
 
     def fit(self) -> dict:
+        """Train (or resume) to the end; the final metrics, or `{"interrupted": True, "signal":
+        signum, "step": ...}` when SIGTERM/SIGINT stopped it after saving a checkpoint."""
+        with run_lock(self._lock_dir()):
+            return self._fit()
+
+    def _fit(self) -> dict:
         import keras
         import tensorflow as tf
 
@@ -271,6 +319,8 @@ class Trainer:
         if cfg.runtime.deterministic:
             tf.config.experimental.enable_op_determinism()
         self.build()
+        if self.chief:  # written once the model is built: a failed start leaves no recipe behind
+            save_recipe(self.config, self.run_dir / RECIPE)
 
         tb = self.run_dir / "tb"
         if self.chief:
@@ -322,7 +372,10 @@ class Trainer:
             for update, fn, window in zip(phase.updates, state.steps, windows):
                 for _ in range(update.repeat):
                     for k, v in fn(next(batches), step_t).items():
-                        window[k] = window.get(k, 0.0) + float(v)
+                        value = float(v)  # the window sums read every step anyway: no extra sync
+                        if k == update.loss and not math.isfinite(value):
+                            self._diverged(state, step + 1, f"the loss of update {update.name!r} is {value}")
+                        window[k] = window.get(k, 0.0) + value
             step += 1
             if progbar is not None:
                 progbar.update(step, list(metric_values(self.task.metrics, windows[0]).items()))
@@ -330,22 +383,39 @@ class Trainer:
                 self._log_train(writer, state, step, windows, time.time() - window_start)
                 windows, window_start = [dict() for _ in phase.updates], time.time()
             if step % t.checkpoint_every_steps == 0:
-                state.manager.save(checkpoint_number=step)
+                self._save_checkpoint(state, step)
             if state.main and step % t.eval_every_steps == 0 and step < state.total:
                 self._log_eval(self._eval_writer, step)
             if self._stop_requested or (deadline and time.time() > deadline):
                 break
-        state.manager.save(checkpoint_number=step)
+        self._save_checkpoint(state, step)
         writer.flush()
         if self._stop_requested:
             where = "" if state.main else f" in phase {phase.name}"
-            self.log(f"stopped by signal{where} at step {step}; checkpoint saved, rerun to resume")
-            return {"step": step, "phase": phase.name, "interrupted": True}
+            name = signal.Signals(self._stop_signal).name if self._stop_signal else "signal"
+            self.log(f"stopped by {name}{where} at step {step}; checkpoint saved, rerun to resume")
+            return {"step": step, "phase": phase.name, "interrupted": True, "signal": self._stop_signal}
         return None
+
+    def _save_checkpoint(self, state: PhaseState, step: int):
+        if not _finite_weights(self.model):
+            self._diverged(state, step, "the weights are not finite")
+        state.manager.save(checkpoint_number=step)
+
+    def _diverged(self, state: PhaseState, step: int, what: str):
+        latest = state.manager.latest_checkpoint
+        kept = (f"the last checkpoint ({Path(latest).name}, all finite) is kept" if latest
+                else "no checkpoint was saved")
+        where = "" if state.main else f" in phase {state.phase.name}"
+        raise TrainingDiverged(
+            f"training diverged at step {step}{where}: {what}; stopped without saving these weights, "
+            f"{kept}. Lower trainer.learning_rate or set trainer.clipnorm")
 
     def _finish(self, main: PhaseState, tb: Path) -> dict:
         step = main.step
         averaged = self._average_checkpoints(main)
+        if not _finite_weights(self.model):
+            self._diverged(main, step, "the final weights are not finite")
         metrics = self._log_eval(self._eval_writer or self._writer(tb / "eval"), step)
         if averaged:
             metrics["averaged_checkpoints"] = averaged
@@ -427,6 +497,15 @@ class Trainer:
                 metrics=[hp.Metric(name, group="eval", display_name=f"eval {name}")
                          for name in self.task.metrics])
             hp.hparams(hparams, trial_id=self.config.name)
+
+
+def _finite_weights(model) -> bool:
+    """Whether every float weight is finite (one reduction, read once per checkpoint)."""
+    import tensorflow as tf
+
+    checks = [tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v))) for v in model.weights
+              if "float" in str(v.dtype)]
+    return bool(tf.reduce_all(tf.stack(checks))) if checks else True
 
 
 def _main_thread() -> bool:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 
+from zoo.config import PositiveInt, Range
 from zoo.registry import register_task
 from zoo.eval.metrics import Metric
 from zoo.training.task import Task
@@ -19,12 +20,12 @@ from zoo.training.task import Task
 
 @dataclass(frozen=True)
 class ByteAutoencoderOptions:
-    max_length: int = 1024            # padded length limit (bytes + EOS), a power of two (§3.2: 1024)
+    max_length: PositiveInt = 1024            # padded length limit (bytes + EOS), a power of two (§3.2: 1024)
     overflow: Literal["split", "reject"] = "split"  # an over-long paragraph: cut at a boundary, or an error
-    bytes_per_batch: int | None = None  # if set, per-bucket batch = bytes_per_batch // length
+    bytes_per_batch: PositiveInt | None = None  # if set, per-bucket batch = bytes_per_batch // length
     divide_shared_gradients: bool = True  # §3.2: divide a shared recursion group's gradient by its uses
-    mutation_steps: int = 11          # `zoo eval`: mutation probabilities 0, 0.1, ..., 1 (§4.3)
-    length_bin: int = 64              # `zoo eval`: error by length in bins of this many bytes (§4.4)
+    mutation_steps: Annotated[int, Range(ge=2)] = 11          # `zoo eval`: mutation probabilities 0, 0.1, ..., 1 (§4.3)
+    length_bin: PositiveInt = 64              # `zoo eval`: error by length in bins of this many bytes (§4.4)
 
 
 _SPLITS = ("train.npz", "test.npz")
@@ -74,6 +75,15 @@ class ByteAutoencoderTask(Task):
         return {"train_paragraphs": len(self.train_paragraphs),
                 "test_paragraphs": len(self.test_paragraphs),
                 "train_bytes": sum(map(len, self.train_paragraphs))}
+
+    def check_model(self, model):
+        # Paragraphs are cut to task.max_length; longer than the model reads, they cannot be fed.
+        from zoo.config import RecipeError
+
+        limit, readable = self.options.max_length, getattr(model, "max_length", None)
+        if readable is not None and limit > readable:
+            raise RecipeError(f"task.max_length ({limit}) exceeds the model's max_length ({readable}): "
+                              f"raise model.max_length to {limit} or lower task.max_length to {readable}")
 
     def _dataset(self, model, paragraphs, shuffle, seed, drop_remainder=False):
         import tensorflow as tf

@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from zoo.config import RecipeError
+from zoo.config import NonNegativeFloat, PositiveFloat, PositiveInt, RecipeError
 from zoo.data.errors import ZooDataError
 from zoo.registry import register_task, resolved_model_args
 from zoo.eval.metrics import Metric, nats_to_bits, perplexity
@@ -44,10 +44,10 @@ def _positive(options, *names):
 
 @dataclass(frozen=True)
 class RecurrentOptions:
-    pretrain_epochs: float = 0.0      # greedy layer-wise pretraining epochs per layer; 0 = random init
-    pretrain_learning_rate: float | None = None   # default: the trainer's
-    pretrain_max_steps: int | None = None
-    train_metric_examples: int = 2000  # training examples scored for the final train metrics
+    pretrain_epochs: NonNegativeFloat = 0.0      # greedy layer-wise pretraining epochs per layer; 0 = random init
+    pretrain_learning_rate: PositiveFloat | None = None   # default: the trainer's
+    pretrain_max_steps: PositiveInt | None = None
+    train_metric_examples: PositiveInt = 2000  # training examples scored for the final train metrics
 
     def __post_init__(self):
         if self.pretrain_epochs < 0:
@@ -147,9 +147,9 @@ class RecurrentTask(Task):
 @dataclass(frozen=True)
 class GeneratedOptions(RecurrentOptions):
     """Options of a task whose examples are generated from the recipe's seed."""
-    length: int = 10
-    train_examples: int = 6400
-    test_examples: int = 1000
+    length: PositiveInt = 10
+    train_examples: PositiveInt = 6400
+    test_examples: PositiveInt = 1000
 
     def __post_init__(self):
         super().__post_init__()
@@ -158,9 +158,9 @@ class GeneratedOptions(RecurrentOptions):
 
 @dataclass(frozen=True)
 class TemporalOrderOptions(GeneratedOptions):
-    length: int = 15                  # the dissertation's "short" (15) and "medium" (30) sequences
-    train_examples: int = 6400        # the dissertation's 200 batches of 32
-    test_examples: int = 2000
+    length: PositiveInt = 15                  # the dissertation's "short" (15) and "medium" (30) sequences
+    train_examples: PositiveInt = 6400        # the dissertation's 200 batches of 32
+    test_examples: PositiveInt = 2000
 
 
 @register_task("temporal_order", smoke_recipe="recurrent/smoke_temporal_order")
@@ -181,9 +181,9 @@ class TemporalOrderTask(RecurrentTask):
 
 @dataclass(frozen=True)
 class AddingOptions(GeneratedOptions):
-    length: int = 200
-    train_examples: int = 10_000      # Xu et al.: 100,000 / 10,000, too slow for 2 CPU cores
-    test_examples: int = 2000
+    length: PositiveInt = 200
+    train_examples: PositiveInt = 10_000      # Xu et al.: 100,000 / 10,000, too slow for 2 CPU cores
+    test_examples: PositiveInt = 2000
 
 
 @register_task("adding", smoke_recipe="recurrent/smoke_adding")
@@ -238,7 +238,7 @@ class SequentialMnistTask(RecurrentTask):
 
 @dataclass(frozen=True)
 class CharLMOptions(RecurrentOptions):
-    length: int = 100                 # non-overlapping windows of this many characters
+    length: PositiveInt = 100                 # non-overlapping windows of this many characters
 
     def __post_init__(self):
         super().__post_init__()

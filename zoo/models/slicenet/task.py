@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 
+from zoo.config import NonNegativeFloat, PositiveInt, Probability, Range
 from zoo.data.errors import ZooDataError
 from zoo.registry import register_task, resolved_model_args
 from zoo.eval.metrics import Metric
@@ -25,18 +26,18 @@ from zoo.training.task import Task
 class TranslationOptions:
     languages: tuple[str, ...] = ("de",)   # target languages (Django codes for corpus "django")
     tokenizer: Literal["sentencepiece", "bytes"] = "sentencepiece"
-    character_coverage: float = 1.0       # SentencePiece coverage (e.g. 0.9995 for CJK targets)
+    character_coverage: Probability = 1.0       # SentencePiece coverage (e.g. 0.9995 for CJK targets)
     target_file: str | None = None        # aligned target file when `data.corpus` is a text file
-    max_source_length: int = 64           # tokens incl. EOS; longer training pairs are dropped
-    max_target_length: int = 64
-    beam_size: int = 4                    # BLEU decoding (1 = greedy)
-    length_penalty: float = 0.6           # GNMT alpha of the beam search
-    bleu_sentences: int = 200             # test pairs translated for BLEU at the end of training
-    label_smoothing: float = 0.0          # of the training loss (T2T's SliceNet runs use 0.1); eval NLL is exact
+    max_source_length: PositiveInt = 64           # tokens incl. EOS; longer training pairs are dropped
+    max_target_length: PositiveInt = 64
+    beam_size: PositiveInt = 4                    # BLEU decoding (1 = greedy)
+    length_penalty: NonNegativeFloat = 0.6           # GNMT alpha of the beam search
+    bleu_sentences: PositiveInt = 200             # test pairs translated for BLEU at the end of training
+    label_smoothing: Annotated[float, Range(ge=0, lt=1)] = 0.0          # of the training loss (T2T's SliceNet runs use 0.1); eval NLL is exact
     # Fraction of training targets also added as (target -> target) pairs: Currey et al. 2017,
     # "Copied monolingual data improves low-resource NMT" -- teaches the attention to copy the
     # verbatim parts (placeholders, markup, URLs) that small corpora have few of.
-    copied_targets: float = 0.0
+    copied_targets: Probability = 0.0
     # Protect format fields, HTML tags and URLs: each becomes a slot token the model places, and
     # the source's text is put back after decoding, in Python and in the SavedModel (placeholders.py).
     placeholders: bool = False
