@@ -132,8 +132,9 @@ class _DropoutCellBase(keras.layers.Layer, DropoutRNNCell):
                                                 initializer=r_init)
         self.bias = self.add_weight(name="bias", shape=(n,), initializer=self._bias_init())
         if self.layer_norm:
-            self.norm_x = _GroupNorm(self.n_blocks, name="norm_x")
-            self.norm_h = _GroupNorm(self.n_blocks, name="norm_h")
+            # The norms share the cell's dtype policy (mixed precision reaches them too).
+            self.norm_x = _GroupNorm(self.n_blocks, name="norm_x", dtype=self.dtype_policy)
+            self.norm_h = _GroupNorm(self.n_blocks, name="norm_h", dtype=self.dtype_policy)
             self.norm_x.build((None, n))
             self.norm_h.build((None, n))
         self.built = True
@@ -228,7 +229,8 @@ class DropoutLSTMCell(_DropoutCellBase):
     def build(self, input_shape):
         super().build(input_shape)
         if self.layer_norm:
-            self.norm_c = keras.layers.LayerNormalization(epsilon=1e-5, name="norm_c")
+            self.norm_c = keras.layers.LayerNormalization(epsilon=1e-5, name="norm_c",
+                                                          dtype=self.dtype_policy)
             self.norm_c.build((None, self.units))
 
     def call(self, inputs, states, training=False):
