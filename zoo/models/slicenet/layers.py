@@ -270,8 +270,11 @@ class AttentionModule(keras.layers.Layer):
         self.step2 = ConvStep(filters, 5, 4, padding, separability, step_groups(separability, groups, 1),
                               name="step2", dtype=self.dtype_policy)
 
-    def build(self, source_shape, target_shape, source_mask_shape=None):
+    def build(self, source_shape, target_shape=None, source_mask_shape=None):
         # Keras's convention for several inputs: one `<argument>_shape` per tensor argument of call.
+        # A single shape (earlier callers' `build(shape)`) is the targets', as wide as the source.
+        if target_shape is None:
+            target_shape = source_shape
         self.step1.build(target_shape)
         self.step2.build(tuple(target_shape[:-1]) + (self.filters,))
         self.built = True
