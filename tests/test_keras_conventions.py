@@ -36,10 +36,10 @@ def float32_afterwards():
 
 # -- 1. model.export() ---------------------------------------------------------------------------
 # One representative per (family, model class), smaller than the registry's smoke sizes: an
-# export costs seconds however small the weights (measured on 2 shared cores: ~72 s for eleven
-# variants, ~110 s for all 24 registered models at smoke sizes), and the other variants of a
-# class differ only in sizes and convolution types, which the registry sweep and the layer
-# harness below cover.
+# export costs seconds however small the weights (measured on 2 shared cores: 72 s for eleven
+# variants at these tiny sizes; 7-28 s for each SliceNet variant at smoke sizes), and the other
+# variants of a class differ only in sizes and convolution types, which the registry sweep and
+# the layer harness below cover.
 TINY = {"byte_rcae_n2": dict(features=8, max_length=8),
         "lstm_autoencoder": dict(units=8, embedding_dim=8, max_length=16),
         "slicenet_bytenet": dict(vocab_size=12, filters=8, encoder_modules=1, decoder_modules=1,
@@ -68,6 +68,8 @@ def test_keras_export_serves_the_model(name, tmp_path):
     want = np.asarray(model(x, training=False))
     model.export(str(tmp_path / name), format="tf_saved_model", verbose=False)
     served = tf.saved_model.load(str(tmp_path / name))
+    specs = tf.nest.flatten(served.signatures["serving_default"].structured_input_signature)
+    assert {spec.dtype.name for spec in specs} == {model.input_dtype}
     arg = tf.nest.map_structure(tf.constant, x)
     got = served.serve(arg).numpy()
     np.testing.assert_allclose(got, want, atol=1e-5)
