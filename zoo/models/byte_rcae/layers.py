@@ -52,7 +52,8 @@ class ResidualConvStack(keras.layers.Layer):
             # The second layer of a pair is activated after the residual sum (see call).
             act = "relu" if i % 2 == 0 else None
             self.convs.append(keras.layers.Conv1D(width, kernel_size, padding="same",
-                                                  activation=act, name=f"conv{i}"))
+                                                  activation=act, name=f"conv{i}",
+                                                  dtype=self.dtype_policy))
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -105,7 +106,8 @@ class ResidualDenseStack(keras.layers.Layer):
             raise ValueError(f"n must be an even number >= 2 (residual pairs), got {n}")
         self.n = n
         self.units = units
-        self.dense = [keras.layers.Dense(units, activation="relu" if i % 2 == 0 else None, name=f"dense{i}")
+        self.dense = [keras.layers.Dense(units, activation="relu" if i % 2 == 0 else None, name=f"dense{i}",
+                                         dtype=self.dtype_policy)
                       for i in range(n)]
 
     def build(self, input_shape):

@@ -46,13 +46,22 @@ class LSTMAutoencoder(keras.Model):
         self.embedding_dim = embedding_dim
         self.num_layers = num_layers
         self.max_length = max_length
-        self.enc_embedding = keras.layers.Embedding(NUM_BYTES, embedding_dim, name="enc_embedding")
+        # Sub-layers share the model's dtype policy, so a mixed-precision model is mixed throughout.
+        dtype = self.dtype_policy
+        self.enc_embedding = keras.layers.Embedding(NUM_BYTES, embedding_dim, name="enc_embedding",
+                                                    dtype=dtype)
         self.enc_lstms = [keras.layers.LSTM(units, return_sequences=True, return_state=True,
-                                            name=f"enc_lstm{i}") for i in range(num_layers)]
-        self.dec_embedding = keras.layers.Embedding(NUM_BYTES + 1, embedding_dim, name="dec_embedding")
+                                            name=f"enc_lstm{i}", dtype=dtype) for i in range(num_layers)]
+        self.dec_embedding = keras.layers.Embedding(NUM_BYTES + 1, embedding_dim, name="dec_embedding",
+                                                    dtype=dtype)
         self.dec_lstms = [keras.layers.LSTM(units, return_sequences=True, return_state=True,
-                                            name=f"dec_lstm{i}") for i in range(num_layers)]
-        self.out = keras.layers.Dense(NUM_BYTES, name="logits")
+                                            name=f"dec_lstm{i}", dtype=dtype) for i in range(num_layers)]
+        self.out = keras.layers.Dense(NUM_BYTES, name="logits", dtype=dtype)
+
+    @property
+    def input_dtype(self):
+        """Byte ids: the dtype Keras converts inputs to and traces `export()` with."""
+        return "int32"
 
     @property
     def fixed_length(self):

@@ -69,20 +69,27 @@ class ByteRCAE(keras.Model):
         self.kernel_size = kernel_size
         self.max_depth = recursion_depth(max_length, code_length)
         self.code_dim = code_length * features
-        conv = dict(n=n, features=features, kernel_size=kernel_size)
+        # Sub-layers share the model's dtype policy, so a mixed-precision model is mixed throughout.
+        dtype = self.dtype_policy
+        conv = dict(n=n, features=features, kernel_size=kernel_size, dtype=dtype)
         # Static model: one recursion group per application, no weight sharing (§4.6).
         copies = 1 if recursive else self.max_depth
         self.enc_prefix = ResidualConvStack(**conv, name="enc_prefix")
         self.enc_recursion = [ResidualConvStack(**conv, name=f"enc_recursion{i}") for i in range(copies)]
-        self.pool = TemporalPool(pooling, name="pool")
-        self.enc_postfix = ResidualDenseStack(n, self.code_dim, name="enc_postfix")
-        self.dec_prefix = ResidualDenseStack(n, self.code_dim, name="dec_prefix")
+        self.pool = TemporalPool(pooling, name="pool", dtype=dtype)
+        self.enc_postfix = ResidualDenseStack(n, self.code_dim, name="enc_postfix", dtype=dtype)
+        self.dec_prefix = ResidualDenseStack(n, self.code_dim, name="dec_prefix", dtype=dtype)
         self.dec_recursion = [ResidualConvStack(**conv, expand=True, name=f"dec_recursion{i}")
                               for i in range(copies)]
         self.dec_postfix = ResidualConvStack(**conv, final_linear=True, output_features=NUM_BYTES,
                                              name="dec_postfix")
 
     # -- structure ---------------------------------------------------------------------------
+    @property
+    def input_dtype(self):
+        """Byte ids: the dtype Keras converts inputs to and traces `export()` with."""
+        return "int32"
+
     @property
     def fixed_length(self) -> int | None:
         """The static model reads exactly `max_length` bytes; the recursive one any power of 2."""

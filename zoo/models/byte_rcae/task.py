@@ -111,7 +111,8 @@ class ByteAutoencoderTask(Task):
     def batch_sums(self, model, batch, *, step, training):
         import tensorflow as tf
 
-        logits = model(batch, training=training)
+        # Losses and metrics in float32 whatever the model's compute dtype (mixed precision).
+        logits = tf.cast(model(batch, training=training), tf.float32)
         labels = tf.maximum(batch, 0)
         mask = tf.cast(batch >= 0, tf.float32)
         nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)

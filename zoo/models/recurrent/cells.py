@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import keras
 from keras import ops
+from keras.src.backend import AutocastScope
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from zoo.registry import serializable
@@ -132,8 +133,9 @@ class _DropoutCellBase(keras.layers.Layer, DropoutRNNCell):
                                                 initializer=r_init)
         self.bias = self.add_weight(name="bias", shape=(n,), initializer=self._bias_init())
         if self.layer_norm:
-            self.norm_x = _GroupNorm(self.n_blocks, name="norm_x")
-            self.norm_h = _GroupNorm(self.n_blocks, name="norm_h")
+            # The norms share the cell's dtype policy (mixed precision reaches them too).
+            self.norm_x = _GroupNorm(self.n_blocks, name="norm_x", dtype=self.dtype_policy)
+            self.norm_h = _GroupNorm(self.n_blocks, name="norm_h", dtype=self.dtype_policy)
             self.norm_x.build((None, n))
             self.norm_h.build((None, n))
         self.built = True
@@ -228,7 +230,8 @@ class DropoutLSTMCell(_DropoutCellBase):
     def build(self, input_shape):
         super().build(input_shape)
         if self.layer_norm:
-            self.norm_c = keras.layers.LayerNormalization(epsilon=1e-5, name="norm_c")
+            self.norm_c = keras.layers.LayerNormalization(epsilon=1e-5, name="norm_c",
+                                                          dtype=self.dtype_policy)
             self.norm_c.build((None, self.units))
 
     def call(self, inputs, states, training=False):
@@ -298,15 +301,18 @@ class DropoutRNN(keras.layers.RNN):
         cell = self.cell
         if not isinstance(cell, _DropoutCellBase):
             return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
-        x = ops.convert_to_tensor(sequences, cell.compute_dtype)
-        batch, steps = ops.shape(x)[0], ops.shape(x)[1]
-        if training and cell.dropout > 0:
-            x = x * cell.sequence_masks(batch, steps, x.shape[-1], cell.dropout)
-        parts = [cell.input_projection(x)]
-        rmask = bool(training) and cell.recurrent_dropout > 0
-        if rmask:
-            m = cell.sequence_masks(batch, steps, cell.units, cell.recurrent_dropout)
-            parts.append(ops.broadcast_to(m, (batch, steps, cell.units)))
+        # The precomputed part of the step runs in the cell's dtype, as its loop body does, even
+        # if the cell's dtype policy is not this layer's (a float32 cell in a mixed-precision RNN).
+        with AutocastScope(cell.compute_dtype):
+            x = ops.convert_to_tensor(sequences, cell.compute_dtype)
+            batch, steps = ops.shape(x)[0], ops.shape(x)[1]
+            if training and cell.dropout > 0:
+                x = x * cell.sequence_masks(batch, steps, x.shape[-1], cell.dropout)
+            parts = [cell.input_projection(x)]
+            rmask = bool(training) and cell.recurrent_dropout > 0
+            if rmask:
+                m = cell.sequence_masks(batch, steps, cell.units, cell.recurrent_dropout)
+                parts.append(ops.broadcast_to(m, (batch, steps, cell.units)))
         cell._prepared, cell._prepared_rmask = True, rmask
         try:
             return super().call(ops.concatenate(parts, axis=-1) if rmask else parts[0],

@@ -75,13 +75,16 @@ class StackedRNN(keras.Model):
 
         init = (keras.initializers.RandomUniform(-init_scale, init_scale, seed=seed)
                 if init_scale is not None else None)
+        # Sub-layers share the model's dtype policy, so a mixed-precision model is mixed throughout.
+        dtype = self.dtype_policy
         self.embedding = None
         if input_vocab is not None and embedding_dim is not None:
             self.embedding = keras.layers.Embedding(
-                input_vocab, embedding_dim, embeddings_initializer=init or "uniform", name="embedding")
+                input_vocab, embedding_dim, embeddings_initializer=init or "uniform", name="embedding",
+                dtype=dtype)
         cell_args = dict(recurrent_dropout=recurrent_dropout, scheme=scheme,
                          mask_sampling=mask_sampling, dropout=dropout, layer_norm=layer_norm,
-                         init_scale=init_scale)
+                         init_scale=init_scale, dtype=dtype)
         # One attribute per layer (not a list): tf.train.Checkpoint, which the trainer's resumable
         # checkpoints use, does not track layers held in a Python list of a Keras 3 model.
         for k in range(num_layers):
@@ -89,16 +92,22 @@ class StackedRNN(keras.Model):
             # automatic names ("dropout_lstm_cell_6") depend on how many cells the process made.
             cell_k = make_cell(cell, units, seed=None if seed is None else seed + k, name="cell",
                                **cell_args)
-            setattr(self, f"rnn{k + 1}", DropoutRNN(cell_k, return_sequences=True,
-                                                    return_state=True, name=f"rnn{k + 1}"))
-        self.drop = keras.layers.Dropout(output_dropout, seed=seed, name="output_dropout")
+            setattr(self, f"rnn{k + 1}", DropoutRNN(cell_k, return_sequences=True, return_state=True,
+                                                    name=f"rnn{k + 1}", dtype=dtype))
+        self.drop = keras.layers.Dropout(output_dropout, seed=seed, name="output_dropout", dtype=dtype)
         self.head = keras.layers.Dense(num_outputs, kernel_initializer=init or "glorot_uniform",
-                                       name="head")
+                                       name="head", dtype=dtype)
 
     @property
     def rnns(self) -> list:
         """The recurrent layers, bottom first."""
         return [getattr(self, f"rnn{k + 1}") for k in range(self.num_layers)]
+
+    @property
+    def input_dtype(self):
+        """Symbol ids (int32) or float features: what Keras converts inputs to and traces
+        `export()` with."""
+        return "int32" if self.input_vocab is not None else self.compute_dtype
 
     @property
     def feature_dim(self) -> int:

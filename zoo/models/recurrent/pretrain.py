@@ -31,14 +31,15 @@ class AutoencoderDecoder(keras.layers.Layer):
     symbol inputs, to logits over the input vocabulary)."""
 
     def __init__(self, model, **kwargs):
-        super().__init__(**kwargs)
+        # The model's dtype policy unless told otherwise: a mixed-precision model pretrains mixed.
+        super().__init__(**{"dtype": model.dtype_policy, **kwargs})
         self.feature_dim = model.feature_dim
         self.categorical = model.input_vocab is not None
         self.rnn = DropoutRNN(make_cell(model.cell, model.units, init_scale=model.init_scale,
-                                        name="cell"),
-                                    return_sequences=True, name="decoder")
+                                        name="cell", dtype=self.dtype_policy),
+                                    return_sequences=True, name="decoder", dtype=self.dtype_policy)
         out = model.input_vocab if self.categorical else self.feature_dim
-        self.proj = keras.layers.Dense(out, name="reconstruction")
+        self.proj = keras.layers.Dense(out, name="reconstruction", dtype=self.dtype_policy)
         self.rnn.build((None, None, self.feature_dim))
         self.proj.build((None, model.units))
 
@@ -62,14 +63,14 @@ def reconstruction_sums(model, decoder, x, k, training):
     target = ops.flip(vectors, axis=1)
     teacher = ops.concatenate([ops.zeros_like(target[:, :1]), target[:, :-1]], axis=1)
     teacher = tf.stop_gradient(teacher)
-    out = decoder(teacher, state, training=training)
+    out = tf.cast(decoder(teacher, state, training=training), tf.float32)   # float32 loss (mixed precision)
     batch, steps = tf.shape(out)[0], tf.shape(out)[1]
     count = tf.cast(batch * steps, tf.float32)
     if decoder.categorical:
         labels = ops.flip(ops.convert_to_tensor(x, "int32"), axis=1)
         nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=out)
         return {"loss_sum": tf.reduce_sum(nll), "count": count}
-    err = tf.reduce_sum(tf.square(out - tf.stop_gradient(target)), axis=-1)
+    err = tf.reduce_sum(tf.square(out - tf.stop_gradient(tf.cast(target, tf.float32))), axis=-1)
     return {"loss_sum": tf.reduce_sum(err), "count": count}
 
 
@@ -87,7 +88,7 @@ def _seq2seq_reconstruction_sums(model, decoder, source, k, training):
     column = ops.ones_like(ids[:, :1])
     teacher = tf.stop_gradient(model.embed(ops.concatenate([GO * column, ids], axis=1)))
     labels = ops.concatenate([ids, EOS * column], axis=1)
-    out = decoder(teacher, state, training=training)
+    out = tf.cast(decoder(teacher, state, training=training), tf.float32)   # float32 loss (mixed precision)
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=out)
     return {"loss_sum": tf.reduce_sum(nll), "count": tf.cast(tf.size(labels), tf.float32)}
 

@@ -60,16 +60,17 @@ class Seq2SeqLSTM(StackedRNN):
         if self.embedding_dim is not None:
             self.target_embedding = keras.layers.Embedding(num_outputs, self.embedding_dim,
                                                            embeddings_initializer=init,
-                                                           name="target_embedding")
+                                                           name="target_embedding",
+                                                           dtype=self.dtype_policy)
         cell_args = dict(recurrent_dropout=self.recurrent_dropout, scheme=self.scheme,
                          mask_sampling=self.mask_sampling, dropout=self.dropout,
-                         layer_norm=self.layer_norm, init_scale=self.init_scale)
+                         layer_norm=self.layer_norm, init_scale=self.init_scale, dtype=self.dtype_policy)
         # One attribute per layer, as StackedRNN's encoder layers.
         for k in range(num_layers):
             seed = None if self.seed is None else self.seed + 100 + k
             setattr(self, f"dec{k + 1}", DropoutRNN(make_cell(self.cell, units, seed=seed, name="cell", **cell_args),
                                                     return_sequences=True, return_state=True,
-                                                    name=f"dec{k + 1}"))
+                                                    name=f"dec{k + 1}", dtype=self.dtype_policy))
 
     @property
     def decoders(self) -> list:

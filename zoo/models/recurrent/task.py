@@ -206,7 +206,8 @@ class AddingTask(RecurrentTask):
         import tensorflow as tf
 
         x, y = batch
-        diff = model(x, training=training)[:, 0] - y
+        # float32 loss whatever the model's compute dtype (mixed precision).
+        diff = tf.cast(model(x, training=training)[:, 0], tf.float32) - tf.cast(y, tf.float32)
         return {"loss_sum": tf.reduce_sum(tf.square(diff)), "count": tf.cast(tf.shape(y)[0], tf.float32),
                 "errors": tf.reduce_sum(tf.cast(tf.abs(diff) > ADDING_TOLERANCE, tf.float32))}
 
@@ -335,8 +336,8 @@ class CharLMTask(RecurrentTask):
         import tensorflow as tf
 
         x, y = batch
-        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(y, tf.int32),
-                                                             logits=model(x, training=training))
+        logits = tf.cast(model(x, training=training), tf.float32)   # float32 loss under mixed precision
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(y, tf.int32), logits=logits)
         return {"loss_sum": tf.reduce_sum(nll), "count": tf.cast(tf.size(y), tf.float32)}
 
 
@@ -404,6 +405,7 @@ def _classification_sums(logits, y):
     import tensorflow as tf
 
     y = tf.cast(y, tf.int32)
+    logits = tf.cast(logits, tf.float32)   # float32 loss whatever the model's compute dtype
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
     right = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
     return {"loss_sum": tf.reduce_sum(nll), "count": tf.cast(tf.size(y), tf.float32),

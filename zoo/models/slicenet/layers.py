@@ -155,8 +155,10 @@ class ConvStep(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.dilation_rate = filters, kernel_size, dilation_rate
         self.padding, self.separability, self.groups = padding, separability, groups
-        self.conv = SliceConv1D(filters, kernel_size, dilation_rate, padding, separability, groups, name="conv")
-        self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="norm")
+        # Sub-layers share this layer's dtype policy (mixed precision reaches every sub-layer).
+        self.conv = SliceConv1D(filters, kernel_size, dilation_rate, padding, separability, groups, name="conv",
+                                dtype=self.dtype_policy)
+        self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="norm", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.conv.build(input_shape)
@@ -202,8 +204,9 @@ class ConvModule(keras.layers.Layer):
         self.filters, self.kernel_sizes, self.dilations = filters, kernel_sizes, dilations
         self.padding, self.separability, self.groups, self.dropout_rate = padding, separability, groups, dropout
         self.steps = [ConvStep(filters, k, d, padding, separability, step_groups(separability, groups, i),
-                               name=f"step{i}") for i, (k, d) in enumerate(zip(kernel_sizes, dilations))]
-        self.dropout = keras.layers.Dropout(dropout)
+                               name=f"step{i}", dtype=self.dtype_policy)
+                      for i, (k, d) in enumerate(zip(kernel_sizes, dilations))]
+        self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         for s in self.steps:
@@ -220,6 +223,9 @@ class ConvModule(keras.layers.Layer):
             if i % 2 == 1 or i == n - 1:
                 h = x + h
         return self.dropout(h, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.filters,)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_sizes": self.kernel_sizes,
@@ -259,17 +265,26 @@ class AttentionModule(keras.layers.Layer):
     def __init__(self, filters, padding="causal", separability="full", groups=16, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.padding, self.separability, self.groups = filters, padding, separability, groups
-        self.step1 = ConvStep(filters, 5, 1, padding, separability, step_groups(separability, groups, 0), name="step1")
-        self.step2 = ConvStep(filters, 5, 4, padding, separability, step_groups(separability, groups, 1), name="step2")
+        self.step1 = ConvStep(filters, 5, 1, padding, separability, step_groups(separability, groups, 0),
+                              name="step1", dtype=self.dtype_policy)
+        self.step2 = ConvStep(filters, 5, 4, padding, separability, step_groups(separability, groups, 1),
+                              name="step2", dtype=self.dtype_policy)
 
-    def build(self, input_shape):
-        self.step1.build(input_shape)
-        self.step2.build(input_shape)
+    def build(self, source_shape, target_shape=None, source_mask_shape=None):
+        # Keras's convention for several inputs: one `<argument>_shape` per tensor argument of call.
+        # A single shape (earlier callers' `build(shape)`) is the targets', as wide as the source.
+        if target_shape is None:
+            target_shape = source_shape
+        self.step1.build(target_shape)
+        self.step2.build(tuple(target_shape[:-1]) + (self.filters,))
         self.built = True
 
     def call(self, source, target, source_mask=None):
         t = target + timing_signal(tf.shape(target)[1], self.filters, target.dtype)[None]
         return attend(source, self.step2(self.step1(t)), source_mask)
+
+    def compute_output_shape(self, source_shape, target_shape, source_mask_shape=None):
+        return tuple(target_shape[:-1]) + (source_shape[-1],)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "padding": self.padding,

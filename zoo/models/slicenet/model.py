@@ -73,30 +73,40 @@ class SliceNet(keras.Model):
         self.encoder_modules, self.decoder_modules = int(encoder_modules), int(decoder_modules)
         self.kernel_sizes, self.dilations = _int_list(kernel_sizes), _int_list(dilations)
         self.separability, self.groups, self.dropout = separability, int(groups), float(dropout)
+        # Sub-layers share the model's dtype policy, so a mixed-precision model is mixed throughout.
+        dtype = self.dtype_policy
         conv = dict(kernel_sizes=self.kernel_sizes, dilations=self.dilations, separability=separability,
-                    groups=self.groups, dropout=self.dropout)
+                    groups=self.groups, dropout=self.dropout, dtype=dtype)
         self.embedding = keras.layers.Embedding(
             self.vocab_size, self.filters, name="embedding",
-            embeddings_initializer=keras.initializers.RandomNormal(stddev=self.filters ** -0.5))
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=self.filters ** -0.5), dtype=dtype)
         self.encoder = [ConvModule(self.filters, padding="same", name=f"encoder{i}", **conv)
                         for i in range(self.encoder_modules)]
         self.mixer_attention = AttentionModule(self.filters, "causal", separability, self.groups,
-                                               name="mixer_attention")
+                                               name="mixer_attention", dtype=dtype)
         self.mixer = ConvStep(self.filters, 3, 1, "causal", separability,
-                              step_groups(separability, self.groups, 0), name="mixer")
+                              step_groups(separability, self.groups, 0), name="mixer", dtype=dtype)
         self.decoder = [ConvModule(self.filters, padding="causal", name=f"decoder{i}", **conv)
                         for i in range(self.decoder_modules)]
         self.decoder_attention = [AttentionModule(self.filters, "causal", separability, self.groups,
-                                                  name=f"decoder_attention{i}")
+                                                  name=f"decoder_attention{i}", dtype=dtype)
                                   for i in range(self.decoder_modules)]
 
     def build(self, input_shape=None):
         c = self.filters
         self.embedding.build((None, None))
-        for m in self.encoder + self.decoder + self.decoder_attention + [self.mixer_attention]:
+        # Same build order as ever: weights are created in this order (checkpoint layout).
+        for m in self.encoder + self.decoder:
             m.build((None, None, c))
+        for m in self.decoder_attention + [self.mixer_attention]:
+            m.build(source_shape=(None, None, c), target_shape=(None, None, c))
         self.mixer.build((None, None, 2 * c))
         self.built = True
+
+    @property
+    def input_dtype(self):
+        """Token ids: the dtype Keras converts inputs to and traces `export()` with."""
+        return "int32"
 
     @property
     def embedding_parameters(self) -> int:
