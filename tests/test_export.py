@@ -510,3 +510,16 @@ def test_damaged_files_are_named_errors(small_exports, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("zoo: error: ") and "model.keras' is corrupted or truncated" in err
     assert "Traceback" not in err
+
+
+def test_a_run_with_a_damaged_model_keras_is_a_named_error(exported, tmp_path, capsys):
+    _, run, _ = exported
+    bad = tmp_path / "run"
+    shutil.copytree(run, bad)
+    f = bad / "model.keras"
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    assert cli_main(["export", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zoo: error: ") and err.count("\n") == 1, err
+    assert "model.keras' is corrupted or truncated" in err and "latest checkpoint" in err
+    assert not (tmp_path / "out").exists()

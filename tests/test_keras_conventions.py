@@ -35,11 +35,9 @@ def float32_afterwards():
 
 
 # -- 1. model.export() ---------------------------------------------------------------------------
-# One representative per (family, model class), smaller than the registry's smoke sizes: an
-# export costs seconds however small the weights (measured on 2 shared cores: 72 s for eleven
-# variants at these tiny sizes; 7-28 s for each SliceNet variant at smoke sizes), and the other
-# variants of a class differ only in sizes and convolution types, which the registry sweep and
-# the layer harness below cover.
+# One representative per (family, model class) at the smallest sizes checks the served
+# signature's dtypes; every other variant is exported below at small sizes (an export costs
+# seconds however small the weights).
 TINY = {"byte_rcae_n2": dict(features=8, max_length=8),
         "lstm_autoencoder": dict(units=8, embedding_dim=8, max_length=16),
         "slicenet_bytenet": dict(vocab_size=12, filters=8, encoder_modules=1, decoder_modules=1,
@@ -73,6 +71,26 @@ def test_keras_export_serves_the_model(name, tmp_path):
     arg = tf.nest.map_structure(tf.constant, x)
     got = served.serve(arg).numpy()
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+# Every other registered variant, at these sizes per model class (only the sizes shrink: each
+# variant keeps its depth, pooling, recursion, separability, kernels, dilations and cell).
+SHRINK = {"ByteRCAE": dict(features=8, max_length=8),
+          "LSTMAutoencoder": TINY["lstm_autoencoder"],
+          "SliceNet": dict(vocab_size=12, filters=48, encoder_modules=1, decoder_modules=1),  # 3 | 48, 16 | 48
+          "StackedRNN": dict(units=4, num_layers=1), "Seq2SeqLSTM": dict(units=4, num_layers=1)}
+
+
+@pytest.mark.parametrize("name", sorted(set(zoo.list_models()) - set(EXPORTED)))
+def test_keras_export_traces_every_other_registered_model(name, tmp_path):
+    """`model.export()` of every variant; served outputs equal the model's (the representatives
+    above also check the signature's dtypes)."""
+    model, x = _tiny(name, **SHRINK[model_entry(name).factory.__name__])
+    want = np.asarray(model(x, training=False))
+    model.export(str(tmp_path / name), format="tf_saved_model", verbose=False)
+    served = tf.saved_model.load(str(tmp_path / name))  # held: its variables live as long as it
+    got = served.serve(tf.nest.map_structure(tf.constant, x))
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
 
 
 def test_id_models_declare_int32_inputs():

@@ -68,6 +68,33 @@ def atomic_save_keras(model, path) -> Path:
     return Path(path)
 
 
+def one_line(e: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line (TensorFlow's span several), for a user error."""
+    text = getattr(e, "message", None) or str(e) or type(e).__name__
+    return " ".join(str(text).split())[:limit]
+
+
+def load_keras_file(path, error: Callable[[str], Exception], remedy: str):
+    """`keras.models.load_model(path)`, a damaged file raised as `error(message)` naming it and
+    its cause: Keras reports a truncated `.keras` zip as "File not found", which misleads."""
+    import zipfile
+
+    import keras
+
+    path = Path(path)
+    try:
+        return keras.models.load_model(path)
+    except Exception as e:  # noqa: BLE001  (Keras raises several types for damaged files)
+        try:
+            bad = zipfile.ZipFile(path).testzip() if zipfile.is_zipfile(path) else "the zip directory"
+        except Exception as e2:  # noqa: BLE001  (a zip that opens but cannot be read through)
+            bad, e = "a member", e2
+        if bad is not None:
+            raise error(f"{str(path)!r} is corrupted or truncated ({bad} does not read back: "
+                        f"{one_line(e)}); {remedy}") from None
+        raise error(f"{str(path)!r} cannot be loaded ({one_line(e)})") from None
+
+
 def read_json(path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 

@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 from zoo.config import ExperimentConfig, RecipeError, load_recipe
+from zoo.io import load_keras_file
 
 RECIPE = "recipe.yaml"
 ARTIFACTS = "artifacts"
@@ -80,16 +81,15 @@ def model_checkpoint(model, **others):
 
 
 def load_run(path):
-    """(config, model) of a run: `model.keras` if training finished, else the latest checkpoint."""
-    import keras
-    import tensorflow as tf
-
+    """(config, model) of a run: `model.keras` if training finished, else the newest intact
+    checkpoint; a damaged `model.keras` is a RunError naming it."""
     from zoo.registry import create_model
 
     p = require_run_dir(path)
     config = load_run_config(p)
     if (p / KERAS_FILE).is_file():
-        return config, keras.models.load_model(p / KERAS_FILE)
+        return config, load_keras_file(p / KERAS_FILE, RunError,
+                                       "delete it to fall back to the run's latest checkpoint")
     model = create_model(config.model.name, build=True, **config.model.kwargs())
     restore_intact(model_checkpoint(model), p / CHECKPOINTS, partial=True)
     return config, model

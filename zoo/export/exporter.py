@@ -36,6 +36,7 @@ import keras
 import tensorflow as tf
 
 from zoo.config import ExperimentConfig, load_recipe
+from zoo.io import load_keras_file, one_line
 from zoo.export.swap import leftovers, recover_leftovers, swap_into_place
 from zoo.registry import build_model, family, model_entry
 from zoo.version import __version__
@@ -205,13 +206,8 @@ def _check_spec_name(name: str, seen: set[str]) -> None:
 
 
 # -- reading the files back -----------------------------------------------------------------
-def _cause(e: BaseException) -> str:
-    text = getattr(e, "message", None) or str(e) or type(e).__name__
-    return " ".join(text.split())[:300]
-
-
 def _corrupt(path: Path, e: BaseException) -> ExportError:
-    return ExportError(f"{str(path)!r} is corrupted or truncated ({_cause(e)}); re-export it")
+    return ExportError(f"{str(path)!r} is corrupted or truncated ({one_line(e)}); re-export it")
 
 
 def load_savedmodel(path):
@@ -236,11 +232,11 @@ def load_savedmodel(path):
         except Exception as e2:  # noqa: BLE001
             index = path / "variables" / "variables.index"
             data = sorted((path / "variables").glob("variables.data-*"))
-            named = [p for p in (index, *data) if p.name in _cause(e2)]
-            named = named or ([index] if "sstable" in _cause(e2) else data)
+            named = [p for p in (index, *data) if p.name in one_line(e2)]
+            named = named or ([index] if "sstable" in one_line(e2) else data)
             raise _corrupt(named[0] if len(named) == 1 else path / "variables", e2) from None
         # Intact files (e.g. an op library that is not imported): say what TensorFlow said.
-        raise ExportError(f"{str(path)!r} cannot be loaded ({_cause(e)})") from None
+        raise ExportError(f"{str(path)!r} cannot be loaded ({one_line(e)})") from None
 
 
 def load_keras_model(export_dir):
@@ -248,21 +244,7 @@ def load_keras_model(export_dir):
     p = Path(export_dir) / KERAS_FILE
     if not p.is_file():
         raise ExportError(f"export {str(export_dir)!r} has no {KERAS_FILE}")
-    try:
-        return keras.models.load_model(p)
-    except Exception as e:  # noqa: BLE001  (a truncated zip reads as "File not found" or BadZipFile)
-        import zipfile
-
-        if not zipfile.is_zipfile(p):
-            raise _corrupt(p, e) from None
-        try:
-            with zipfile.ZipFile(p) as z:
-                bad = z.testzip()
-        except Exception as e2:  # noqa: BLE001
-            raise _corrupt(p, e2) from None
-        if bad is not None:
-            raise _corrupt(p, ValueError(f"member {bad} fails its CRC check")) from None
-        raise ExportError(f"{str(p)!r} cannot be loaded ({_cause(e)})") from None
+    return load_keras_file(p, ExportError, "re-export it")
 
 
 def _default_signature(spec: SavedModelSpec) -> str:
