@@ -42,8 +42,11 @@ def apply(defaults: dict[str, str] | None = None) -> dict[str, str]:
 def main(argv=None) -> int:
     """The `zoo` command: apply the defaults, then run `zoo.cli`."""
     apply()
-    from zoo.cli import main as run
-
+    try:
+        from zoo.cli import main as run  # imports TensorFlow: seconds in which Ctrl-C may land
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, as zoo.cli.main returns it
     return run(argv)
 
 

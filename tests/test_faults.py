@@ -243,3 +243,17 @@ def test_malformed_tune_spaces_are_one_line_errors(capsys, tmp_path, space, mess
                            "--set", f"tune.directory={tmp_path / 'tune'}")
     assert code == 2 and err.startswith("zoo: error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "tune").exists()
+
+
+def test_ctrl_c_before_training_is_one_line_and_status_130(tmp_path):
+    """SIGINT while the command still imports / loads (training's own handler not yet set)."""
+    recipe = small_recipe(tmp_path / "r.yaml", tmp_path / "run", max_steps=5)
+    proc = subprocess.Popen([sys.executable, "-m", "zoo_env", "train", recipe], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # importing TensorFlow alone takes longer
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    lines = [l for l in err.splitlines() if l.startswith("zoo:") or "Traceback" in l]
+    assert lines == ["zoo: interrupted"], err
+    assert not (tmp_path / "run" / "model.keras").exists()

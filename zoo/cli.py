@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import warnings
 
@@ -200,6 +201,16 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C outside training's own handler (importing, loading data, building, exporting):
+        # every write is atomic, so nothing half-written is left; one line, the shell's status.
+        print("zoo: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def _main(argv) -> int:
     import tensorflow as tf
 
     import zoo  # noqa: F401  (discovers the families: their verbs join the parser)
