@@ -53,10 +53,14 @@ class ByteRCAE(keras.Model):
         recursive: share the recursion groups' weights across applications (Table 5 compares).
         max_length: longest padded input; the static model always runs at this length.
         kernel_size: convolution kernel (paper: 3).
+        init: "zero_residual" (He-initialised layers, each residual branch starting at zero, so
+            the activation scale is the same at every depth; see `layers`), or "glorot" (Keras's
+            default, under which activations grow geometrically with n; models trained before
+            the zoo chose an initialisation used it).
     """
 
     def __init__(self, n=8, features=256, code_length=4, pooling="max", recursive=True,
-                 max_length=1024, kernel_size=3, **kwargs):
+                 max_length=1024, kernel_size=3, init="zero_residual", **kwargs):
         super().__init__(**kwargs)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -67,18 +71,19 @@ class ByteRCAE(keras.Model):
         self.recursive = recursive
         self.max_length = max_length
         self.kernel_size = kernel_size
+        self.init = init
         self.max_depth = recursion_depth(max_length, code_length)
         self.code_dim = code_length * features
         # Sub-layers share the model's dtype policy, so a mixed-precision model is mixed throughout.
         dtype = self.dtype_policy
-        conv = dict(n=n, features=features, kernel_size=kernel_size, dtype=dtype)
+        conv = dict(n=n, features=features, kernel_size=kernel_size, init=init, dtype=dtype)
         # Static model: one recursion group per application, no weight sharing (§4.6).
         copies = 1 if recursive else self.max_depth
         self.enc_prefix = ResidualConvStack(**conv, name="enc_prefix")
         self.enc_recursion = [ResidualConvStack(**conv, name=f"enc_recursion{i}") for i in range(copies)]
         self.pool = TemporalPool(pooling, name="pool", dtype=dtype)
-        self.enc_postfix = ResidualDenseStack(n, self.code_dim, name="enc_postfix", dtype=dtype)
-        self.dec_prefix = ResidualDenseStack(n, self.code_dim, name="dec_prefix", dtype=dtype)
+        self.enc_postfix = ResidualDenseStack(n, self.code_dim, init=init, name="enc_postfix", dtype=dtype)
+        self.dec_prefix = ResidualDenseStack(n, self.code_dim, init=init, name="dec_prefix", dtype=dtype)
         self.dec_recursion = [ResidualConvStack(**conv, expand=True, name=f"dec_recursion{i}")
                               for i in range(copies)]
         self.dec_postfix = ResidualConvStack(**conv, final_linear=True, output_features=NUM_BYTES,
@@ -176,7 +181,7 @@ class ByteRCAE(keras.Model):
         return {**super().get_config(), "n": self.n, "features": self.features,
                 "code_length": self.code_length, "pooling": self.pooling,
                 "recursive": self.recursive, "max_length": self.max_length,
-                "kernel_size": self.kernel_size}
+                "kernel_size": self.kernel_size, "init": self.init}
 
 
 _SMOKE = dict(features=32, max_length=64)
