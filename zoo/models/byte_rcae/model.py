@@ -152,22 +152,33 @@ class ByteRCAE(keras.Model):
         return tf.cast(tf.round(tf.math.log(tf.cast(length // self.code_length, tf.float32))
                                 / math.log(2.0)), tf.int32)
 
-    def encode(self, ids, training=False):
-        """Byte ids [B, L] (-1 = padding) -> the 1024-d code [B, code_dim]."""
+    def encode(self, ids, training=False, taps=None):
+        """Byte ids [B, L] (-1 = padding) -> the 1024-d code [B, code_dim]. `taps` (a list, static
+        lengths only) receives (group name, output) after every group application."""
         ids = ops.convert_to_tensor(ids, "int32")
         length = ids.shape[1] if ids.shape[1] is not None else tf.shape(ids)[1]
+        tap = (lambda name, x: taps.append((name, x)) or x) if taps is not None else (lambda name, x: x)
         x = ops.one_hot(ids, NUM_BYTES)  # -1 -> all-zero vector (the paper's padding)
-        x = self.enc_prefix(x)
-        x = self._recurse(x, self.enc_recursion, lambda g, h: self.pool(g(h)), self._depth(length))
+        x = tap("enc_prefix", self.enc_prefix(x))
+        x = self._recurse(x, self.enc_recursion, lambda g, h: tap(g.name, self.pool(g(h))), self._depth(length))
         x = ops.reshape(x, (-1, self.code_dim))
-        return self.enc_postfix(x)
+        return tap("enc_postfix", self.enc_postfix(x))
 
-    def decode(self, code, length):
+    def decode(self, code, length, taps=None):
         """Code [B, code_dim] -> byte logits [B, length, 256] for a padded `length`."""
-        x = self.dec_prefix(code)
+        tap = (lambda name, x: taps.append((name, x)) or x) if taps is not None else (lambda name, x: x)
+        x = tap("dec_prefix", self.dec_prefix(code))
         x = ops.reshape(x, (-1, self.code_length, self.features))
-        x = self._recurse(x, self.dec_recursion, lambda g, h: g(h), self._depth(length))
-        return self.dec_postfix(x)
+        x = self._recurse(x, self.dec_recursion, lambda g, h: tap(g.name, g(h)), self._depth(length))
+        return tap("dec_postfix", self.dec_postfix(x))
+
+    def group_outputs(self, ids) -> list:
+        """(group name, output) after every group application, in order, ending with the logits:
+        the activation-scale profile through the network (see `layers` on initialisation)."""
+        ids = ops.convert_to_tensor(ids, "int32")
+        taps = []
+        self.decode(self.encode(ids, taps=taps), int(ids.shape[1]), taps=taps)
+        return taps
 
     def call(self, ids, training=False):
         ids = ops.convert_to_tensor(ids, "int32")
