@@ -43,15 +43,26 @@ class TrainingDiverged(RuntimeError):
     """The loss or the weights became non-finite (NaN or infinite); nothing of it was saved."""
 
 
-def make_optimizer(trainer_config, steps_per_epoch: int):
-    """SGD with momentum and a step-decaying learning rate (halved every 10 epochs by default),
-    or Adam; weight decay and gradient-norm clipping from the same settings."""
+def make_optimizer(trainer_config, steps_per_epoch: int, total_steps: int | None = None):
+    """SGD with momentum or Adam; weight decay and gradient-norm clipping from the same settings.
+
+    The learning rate steps down (halved every 10 epochs by default), or with
+    `lr_schedule: cosine` follows half a cosine to zero over `total_steps` ("SGDR: Stochastic
+    Gradient Descent with Warm Restarts", Loshchilov and Hutter, 2017, Eq. 5, one cycle), after
+    `lr_warmup_steps` of linear warm-up. Both are functions of the optimizer's iteration count,
+    so a resumed run continues on the same curve."""
     import keras
 
     t = trainer_config
-    decay_steps = max(1, int(round(t.lr_decay_every_epochs * steps_per_epoch)))
-    schedule = keras.optimizers.schedules.ExponentialDecay(
-        t.learning_rate, decay_steps, t.lr_decay_factor, staircase=True)
+    if t.lr_schedule == "cosine":
+        warmup = min(t.lr_warmup_steps, max(0, (total_steps or 1) - 1))
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else t.learning_rate, max(1, (total_steps or 1) - warmup), alpha=0.0,
+            warmup_target=t.learning_rate if warmup else None, warmup_steps=warmup)
+    else:
+        decay_steps = max(1, int(round(t.lr_decay_every_epochs * steps_per_epoch)))
+        schedule = keras.optimizers.schedules.ExponentialDecay(
+            t.learning_rate, decay_steps, t.lr_decay_factor, staircase=True)
     common = dict(learning_rate=schedule, weight_decay=t.weight_decay or None, clipnorm=t.clipnorm)
     if t.optimizer == "sgd":
         return keras.optimizers.SGD(momentum=t.momentum, **common)
@@ -211,7 +222,8 @@ class Trainer:
                 raise RecipeError(f"update {update.name!r} of phase {phase.name!r} sets unknown "
                                   f"trainer keys {sorted(unknown)}")
             with self.strategy.scope():
-                optimizer = make_optimizer(dataclasses.replace(t, **update.optimizer), steps_per_epoch)
+                optimizer = make_optimizer(dataclasses.replace(t, **update.optimizer), steps_per_epoch,
+                                           total * update.repeat)
                 optimizer.build(update.variables())
             optimizers.append(optimizer)
             steps.append(self._make_update_step(update, optimizer))
