@@ -125,3 +125,24 @@ def test_final_weights_average_the_last_checkpoints(tmp_path):
     bad = tiny_recipe(tmp_path / "bad", trainer={"keep_checkpoints": 2, "average_checkpoints": 3})
     with pytest.raises(RecipeError, match="average_checkpoints .3. exceeds"):
         Trainer(bad, log=lambda *a: None).fit()
+
+
+@pytest.mark.parametrize("warmup", [0, 10])
+def test_cosine_schedule_reaches_zero_at_the_last_step(warmup):
+    """lr(i) = lr0 * (1 + cos(pi * (i - w) / (T - w))) / 2 after w linear warm-up steps."""
+    import math
+
+    from zoo.config import TrainerConfig
+    from zoo.training.trainer import make_optimizer
+
+    T, lr0 = 200, 0.003
+    t = TrainerConfig(optimizer="adam", learning_rate=lr0, lr_schedule="cosine", lr_warmup_steps=warmup)
+    lr = make_optimizer(t, steps_per_epoch=7, total_steps=T)._learning_rate
+    for i in (warmup, 60, 150, T - 1, T, T + 50):
+        expected = lr0 * (1 + math.cos(math.pi * min(i - warmup, T - warmup) / (T - warmup))) / 2
+        assert float(lr(i)) == pytest.approx(expected, rel=1e-5, abs=1e-9), i
+    if warmup:
+        assert float(lr(0)) == 0.0 and float(lr(warmup // 2)) == pytest.approx(lr0 / 2, rel=1e-5)
+    # The step schedule is unchanged: halved every lr_decay_every_epochs (10 x 7 steps).
+    step = make_optimizer(TrainerConfig(learning_rate=lr0), steps_per_epoch=7, total_steps=T)._learning_rate
+    assert [float(step(i)) for i in (69, 70, 140)] == pytest.approx([lr0, lr0 / 2, lr0 / 4])
