@@ -37,6 +37,7 @@ Prints a table and writes `benchmarks/results/byte_rcae.json` (`byte_rcae_quick.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -163,6 +164,18 @@ def build_step(n, batch, ids, run_dir, jit):
     return trainer, step
 
 
+def savedmodel_path(export_dir, name: str) -> Path:
+    """The folder of SavedModel `name` in an export: its manifest's `path` (export format 3:
+    `depth_d/<TF Serving version>/`), or `<export>/<name>` for exports without a manifest."""
+    export_dir = Path(export_dir)
+    manifest = export_dir / "manifest.json"
+    if manifest.is_file():
+        for entry in json.loads(manifest.read_text()).get("savedmodels", []):
+            if entry.get("name") == name:
+                return export_dir / entry["path"]
+    return export_dir / name
+
+
 def profiler_forward_flops(model, length) -> dict:
     """Float-op counts of the forward graph at batch 1 from tf.compat.v1.profiler, by op type."""
     import tensorflow as tf
@@ -248,7 +261,7 @@ def child(a) -> None:
         t = time.time()
         export_dir = export_model(model, trainer.config.to_dict(), os.path.join(tmp, "export"), depths=[depth])
         out["export_s"] = time.time() - t
-        loaded = tf.saved_model.load(str(Path(export_dir) / f"depth_{depth}"))
+        loaded = tf.saved_model.load(str(savedmodel_path(export_dir, f"depth_{depth}")))
         reconstruct = loaded.signatures["reconstruct"]
         x = tf.constant(ids)
         keras_fn = tf.function(lambda v: model(v, training=False),
