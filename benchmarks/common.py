@@ -7,8 +7,9 @@ under those knobs (`run_child`). What the helpers give:
 - timing: `median`, `time_call` (median wall time of repeated calls), `interleaved` (several
   functions timed round by round in alternating order, so a load change on a shared machine hits
   all of them alike and their ratios stay fair), `spread` (median / quartiles / min / max);
-- a same-run compute reference: `matmul_reference` (FLOP/s of a dense float32 matmul in a
-  tf.function, the yardstick for "achieved FLOP/s as a fraction of matmul");
+- same-run compute references: `matmul_reference` (FLOP/s of a dense float32 matmul in a
+  tf.function) and `numpy_matmul_reference` (the same product with numpy's BLAS), the
+  yardsticks for "achieved FLOP/s as a fraction of matmul" (take the faster of the two);
 - memory: `peak_rss_mb` (the process's resident-set high-water mark from getrusage);
 - output: `atomic_write_json` (temp file + rename), `format_table`, `machine_info`;
 - processes: `run_child` (run this script again in `--child` mode with extra environment and read
@@ -111,6 +112,31 @@ def matmul_reference(size: int = 2048):
 
     run()  # trace
     return run, 2.0 * size ** 3
+
+
+def numpy_matmul_reference(size: int = 2048):
+    """(fn, flops, info): a float32 `size`x`size` numpy matmul (`a @ b` on preallocated
+    arrays, numpy's BLAS with its default threads), its FLOP count 2*size^3, and numpy's version
+    and BLAS. The second yardstick next to `matmul_reference`: a framework's own GEMM can be
+    slower than the machine's best, and a fraction of a slow matmul overstates a workload.
+    OpenBLAS's worker threads keep polling for ~0.1 s after a call: time what follows it only
+    after a pause (`LockstepServer.serve(settle=...)`)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+
+    def run():
+        return float((a @ b)[0, 0])
+
+    run()  # warm up (thread pool start)
+    info = {"numpy": np.__version__}
+    try:
+        deps = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["blas"] = f"{deps.get('name')} {deps.get('version')}".strip()
+    except Exception:  # noqa: BLE001 (older numpy: no dict mode)
+        pass
+    return run, 2.0 * size ** 3, info
 
 
 # -- memory ----------------------------------------------------------------------------------
@@ -268,10 +294,17 @@ class LockstepServer:
         self._send("ready", dict(info or {}))
 
     def serve(self, fns: Mapping[str, Callable[[], object]],
-              inner: int | Mapping[str, int] = 1) -> dict[str, list[float]]:
-        """Run one round of `fns` per "round" command until "done"; return all round times."""
+              inner: int | Mapping[str, int] = 1,
+              settle: Mapping[str, float] | None = None) -> dict[str, list[float]]:
+        """Run one round of `fns` per "round" command until "done"; return all round times.
+
+        `settle` {name: seconds}: an untimed pause after that function's calls in each round,
+        for work that leaves threads busy after it returns (OpenBLAS's workers poll for ~0.1 s
+        after a numpy matmul), so that they do not slow whatever is timed next, here or in
+        another lock-step child."""
         names = list(fns)
         counts = {n: (inner.get(n, 1) if isinstance(inner, Mapping) else inner) for n in names}
+        settle = dict(settle or {})
         times: dict[str, list[float]] = {n: [] for n in names}
         r = 0
         while True:
@@ -284,6 +317,8 @@ class LockstepServer:
             for n in (names if r % 2 == 0 else names[::-1]):
                 this[n] = median(time_call(fns[n], repeats=counts[n], warmup=0))
                 times[n].append(this[n])
+                if settle.get(n):
+                    time.sleep(settle[n])
             r += 1
             self._send("round", this)
 
