@@ -34,7 +34,7 @@ def main() -> int:
     ids = np.random.default_rng(0).integers(1, 256, size=(1, LENGTH)).astype("int32")
     rows, profiles = [], []
     for features in (256, 128):
-        for init in ("zero_residual", "glorot"):
+        for init in ("zero_residual", "depth_scaled", "glorot"):
             for n in (2, 4, 8, 16):
                 keras.utils.set_random_seed(0)
                 model = zoo.create_model(f"byte_rcae_n{n}", build=True, features=features, init=init)

@@ -28,7 +28,7 @@ from keras import ops
 from zoo.registry import serializable
 
 POOLINGS = ("max", "average", "l2")
-INITS = ("zero_residual", "glorot")
+INITS = ("zero_residual", "depth_scaled", "glorot")
 
 
 def _check_init(init):
@@ -37,11 +37,13 @@ def _check_init(init):
     return init
 
 
-def _initializer(init, role):
+def _initializer(init, role, branch_scale=1.0):
     """Kernel initializer of a layer by its role: "relu" (feeds a ReLU), "branch_end" (the second
     layer of a pair with a shortcut) or "linear" (the final logits with no shortcut)."""
     if init == "glorot":
         return "glorot_uniform"
+    if role == "branch_end" and init == "depth_scaled":
+        return keras.initializers.VarianceScaling(2.0 * branch_scale ** 2, "fan_in", "truncated_normal")
     return {"relu": "he_normal", "branch_end": "zeros", "linear": "lecun_normal"}[role]
 
 
@@ -59,11 +61,12 @@ class ResidualConvStack(keras.layers.Layer):
     """
 
     def __init__(self, n, features=256, kernel_size=3, expand=False, final_linear=False,
-                 output_features=None, init="zero_residual", **kwargs):
+                 output_features=None, init="zero_residual", branch_scale=1.0, **kwargs):
         super().__init__(**kwargs)
         if n < 2 or n % 2:
             raise ValueError(f"n must be an even number >= 2 (residual pairs), got {n}")
         self.init = _check_init(init)
+        self.branch_scale = branch_scale
         self.n = n
         self.features = features
         self.kernel_size = kernel_size
@@ -94,7 +97,7 @@ class ResidualConvStack(keras.layers.Layer):
                 role = "branch_end"
             else:
                 role = "relu" if self._pair_activation(i - 1) else "linear"
-            conv.kernel_initializer = keras.initializers.get(_initializer(self.init, role))
+            conv.kernel_initializer = keras.initializers.get(_initializer(self.init, role, self.branch_scale))
             conv.build(shape)
             width = conv.filters
             if i == 0 and self.expand:
@@ -131,23 +134,24 @@ class ResidualConvStack(keras.layers.Layer):
         return {**super().get_config(), "n": self.n, "features": self.features,
                 "kernel_size": self.kernel_size, "expand": self.expand,
                 "final_linear": self.final_linear, "output_features": self.output_features,
-                "init": self.init}
+                "init": self.init, "branch_scale": self.branch_scale}
 
 
 @serializable
 class ResidualDenseStack(keras.layers.Layer):
     """`n` linear layers of width `units` with ReLU and a residual per pair (§2 postfix/prefix)."""
 
-    def __init__(self, n, units=1024, init="zero_residual", **kwargs):
+    def __init__(self, n, units=1024, init="zero_residual", branch_scale=1.0, **kwargs):
         super().__init__(**kwargs)
         if n < 2 or n % 2:
             raise ValueError(f"n must be an even number >= 2 (residual pairs), got {n}")
         self.init = _check_init(init)
+        self.branch_scale = branch_scale
         self.n = n
         self.units = units
         # Every pair has a shortcut (width units -> units): see the module docstring.
         self.dense = [keras.layers.Dense(units, activation="relu" if i % 2 == 0 else None, name=f"dense{i}",
-                                         kernel_initializer=_initializer(init, "relu" if i % 2 == 0 else "branch_end"),
+                                         kernel_initializer=_initializer(init, "relu" if i % 2 == 0 else "branch_end", branch_scale),
                                          dtype=self.dtype_policy)
                       for i in range(n)]
 
@@ -165,7 +169,8 @@ class ResidualDenseStack(keras.layers.Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
-        return {**super().get_config(), "n": self.n, "units": self.units, "init": self.init}
+        return {**super().get_config(), "n": self.n, "units": self.units, "init": self.init,
+                "branch_scale": self.branch_scale}
 
 
 @serializable

@@ -76,14 +76,18 @@ class ByteRCAE(keras.Model):
         self.code_dim = code_length * features
         # Sub-layers share the model's dtype policy, so a mixed-precision model is mixed throughout.
         dtype = self.dtype_policy
-        conv = dict(n=n, features=features, kernel_size=kernel_size, init=init, dtype=dtype)
+        # depth_scaled: each residual branch starts at 1/sqrt(P) of its input's scale, P the pair
+        # applications on the longest path, so the variance grows at most (1 + 1/P)^P < e.
+        pairs = n * (2 + self.max_depth)
+        scale = dict(init=init, branch_scale=1.0 / math.sqrt(pairs))
+        conv = dict(n=n, features=features, kernel_size=kernel_size, dtype=dtype, **scale)
         # Static model: one recursion group per application, no weight sharing (§4.6).
         copies = 1 if recursive else self.max_depth
         self.enc_prefix = ResidualConvStack(**conv, name="enc_prefix")
         self.enc_recursion = [ResidualConvStack(**conv, name=f"enc_recursion{i}") for i in range(copies)]
         self.pool = TemporalPool(pooling, name="pool", dtype=dtype)
-        self.enc_postfix = ResidualDenseStack(n, self.code_dim, init=init, name="enc_postfix", dtype=dtype)
-        self.dec_prefix = ResidualDenseStack(n, self.code_dim, init=init, name="dec_prefix", dtype=dtype)
+        self.enc_postfix = ResidualDenseStack(n, self.code_dim, name="enc_postfix", dtype=dtype, **scale)
+        self.dec_prefix = ResidualDenseStack(n, self.code_dim, name="dec_prefix", dtype=dtype, **scale)
         self.dec_recursion = [ResidualConvStack(**conv, expand=True, name=f"dec_recursion{i}")
                               for i in range(copies)]
         self.dec_postfix = ResidualConvStack(**conv, final_linear=True, output_features=NUM_BYTES,
