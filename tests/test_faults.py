@@ -187,6 +187,18 @@ def test_nonsense_recipe_values_are_one_line_errors(capsys, tmp_path, override, 
     assert not (tmp_path / "run").exists()
 
 
+def test_a_batch_smaller_than_the_replicas_is_one_line_error(capsys, tmp_path):
+    """The paper's batch of 1 on two replicas (the test session's two CPUs) would hand one
+    replica an empty batch, which crashed inside a convolution kernel."""
+    recipe = small_recipe(tmp_path / "r.yaml", tmp_path / "run", max_steps=2)
+    code, _, err = run_cli(capsys, "train", recipe, "--set", "runtime.strategy=mirrored",
+                           "--set", "data.batch_size=1")
+    assert code == 2 and err == ("zoo: error: data.batch_size (1) is smaller than the number of replicas (2): "
+                                 "every replica needs at least one example; raise data.batch_size to 2 or "
+                                 "set runtime.strategy=one_device\n")
+    assert not (tmp_path / "run").exists()
+
+
 def test_task_and_model_options_of_other_families_are_range_checked():
     with pytest.raises(RecipeError, match=r"task\.label_smoothing must be a number in \[0, 1\), got 1"):
         load_recipe("slicenet/smoke", ["task.label_smoothing=1"])

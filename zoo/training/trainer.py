@@ -129,6 +129,15 @@ class Trainer:
                     f"({previous.model.name} {dict(previous.model.args)}); choose another with "
                     f"--set runtime.run_dir=... or delete it")
 
+    def _check_batch(self):
+        replicas = self.strategy.num_replicas_in_sync
+        batch = self.config.data.batch_size
+        if batch < replicas:
+            # An empty per-replica batch would reach the model (and crash inside a kernel).
+            raise RecipeError(f"data.batch_size ({batch}) is smaller than the number of replicas "
+                              f"({replicas}): every replica needs at least one example; raise "
+                              f"data.batch_size to {replicas} or set runtime.strategy=one_device")
+
     def _lock_dir(self) -> Path:
         # Workers of a multi-worker run share the run folder with the chief: each locks its own.
         return self.run_dir if self.chief else self.run_dir / "workers" / f"worker{worker_id(self.strategy)}"
@@ -152,6 +161,7 @@ class Trainer:
         import tensorflow as tf
 
         cfg, t = self.config, self.config.trainer
+        self._check_batch()
         if t.average_checkpoints > t.keep_checkpoints:
             raise RecipeError(f"trainer.average_checkpoints ({t.average_checkpoints}) exceeds "
                               f"trainer.keep_checkpoints ({t.keep_checkpoints}): keep at least as many")
@@ -315,6 +325,7 @@ class Trainer:
     def fit(self) -> dict:
         """Train (or resume) to the end; the final metrics, or `{"interrupted": True, "signal":
         signum, "step": ...}` when SIGTERM/SIGINT stopped it after saving a checkpoint."""
+        self._check_batch()  # before the lock creates the run folder
         with run_lock(self._lock_dir()):
             return self._fit()
 

@@ -9,15 +9,25 @@ output by addition").
 
 Initialisation. The paper does not state one. With Keras's default (Glorot uniform) every residual
 pair adds a branch of about the input's own scale, so activations grow geometrically with depth:
-logit standard deviations of ~30 at n = 2, ~2e6 at n = 8 and ~5e10 at n = 16 at length 1,024.
-The default here, `init="zero_residual"`, keeps the scale fixed at any depth: every layer that
-feeds a ReLU is He-initialised (variance 2 / fan-in: "Delving Deep into Rectifiers", He et al.
-2015, §2.2), and the second layer of every pair that has a shortcut starts at zero, so each pair
-starts as the identity (x -> relu(x + 0) = x for x >= 0) and learns its branch from there (the
-zero-initialised last layer of each residual branch of "Accurate, Large Minibatch SGD", Goyal et al.
-2017, §5.1, and of Fixup, Zhang et al. 2019, §3). A pair without a shortcut (the one-hot input or
-the logits of a model whose width differs) keeps He for its ReLU layers and LeCun (1 / fan-in) for
-the linear logits. `init="glorot"` is Keras's default, what models trained before this used.
+logit standard deviations of ~30 at n = 2, ~2e6 at n = 8 and ~4e10 at n = 16 at length 1,024.
+Two schemes keep the scale from growing with n; in both, every layer that feeds a ReLU is
+He-initialised (variance 2 / fan-in: "Delving Deep into Rectifiers", He et al. 2015, §2.2) and a
+pair without a shortcut (the one-hot input or the logits of a model whose width differs) keeps He
+for its ReLU layers and LeCun (1 / fan-in) for linear logits:
+
+- "depth_scaled" (the model's default): the second layer of every pair with a shortcut is He
+  scaled by `branch_scale` = 1/sqrt(P), P the pair applications on the model's longest path, so
+  each branch adds 1/P of its input's variance and the total grows at most (1 + 1/P)^P < e
+  whatever n is (the depth-scaled residual branches of Fixup, "Fixup Initialization", Zhang et
+  al. 2019, §3). What still grows is the recursion's max-pooling of decorrelated features,
+  ~1.2-1.35x per application and the same for every n. It trained the main job to 38.0% byte
+  error where zero_residual reached 48.2% and Glorot 45.0% (3,000 steps each).
+- "zero_residual" (the stacks' own default): that layer starts at zero, so each pair starts as
+  the identity (x -> relu(x + 0) = x for x >= 0; "Accurate, Large Minibatch SGD", Goyal et al.
+  2017, §5.1); the scale then stays within 1-1.3x of the first layer's through the whole network,
+  but every first layer of a pair gets no gradient until its partner has moved off zero.
+
+"glorot" is Keras's default, what models trained before the zoo chose an initialisation used.
 """
 from __future__ import annotations
 

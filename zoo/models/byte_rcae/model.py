@@ -53,14 +53,14 @@ class ByteRCAE(keras.Model):
         recursive: share the recursion groups' weights across applications (Table 5 compares).
         max_length: longest padded input; the static model always runs at this length.
         kernel_size: convolution kernel (paper: 3).
-        init: "zero_residual" (He-initialised layers, each residual branch starting at zero, so
-            the activation scale is the same at every depth; see `layers`), or "glorot" (Keras's
-            default, under which activations grow geometrically with n; models trained before
-            the zoo chose an initialisation used it).
+        init: "depth_scaled" (He-initialised layers, each residual branch scaled by 1/sqrt of the
+            pair applications on the longest path), "zero_residual" (each branch starting at
+            zero) or "glorot" (Keras's default, under which activations grow geometrically with
+            n; what models trained before the zoo chose an initialisation used). See `layers`.
     """
 
     def __init__(self, n=8, features=256, code_length=4, pooling="max", recursive=True,
-                 max_length=1024, kernel_size=3, init="zero_residual", **kwargs):
+                 max_length=1024, kernel_size=3, init="depth_scaled", **kwargs):
         super().__init__(**kwargs)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
