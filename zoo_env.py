@@ -41,10 +41,29 @@ def apply(defaults: dict[str, str] | None = None) -> dict[str, str]:
 
 def main(argv=None) -> int:
     """The `zoo` command: apply the defaults, then run `zoo.cli`."""
+    import signal
+
     apply()
+    # Importing TensorFlow takes seconds in which Ctrl-C may land, and some imported code catches
+    # every exception (KeyboardInterrupt included) and carries on: remember the signal itself.
+    interrupted = []
+
+    def on_sigint(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()  # signal.signal needs it
+    previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
     try:
-        from zoo.cli import main as run  # imports TensorFlow: seconds in which Ctrl-C may land
+        from zoo.cli import main as run
     except KeyboardInterrupt:
+        interrupted.append(signal.SIGINT)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+    if interrupted:
         print("zoo: interrupted", file=sys.stderr)
         return 130  # 128 + SIGINT, as zoo.cli.main returns it
     return run(argv)
