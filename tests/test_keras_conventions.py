@@ -18,6 +18,7 @@ from keras.src.testing import TestCase
 import zoo
 from zoo.config import load_recipe
 from zoo.models.byte_rcae import layers as byte_layers
+from zoo.models.ram import layers as ram_layers
 from zoo.models.recurrent import cells as rnn_cells
 from zoo.models.slicenet import layers as slice_layers
 from zoo.registry import create_model, create_task, model_entry
@@ -43,7 +44,9 @@ TINY = {"byte_rcae_n2": dict(features=8, max_length=8),
         "slicenet_bytenet": dict(vocab_size=12, filters=8, encoder_modules=1, decoder_modules=1,
                                  kernel_sizes=[3], dilations=[2]),
         "stacked_lstm_adding": dict(units=4, num_layers=1),
-        "seq2seq_lstm_digits": dict(units=4, num_layers=1)}
+        "seq2seq_lstm_digits": dict(units=4, num_layers=1),
+        "ram_mnist": dict(image_size=16, glimpse_size=3, units=4, hidden=4, glimpses=2,
+                          context_filters=(2, 2, 2), context_downsample=2)}
 EXPORTED = sorted(TINY)
 
 
@@ -78,7 +81,8 @@ def test_keras_export_serves_the_model(name, tmp_path):
 SHRINK = {"ByteRCAE": dict(features=8, max_length=8),
           "LSTMAutoencoder": TINY["lstm_autoencoder"],
           "SliceNet": dict(vocab_size=12, filters=48, encoder_modules=1, decoder_modules=1),  # 3 | 48, 16 | 48
-          "StackedRNN": dict(units=4, num_layers=1), "Seq2SeqLSTM": dict(units=4, num_layers=1)}
+          "StackedRNN": dict(units=4, num_layers=1), "Seq2SeqLSTM": dict(units=4, num_layers=1),
+          "RecurrentAttentionModel": TINY["ram_mnist"]}
 
 
 @pytest.mark.parametrize("name", sorted(set(zoo.list_models()) - set(EXPORTED)))
@@ -123,7 +127,7 @@ def test_a_model_dtype_policy_reaches_every_sub_layer():
 # One smoke recipe per model class and loss code path: seq_mnist and temporal_order share
 # `_classification_sums` with digit_seq2seq (temporal_order trains in the trainer test below);
 # the byte task runs with the LSTM baseline too.
-SWEPT_TASKS = ("adding", "byte_autoencoder", "char_lm", "digit_seq2seq", "translation")
+SWEPT_TASKS = ("adding", "byte_autoencoder", "char_lm", "cluttered_mnist", "digit_seq2seq", "translation")
 TRAINED = [(name, None) for name in SWEPT_TASKS] + [
     ("byte_autoencoder", {"name": "lstm_autoencoder", "units": 8, "embedding_dim": 8, "max_length": 16})]
 
@@ -212,7 +216,7 @@ def test_the_trainer_steps_under_a_global_bfloat16_policy(tmp_path, monkeypatch,
 PUBLIC = {byte_layers.ResidualConvStack, byte_layers.ResidualDenseStack, byte_layers.TemporalPool,
           slice_layers.SliceConv1D, slice_layers.ConvStep, slice_layers.ConvModule,
           slice_layers.AttentionModule, rnn_cells.DropoutLSTMCell, rnn_cells.DropoutGRUCell,
-          rnn_cells.DropoutRNN}
+          rnn_cells.DropoutRNN, ram_layers.GlimpseReader}
 
 
 def _layer_cases():
@@ -269,6 +273,14 @@ def _layer_cases():
         init_kwargs=dict(cell=C.DropoutLSTMCell(3, recurrent_dropout=0.2, scheme="semeniuta",
                                                 mask_sampling="per_sequence", seed=1)),
         input_shape=(2, 5, 4), expected_output_shape=(2, 3), expected_num_trainable_weights=3)
+    for relative, extent in ((False, None), (True, 0.5)):
+        yield f"glimpse_reader{'_relative' if relative else ''}", ram_layers.GlimpseReader, dict(
+            init_kwargs=dict(size=3, image_height=6, image_width=5, relative_shift=relative, max_extent=extent),
+            input_shape={"images_shape": (2, 6, 5), "state_shape": (2, 4)}, expected_output_shape=(2, 3, 3),
+            expected_num_trainable_weights=2,
+            # Like the attention module: two inputs, which Keras's fit check cannot feed; the
+            # registry sweep checks the reader's gradients inside the model.
+            run_training_check=False)
 
 
 LAYER_CASES = list(_layer_cases())
@@ -279,7 +291,7 @@ def test_layer_cases_cover_every_public_layer():
     covered |= {type(args["init_kwargs"]["cell"]) for _, _, args in LAYER_CASES if "cell" in args["init_kwargs"]}
     assert PUBLIC <= covered
     # Every serializable layer class the three layer modules define is in PUBLIC.
-    for module in (byte_layers, slice_layers, rnn_cells):
+    for module in (byte_layers, slice_layers, rnn_cells, ram_layers):
         for value in vars(module).values():
             if (isinstance(value, type) and issubclass(value, keras.layers.Layer)
                     and value.__module__ == module.__name__ and not value.__name__.startswith("_")):

@@ -69,7 +69,7 @@ def test_backward_gives_every_trainable_weight_a_finite_nonzero_gradient(name):
 
 def test_every_model_and_task_belongs_to_a_declared_family():
     families = {f.name for f in zoo.families()}
-    assert families == {"byte_rcae", "slicenet", "recurrent"}
+    assert families == {"byte_rcae", "slicenet", "recurrent", "ram"}
     assert {model_entry(n).family for n in MODELS} == families
     assert {zoo.task_entry(t).family for t in zoo.list_tasks()} == families
     # The family key is the folder name; manifests of earlier versions used other keys.

@@ -12,6 +12,7 @@ from zoo.export.exporter import (
     export_run,
     load_keras_model,
     read_manifest,
+    select_served,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "load_keras_model",
     "open_export",
     "read_manifest",
+    "select_served",
 ]

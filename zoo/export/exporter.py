@@ -122,6 +122,17 @@ def checked_input(x, key: str, shape, *, value_range=None, values: str | None = 
         return tf.identity(x)
 
 
+def select_served(selection, served, what: str, by: str) -> list:
+    """A family exporter's choice of SavedModels: `selection` (None: all of `served`), refused
+    in one sentence when it names one the model does not serve, e.g. "depths [4] are not served
+    by this 3-layer stack; valid depths: [1, 2, 3]"."""
+    chosen = list(served) if selection is None else list(selection)
+    bad = [s for s in chosen if s not in served]
+    if bad:
+        raise ExportError(f"{what} {bad} are not served by {by}; valid {what}: {list(served)}")
+    return chosen
+
+
 # -- manifest --------------------------------------------------------------------------------
 def _spec_json(dtype: tf.DType, shape: tf.TensorShape) -> dict:
     return {"dtype": dtype.name, "shape": None if shape.rank is None else shape.as_list()}

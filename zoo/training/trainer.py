@@ -538,3 +538,26 @@ def _main_thread() -> bool:
 
 def train(config: ExperimentConfig, **kwargs) -> dict:
     return Trainer(config, **kwargs).fit()
+
+
+def train_or_reuse(config: ExperimentConfig, **kwargs) -> dict:
+    """The final metrics of `config`'s run: read from its run folder when a finished run there
+    was trained with this very resolved recipe, else trained (an interrupted run resumes; a
+    finished one with other settings is trained again from scratch). The folder may be named
+    relatively or absolutely, and the progress bar is no setting. For drivers of comparison
+    tables, whose rows must never be stale results of other settings."""
+    import json
+    import shutil
+
+    run = Path(config.runtime.run_dir)
+
+    def settings(c: ExperimentConfig) -> dict:
+        d = c.to_dict()
+        d["runtime"] = {k: v for k, v in d["runtime"].items() if k not in ("run_dir", "progress")}
+        return d
+
+    if (run / METRICS).is_file():
+        if settings(load_recipe(run / RECIPE)) == settings(config):
+            return json.loads((run / METRICS).read_text())
+        shutil.rmtree(run)
+    return Trainer(config, **kwargs).fit()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from zoo.export import ExportError, SavedModelSpec, ServingModule, checked_input
+from zoo.export import SavedModelSpec, ServingModule, checked_input, select_served
 from zoo.models.byte_rcae.data import PAD
 from zoo.models.byte_rcae.model import NUM_BYTES
 
@@ -71,14 +71,9 @@ def byte_range(model, length: int) -> tuple[int, int]:
 
 def export_byte_autoencoder(model, task, depths):
     """One SavedModel per recursion depth (all the model serves when `depths` is None)."""
-    served = servable_depths(model)
-    depths = served if depths is None else depths
-    bad = [d for d in depths if d not in served]
-    if bad:
-        kind = "recursive" if model.recursive else "static"
-        raise ExportError(f"depths {bad} are not served by this {kind} model "
-                          f"(max_length {model.max_length}); valid depths: {served}")
-    for d in depths:
+    kind = "recursive" if model.recursive else "static"
+    for d in select_served(depths, servable_depths(model), "depths",
+                           f"this {kind} model (max_length {model.max_length})"):
         length = model.code_length * 2 ** d
         module = ByteAutoencoderServing(model, length)
         lo, hi = byte_range(model, length)

@@ -17,24 +17,17 @@ Every cell of a grid is an ordinary run directory (recipe.yaml, TensorBoard, met
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 from pathlib import Path
 
 from zoo.config import load_recipe
 
 
 def _train(recipe, name, sets, out: Path) -> dict:
-    from zoo.training.trainer import Trainer
+    from zoo.training.trainer import train_or_reuse
 
-    run = out / name
-    config = load_recipe(recipe, sets + [f"runtime.run_dir={run}", "runtime.progress=false",
-                                         f"name={name}"])
-    if (run / "metrics.json").is_file():
-        if load_recipe(run / "recipe.yaml").to_dict() == config.to_dict():
-            return json.loads((run / "metrics.json").read_text())
-        shutil.rmtree(run)  # finished with other settings: train it again
-    return Trainer(config, log=lambda *a, **k: None).fit()
+    config = load_recipe(recipe, list(sets) + [f"runtime.run_dir={out / name}", "runtime.progress=false",
+                                               f"name={name}"])
+    return train_or_reuse(config, log=lambda *a, **k: None)
 
 
 def table3_1(steps: int, out: Path, lengths=(15, 30), schemes=("moon", "gal", "semeniuta"),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from zoo.export import ExportClient, ExportError, SavedModelSpec, ServingModule, checked_input
+from zoo.export import ExportClient, ExportError, SavedModelSpec, ServingModule, checked_input, select_served
 
 
 def _ids(x, key: str, vocab: int):
@@ -64,13 +64,8 @@ class StackedRNNServing(ServingModule):
 
 def export_recurrent(model, task, depths):
     """One SavedModel per stack depth (all 1..num_layers when `depths` is None)."""
-    served = list(range(1, model.num_layers + 1))
-    depths = served if depths is None else depths
-    bad = [d for d in depths if d not in served]
-    if bad:
-        raise ExportError(f"depths {bad} are not served by this {model.num_layers}-layer stack; "
-                          f"valid depths: {served}")
-    for d in depths:
+    served = range(1, model.num_layers + 1)
+    for d in select_served(depths, served, "depths", f"this {model.num_layers}-layer stack"):
         module = StackedRNNServing(model, d)
         yield SavedModelSpec(
             name=f"depth_{d}", module=module, signatures={"predict": module.predict}, default="predict",

@@ -1,0 +1,134 @@
+"""Serving export of the recurrent attention model: one SavedModel per number of glimpses,
+`glimpses_{k}/` for k = 1 .. the trained count — the classifier read out after glimpse k
+(Eq. 4.3.4 at step k), so a client trades accuracy for computation.
+
+Signatures of `glimpses_{k}/` (serving_default is `classify`):
+    classify {"images": float32 [None, S, S], values in [0, 1]}
+        -> {"probabilities": float32 [None, num_classes]}
+    attend   {"images": float32 [None, S, S]}
+        -> {"center_x", "center_y", "stride_x", "stride_y", "variance", "intensity":
+            float32 [None, k] (pixels; pixel 0 is the first column / row),
+            "boxes": float32 [None, k, 4] (x0, y0, x1, y1 of each glimpse's region, pixels)}
+Images are checked in the graph: shape [batch, S, S], finite, within [0, 1] (MNIST polarity:
+strokes bright on a dark background), so 0-255 pixel values are an error, not a wrong answer.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.export import ExportClient, ExportError, SavedModelSpec, ServingModule, checked_input, select_served
+
+
+class AttentionServing(ServingModule):
+    """`classify` and `attend` of a recurrent attention model stopped after `glimpses` steps."""
+
+    def __init__(self, model, glimpses: int):
+        super().__init__(model, name=f"ram_glimpses{glimpses}")
+        self.glimpses = glimpses
+        spec = [tf.TensorSpec([None, model.image_size, model.image_size], tf.float32, name="images")]
+        self.classify = tf.function(self._classify, input_signature=spec)
+        self.attend = tf.function(self._attend, input_signature=spec)
+
+    def _images(self, images):
+        s = self.model.image_size
+        return checked_input(images, "images", ["batch", s, s], value_range=(0, 1), finite=True,
+                             values="image pixel values")
+
+    def _classify(self, images):
+        logits = self.model(self._images(images), training=False, glimpses=self.glimpses)
+        return {"probabilities": tf.nn.softmax(tf.cast(logits[:, -1], tf.float32))}
+
+    def _attend(self, images):
+        params, boxes = self.model.attention(self._images(images), glimpses=self.glimpses)
+        return {**params, "boxes": boxes}
+
+
+def export_attention(model, task, glimpses):
+    """One SavedModel per glimpse count (all 1..model.glimpses when `glimpses` is None)."""
+    chosen = select_served(glimpses, range(1, model.glimpses + 1), "glimpse counts",
+                           f"this {model.glimpses}-glimpse model")
+    classes = None
+    if task is not None:
+        from zoo.models.ram.data import class_names
+
+        classes = class_names(task.options.problem)
+    for k in chosen:
+        module = AttentionServing(model, k)
+        yield SavedModelSpec(
+            name=f"glimpses_{k}", module=module, default="classify",
+            signatures={"classify": module.classify, "attend": module.attend},
+            info={"glimpses": k, "trained_glimpses": model.glimpses, "image_size": model.image_size,
+                  "glimpse_size": model.glimpse_size, "num_classes": model.num_classes,
+                  "class_names": classes})
+
+
+class AttentionClient(ExportClient):
+    """Reads a recurrent attention export: `classify(images, glimpses)`, `attend(images, glimpses)`
+    through the SavedModel of that glimpse count (default: the trained count)."""
+
+    family = "ram"
+    what = "recurrent attention model"
+
+    @property
+    def glimpse_counts(self) -> list[int]:
+        return sorted(e["glimpses"] for e in self.entries.values())
+
+    @property
+    def image_size(self) -> int:
+        return int(next(iter(self.entries.values()))["image_size"])
+
+    @property
+    def class_names(self) -> list[str]:
+        e = next(iter(self.entries.values()))
+        return e.get("class_names") or [str(i) for i in range(e["num_classes"])]
+
+    def _name(self, glimpses: int | None) -> str:
+        k = max(self.glimpse_counts) if glimpses is None else glimpses
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k not in self.glimpse_counts:
+            raise ExportError(f"this export serves {self.glimpse_counts[0]}..{self.glimpse_counts[-1]} "
+                              f"glimpses (trained with {max(self.glimpse_counts)}); got {glimpses!r}")
+        return next(n for n, e in self.entries.items() if e["glimpses"] == k)
+
+    def classify(self, images, glimpses: int | None = None) -> np.ndarray:
+        """Class probabilities [batch, num_classes] after `glimpses` glimpses."""
+        return self.call(self._name(glimpses), "classify", np.asarray(images, np.float32))["probabilities"]
+
+    def attend(self, images, glimpses: int | None = None) -> dict[str, np.ndarray]:
+        """Glimpse parameters per step and the glimpse boxes [batch, k, 4]."""
+        return self.call(self._name(glimpses), "attend", np.asarray(images, np.float32))
+
+    def example_input(self, path, name, key, spec, rng):
+        s = spec["shape"][1]
+        return rng.uniform(0.0, 1.0, size=(2, s, s)).astype(np.float32)
+
+    def shape_error(self, path, name, key, axis, got, need):
+        return ExportError(f"images must be {need} x {need} pixels for this model (got an image "
+                           f"axis of {got}); resize them (zoo attend --resize) or crop")
+
+
+def read_image(path, size: int, resize: bool = False) -> np.ndarray:
+    """A PNG / JPEG / any image Pillow reads, as float32 [size, size] in [0, 1].
+
+    Colour and alpha are converted to grey (luminance); an image of another size is an error
+    unless `resize` (bilinear, aspect ratio not kept). The model expects MNIST's polarity:
+    bright strokes on a dark background."""
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ExportError(f"no such image file: {str(p)!r}")
+    try:
+        with Image.open(p) as img:
+            img.load()
+            grey = img.convert("L")
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise ExportError(f"{str(p)!r} is not an image file Pillow can read ({e.__class__.__name__})") from None
+    if grey.size != (size, size):
+        if not resize:
+            raise ExportError(f"{str(p)!r} is {grey.size[0]} x {grey.size[1]} pixels; this model reads "
+                              f"{size} x {size} images (pass --resize to scale it)")
+        grey = grey.resize((size, size), Image.BILINEAR)
+    return np.asarray(grey, np.float32) / 255.0
