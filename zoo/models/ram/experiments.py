@@ -8,8 +8,9 @@ Each row is a recipe and the paper's value; Table 4.1 states its claim as a comp
 rows. Seed s > 0 of a row sets `data.seed` (the digit split, the images) and `trainer.seed`
 (the initialisation) to s. Every (row, seed) is an ordinary run directory under --out
 (recipe.yaml, TensorBoard, metrics.json); a rerun reuses a finished one only if its resolved
-recipe is the one asked for now, and resumes an interrupted one. The report (`table_<scale>.md`,
-`table_<scale>.json`, one glimpse figure per row from its seed-0 run, PNG) goes to --report.
+recipe is the one asked for now, and resumes an interrupted one. The report goes to --report:
+per table `table<key>_<scale>.md` and `.json` (e.g. table4.1_cpu.md; a run of some rows rewrites
+only their tables) and one glimpse figure per row from its seed-0 run (PNG).
 
 A claim "held" when the difference of the rows' mean errors is more than twice its standard
 error (binomial, over all test images of all seeds), "did not hold" when it is that far the
@@ -86,15 +87,16 @@ def run_tables(scale: str, out: Path, report: Path, rows=None, seeds: int = 1, s
     from zoo.io import atomic_write, atomic_write_json
 
     report.mkdir(parents=True, exist_ok=True)
-    results, lines = {}, []
-    for table in TABLES.values():
+    texts = []
+    for key, table in TABLES.items():
         picked = [r for r in table["rows"] if rows is None or r.recipe in rows]
         if not picked:
             continue
-        lines += [f"### {table['title']} ({scale} scale, {seeds} seed{'s' if seeds > 1 else ''})", "",
-                  "| row | recipe | test error | error after glimpse 1 / 2 / 3 | mislocalised: share of images / of errors "
-                  "| parameters | training time | paper error | paper mislocalisation |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        results = {}
+        lines = [f"### {table['title']} ({scale} scale, {seeds} seed{'s' if seeds > 1 else ''})", "",
+                 "| row | recipe | test error | error after glimpse 1 / 2 / 3 | mislocalised: share of images / of errors "
+                 "| parameters | training time | paper error | paper mislocalisation |",
+                 "|---|---|---|---|---|---|---|---|---|"]
         for r in picked:
             recipe = f"ram/{'paper_' if scale == 'paper' else ''}{r.recipe}"
             runs = []
@@ -103,7 +105,7 @@ def run_tables(scale: str, out: Path, report: Path, rows=None, seeds: int = 1, s
                 seed_sets = [f"data.seed={seed}", f"trainer.seed={seed}"] if seed else []
                 runs.append(_train(recipe, run, [*sets, *seed_sets]))
             figure = _figure(out / f"{scale}_{r.recipe}", report)
-            col = lambda key: [m[key] for m in runs]   # noqa: E731
+            col = lambda k: [m[k] for m in runs]   # noqa: E731
             early = " / ".join(_pct(col(f"error_after_{k}"), 1) for k in (1, 2, 3) if f"error_after_{k}" in runs[0])
             mis = (f"{_pct(col('mislocalised'))} / {_pct(col('mislocalised_errors'), 1)}" if "mislocalised" in runs[0]
                    else f"a digit missed: {_pct(col('missed_digit'))}")
@@ -117,16 +119,16 @@ def run_tables(scale: str, out: Path, report: Path, rows=None, seeds: int = 1, s
         if table["claim"] and all(n in results for n in table["claim"]):
             a, b = (results[n] for n in table["claim"])
             held = verdict(a, b)
-            results[f"claim {table['claim'][0]} < {table['claim'][1]}"] = held
+            results["claim"] = {"statement": f"{table['claim'][0]} error < {table['claim'][1]} error", "verdict": held}
             lines += ["", f"Claim: the model {table['claim'][0]} has the lower test error — **{held}** "
-                          f"({100 * a['error']:.2f}% vs {100 * b['error']:.2f}%; twice the standard error of the "
-                          f"difference is the noise band); mislocalised {100 * a['mislocalised']:.2f}% vs "
+                          f"({100 * a['error']:.2f}% vs {100 * b['error']:.2f}%; the noise band is twice the "
+                          f"standard error of the difference); mislocalised {100 * a['mislocalised']:.2f}% vs "
                           f"{100 * b['mislocalised']:.2f}% of test images."]
-        lines.append("")
-    text = "\n".join(lines)
-    atomic_write(report / f"table_{scale}.md", text + "\n")
-    atomic_write_json(report / f"table_{scale}.json", results)
-    return text
+        text = "\n".join(lines)
+        atomic_write(report / f"table{key}_{scale}.md", text + "\n")
+        atomic_write_json(report / f"table{key}_{scale}.json", results)
+        texts.append(text)
+    return "\n\n".join(texts)
 
 
 def main(argv=None):
