@@ -93,7 +93,7 @@ class GlimpseReader(keras.layers.Layer):
         self.relative_shift, self.max_extent = bool(relative_shift), max_extent
         # Small weights: every glimpse starts near the whole image, centred, with gamma = 1 (exactly zero weights would also cut the gradient to the attention state).
         self.linear = keras.layers.Dense(6, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
-                                         name="attention")
+                                         name="attention", dtype=self.dtype_policy)
 
     def build(self, images_shape, state_shape=None):
         self.linear.build(state_shape)

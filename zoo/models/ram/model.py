@@ -65,24 +65,25 @@ class RecurrentAttentionModel(keras.Model):
         self.relative_shift, self.max_extent = bool(relative_shift), max_extent
         self.recurrent_dropout = float(recurrent_dropout)
 
+        dt = self.dtype_policy   # every sub-layer computes in the model's dtype (mixed precision)
         if self.context:
             self.context_pool = keras.layers.AveragePooling2D(self.context_downsample, padding="same",
-                                                              name="context_downsample")
+                                                              name="context_downsample", dtype=dt)
             self.context_convs = [keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu",
-                                                      name=f"context_conv{i + 1}")
+                                                      name=f"context_conv{i + 1}", dtype=dt)
                                   for i, f in enumerate(self.context_filters)]
-            self.context_flatten = keras.layers.Flatten(name="context_features")
+            self.context_flatten = keras.layers.Flatten(name="context_features", dtype=dt)
         self.attention_rnn = keras.layers.GRUCell(self.units, recurrent_dropout=self.recurrent_dropout,
-                                                  name="attention_gru")     # layer 2
+                                                  name="attention_gru", dtype=dt)     # layer 2
         self.reader = GlimpseReader(self.glimpse_size, self.image_size, self.image_size,
                                     relative_shift=self.relative_shift, max_extent=self.max_extent,
-                                    name="reader")
-        self.glimpse_hidden = keras.layers.Dense(self.hidden, activation="relu", name="glimpse_hidden")
-        self.glimpse_out = keras.layers.Dense(self.units, activation="relu", name="glimpse_features")
+                                    name="reader", dtype=dt)
+        self.glimpse_hidden = keras.layers.Dense(self.hidden, activation="relu", name="glimpse_hidden", dtype=dt)
+        self.glimpse_out = keras.layers.Dense(self.units, activation="relu", name="glimpse_features", dtype=dt)
         self.glimpse_rnn = keras.layers.GRUCell(self.units, recurrent_dropout=self.recurrent_dropout,
-                                                name="glimpse_gru")          # layer 1
-        self.class_hidden = keras.layers.Dense(self.hidden, activation="relu", name="class_hidden")
-        self.class_out = keras.layers.Dense(self.num_classes, name="class_logits")
+                                                name="glimpse_gru", dtype=dt)          # layer 1
+        self.class_hidden = keras.layers.Dense(self.hidden, activation="relu", name="class_hidden", dtype=dt)
+        self.class_out = keras.layers.Dense(self.num_classes, name="class_logits", dtype=dt)
 
     def build(self, input_shape=None):
         s = self.image_size
