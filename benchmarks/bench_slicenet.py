@@ -3,11 +3,8 @@
     python benchmarks/bench_slicenet.py speed [--channels 512] [--kernel 15] [--steps 10]
         Training-step time (forward + backward + SGD update) of a stack of 1-D convolutions of
         each Table 1 type at one width and kernel, against the FLOP ratio Table 1 predicts.
-    python benchmarks/bench_slicenet.py table [--steps 600] [--rows bytenet full_dil ...]
-        Trains the CPU-sized Table 2 recipes (recipes/slicenet/*.yaml: same data, width and step
-        budget) with the zoo trainer and prints params (total, non-embedding), per-token
-        accuracy, negative log-perplexity, BLEU and the copy-the-source BLEU.
-Both print a table and merge their results into benchmarks/results/slicenet.json.
+It prints a table and merges its results into benchmarks/results/slicenet.json. The Table 2
+rows (accuracy, NLL, BLEU) are measured by `zoo report slicenet`, not here.
 """
 from __future__ import annotations
 
@@ -25,7 +22,6 @@ import zoo_env  # noqa: E402
 zoo_env.apply()
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "slicenet.json"
-TABLE2_ROWS = ["bytenet", "full_dil", "full_k7", "full_k15", "full_k31", "sub16", "super"]
 
 
 def _merge(key, value):
@@ -87,35 +83,6 @@ def speed(args):
                      "cpus": os.cpu_count(), "device": "cpu", "rows": rows})
 
 
-def table(args):
-    from zoo.config import load_recipe
-    from zoo.registry import model_entry
-    from zoo.training.trainer import train
-
-    results = []
-    for row in args.rows:
-        sets = [f"runtime.run_dir={args.runs}/{row}", f"trainer.max_steps={args.steps}", "trainer.max_minutes=null",
-                "trainer.epochs=1000", "runtime.progress=false", f"trainer.eval_every_steps={args.steps + 1}"]
-        config = load_recipe(f"slicenet/{row}", sets + list(args.set or []))
-        m = train(config, log=lambda *a, **k: None)
-        # The registered variant's defaults (Table 2 row) under the recipe's overrides.
-        d = {**model_entry(config.model.name).defaults, **config.model.args}
-        r = {"row": row, "model": config.model.name, "separability": d.get("separability", "full"),
-             **{k: m.get(k) for k in ("parameters", "non_embedding_parameters", "accuracy",
-                                      "neg_log_perplexity", "bleu", "copy_source_bleu", "step", "train_seconds")}}
-        r["kernels"] = "-".join(map(str, d["kernel_sizes"])) if "kernel_sizes" in d else "3-3-15-15"
-        r["dilations"] = "-".join(map(str, d["dilations"])) if "dilations" in d else "1-1-1-8"
-        results.append(r)
-        print(json.dumps(r), flush=True)
-    print("\n| row | dilations | kernels | separability | params (non-emb.) | accuracy | neg. log-ppl | BLEU | copy BLEU | s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in results:
-        print(f"| {r['row']} | {r['dilations']} | {r['kernels']} | {r['separability']} | "
-              f"{r['parameters']:,} ({r['non_embedding_parameters']:,}) | {r['accuracy']:.4f} | "
-              f"{r['neg_log_perplexity']:.3f} | {r['bleu']:.2f} | {r['copy_source_bleu']:.2f} | {r['train_seconds']} |")
-    _merge("table2", {"steps": args.steps, "rows": results})
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -128,12 +95,6 @@ def main(argv=None):
     s.add_argument("--steps", type=int, default=10)
     s.add_argument("--xla", action="store_true")
     s.set_defaults(fn=speed)
-    s = sub.add_parser("table")
-    s.add_argument("--steps", type=int, default=600)
-    s.add_argument("--rows", nargs="+", default=TABLE2_ROWS)
-    s.add_argument("--runs", default="runs/slicenet_table2")
-    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every row")
-    s.set_defaults(fn=table)
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     args.fn(args)

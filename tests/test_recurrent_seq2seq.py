@@ -1,8 +1,7 @@
 """Seq2seq stacked LSTM (Xu et al., "Greedy Layer-wise Training of Long Short Term Memory
 Networks", §3.4-3.5, Fig. 2, §4.4): shapes, the reversed-input encoder,
 teacher forcing vs greedy decoding, in-order GO/EOS autoencoder pretraining of the encoder
-layers (earlier layers bit-identical), fine-tuning of everything, per-depth export; plus the
-experiments CLI on tiny budgets so the README's commands cannot silently break."""
+layers (earlier layers bit-identical), fine-tuning of everything, per-depth export."""
 import keras
 import numpy as np
 import pytest
@@ -150,22 +149,3 @@ def test_export_serves_each_depth(tmp_path):
         fn = tf.saved_model.load(str(out / f"depth_{d}" / "1")).signatures["predict"]
         got = fn(source=tf.constant(src), decoder_inputs=tf.constant(dec_in))["outputs"].numpy()
         np.testing.assert_allclose(got, np.asarray(model((src, dec_in), depth=d)), atol=1e-5)
-
-
-def test_experiment_grids_run_end_to_end_on_tiny_budgets(tmp_path):
-    from zoo.models.recurrent.experiments import main
-
-    tiny = ["--set", "model.units=4", "--set", "task.train_examples=64",
-            "--set", "task.test_examples=32", "--set", "task.train_metric_examples=32"]
-    table = main(["table3_1", "--steps", "2", "--lengths", "6", "--schemes", "gal",
-                  "--out", str(tmp_path / "t31"), *tiny])
-    rows = [r for r in table.splitlines() if r.startswith("| gal")]
-    assert [r.split("|")[2].strip() for r in rows] == ["per_step", "per_sequence"]
-    assert all(r.count("%") == 2 for r in rows)
-    assert (tmp_path / "t31" / "to_gal_per_sequence_T6" / "metrics.json").is_file()
-    table = main(["layerwise", "--recipe", "recurrent/adding", "--steps", "2", "--depths", "1",
-                  "--out", str(tmp_path / "lw"), *tiny, "--set", "task.length=10",
-                  "--set", "task.pretrain_max_steps=2"])
-    assert table.splitlines()[2].startswith("| 1 | ") and (tmp_path / "lw" / "adding_loss_curves.png").is_file()
-    assert (tmp_path / "lw" / "adding_L1_layerwise" / "stages" / "pretrain_layer1").is_dir()
-    assert not (tmp_path / "lw" / "adding_L1_random" / "stages").exists()

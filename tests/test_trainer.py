@@ -146,24 +146,3 @@ def test_cosine_schedule_reaches_zero_at_the_last_step(warmup):
     # The step schedule is unchanged: halved every lr_decay_every_epochs (10 x 7 steps).
     step = make_optimizer(TrainerConfig(learning_rate=lr0), steps_per_epoch=7, total_steps=T)._learning_rate
     assert [float(step(i)) for i in (69, 70, 140)] == pytest.approx([lr0, lr0 / 2, lr0 / 4])
-
-
-def test_train_or_reuse_reads_a_finished_run_and_retrains_other_settings(tmp_path, monkeypatch):
-    """A comparison driver's cache: the same resolved recipe (its folder named relatively or
-    absolutely) is read back, never retrained; other settings in that folder are trained anew."""
-    from zoo.config import load_recipe
-    from zoo.training.trainer import train_or_reuse
-
-    monkeypatch.chdir(tmp_path)
-    recipe = "recurrent/temporal_order"
-    sets = ["model.units=8", "task.train_examples=64", "task.test_examples=32", "task.train_metric_examples=32",
-            "trainer.max_steps=2", "runtime.progress=false", "runtime.strategy=one_device"]
-    first = train_or_reuse(load_recipe(recipe, [*sets, "runtime.run_dir=rows/a"]), log=lambda *a, **k: None)
-    stamp = (tmp_path / "rows/a/metrics.json").stat().st_mtime_ns
-    again = train_or_reuse(load_recipe(recipe, [*sets, f"runtime.run_dir={tmp_path / 'rows/a'}"]),
-                           log=lambda *a, **k: None)
-    assert again == json.loads((tmp_path / "rows/a/metrics.json").read_text())
-    assert again["error"] == first["error"] and (tmp_path / "rows/a/metrics.json").stat().st_mtime_ns == stamp
-    other = train_or_reuse(load_recipe(recipe, [*sets, "trainer.max_steps=3", "runtime.run_dir=rows/a"]),
-                           log=lambda *a, **k: None)
-    assert other["step"] == 3 and load_recipe("rows/a/recipe.yaml").trainer.max_steps == 3

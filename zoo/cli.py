@@ -1,4 +1,4 @@
-"""The `zoo` command line: list | tasks | corpora | recipe | train | eval | export | tune, plus the
+"""The `zoo` command line: list | tasks | corpora | recipe | train | eval | export | tune | report, plus the
 verbs each family adds (`Family.commands`; e.g. `zoo reconstruct`, `zoo translate`).
 
 Every user error (unknown recipe key or out-of-range value, missing path, empty corpus, over-long
@@ -133,6 +133,32 @@ def cmd_tune(args):
     print(json.dumps(best, indent=2, sort_keys=True, default=str))
 
 
+def cmd_report(args):
+    import shlex
+    import signal
+
+    from zoo.report import Interrupted, build_report
+
+    if args.seeds is not None and args.seeds < 1:
+        from zoo.config import RecipeError
+        raise RecipeError(f"--seeds must be at least 1, not {args.seeds}")
+    command = "zoo report " + " ".join(shlex.quote(a) for a in args.argv)
+    try:
+        report = build_report(args.tables, args.scale, args.seeds, args.out, args.runs, args.set or (),
+                              dry_run=args.plan, command=command)
+    except Interrupted as e:
+        signum = int(e.signum or signal.SIGTERM)
+        print(f"zoo: report stopped by {signal.Signals(signum).name}; the run's checkpoint is saved, "
+              f"rerun the same command to continue", file=sys.stderr)
+        return 128 + signum
+    if not args.plan:
+        for fam in report["families"].values():
+            for key, table in fam["tables"].items():
+                for c in table["claims"]:
+                    print(f"{table['title']}: {c['claim']}: {c['verdict']}")
+        print(f"report written to {args.out or 'reports/' + args.scale}/report.md", file=sys.stderr)
+
+
 def recipe_args(s):
     s.add_argument("recipe", help="a recipe YAML path, a run directory, or a name <family>/<recipe> under recipes/")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. trainer.epochs=2")
@@ -190,6 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-trials", type=int)
     s.set_defaults(fn=cmd_tune)
 
+    s = sub.add_parser("report", help="re-run the papers' tables declared by the families, with seeds "
+                                      "and a verdict per claim (resumable)")
+    s.add_argument("tables", nargs="*", metavar="FAMILY|FAMILY:TABLE", help="default: every declared table")
+    s.add_argument("--scale", choices=["cpu", "paper"], default="cpu")
+    s.add_argument("--seeds", type=int, help="seeds per row (default: as each table declares)")
+    s.add_argument("--out", help="report folder (default: reports/<scale>)")
+    s.add_argument("--runs", default="runs/report", help="where the runs go (one folder per recipe and seed)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run")
+    s.add_argument("--plan", action="store_true", help="list the runs and whether each is finished; train nothing")
+    s.set_defaults(fn=cmd_report)
+
     for fam in families():
         if fam.commands is not None:
             fam.commands(sub)
@@ -216,6 +253,7 @@ def _main(argv) -> int:
     import zoo  # noqa: F401  (discovers the families: their verbs join the parser)
 
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)[1:]
     tf.get_logger().setLevel("ERROR")
     warnings.formatwarning = _one_line_warning
     try:

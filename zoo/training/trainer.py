@@ -93,7 +93,7 @@ class Trainer:
     """Train `config` into its run directory; `fit()` returns the final metrics."""
 
     def __init__(self, config: ExperimentConfig, *, run_dir: str | Path | None = None,
-                 strategy=None, task=None, log=print):
+                 strategy=None, task=None, log=print, on_step=None):
         from zoo.registry import create_task
 
         self.config = config
@@ -102,6 +102,7 @@ class Trainer:
         self.task = task or create_task(config)
         self.chief = is_chief(self.strategy)
         self.log = log if self.chief else (lambda *a, **k: None)
+        self.on_step = on_step  # (step, total) after every step of the main phase (a progress display)
         self._stop_requested = False
         self._stop_signal = None
         self._data_loaded = False
@@ -318,6 +319,12 @@ class Trainer:
         return self.evaluator(self.task.eval_dataset(self.model), step)
 
     # -- the loop ----------------------------------------------------------------------------
+    @property
+    def stop_signal(self) -> int | None:
+        """The SIGTERM/SIGINT received during `fit` (also one that came after the last step,
+        during the final evaluation, which lets the run finish), else None."""
+        return self._stop_signal if self._stop_requested else None
+
     def _on_signal(self, signum, frame):
         self._stop_requested = True
         self._stop_signal = signum
@@ -402,6 +409,8 @@ class Trainer:
             step += 1
             if progbar is not None:
                 progbar.update(step, list(metric_values(self.task.metrics, windows[0]).items()))
+            if state.main and self.on_step is not None:
+                self.on_step(step, state.total)
             if step % t.log_every_steps == 0 or step == state.total:
                 self._log_train(writer, state, step, windows, time.time() - window_start)
                 windows, window_start = [dict() for _ in phase.updates], time.time()
@@ -540,24 +549,11 @@ def train(config: ExperimentConfig, **kwargs) -> dict:
     return Trainer(config, **kwargs).fit()
 
 
-def train_or_reuse(config: ExperimentConfig, **kwargs) -> dict:
-    """The final metrics of `config`'s run: read from its run folder when a finished run there
-    was trained with this very resolved recipe, else trained (an interrupted run resumes; a
-    finished one with other settings is trained again from scratch). The folder may be named
-    relatively or absolutely, and the progress bar is no setting. For drivers of comparison
-    tables, whose rows must never be stale results of other settings."""
-    import json
-    import shutil
-
-    run = Path(config.runtime.run_dir)
-
-    def settings(c: ExperimentConfig) -> dict:
-        d = c.to_dict()
-        d["runtime"] = {k: v for k, v in d["runtime"].items() if k not in ("run_dir", "progress")}
-        return d
-
-    if (run / METRICS).is_file():
-        if settings(load_recipe(run / RECIPE)) == settings(config):
-            return json.loads((run / METRICS).read_text())
-        shutil.rmtree(run)
-    return Trainer(config, **kwargs).fit()
+def run_settings(config: ExperimentConfig) -> dict:
+    """What a run is trained with: the resolved recipe without its name, description, folder and
+    progress bar (none of them changes what is trained). `zoo report` keys its runs by it."""
+    d = config.to_dict()
+    d.pop("name", None)
+    d.pop("description", None)
+    d["runtime"] = {k: v for k, v in d["runtime"].items() if k not in ("run_dir", "progress")}
+    return d

@@ -5,8 +5,9 @@ Layer-wise Training of Long Short Term Memory Networks").
 
 cells.py: the dropout cells and `DropoutRNN`; model.py, seq2seq.py: `StackedRNN`, `Seq2SeqLSTM`;
 task.py: one task per problem (temporal_order, adding, seq_mnist, char_lm, digit_seq2seq);
-pretrain.py: the pretraining phases; export.py: one SavedModel per depth and its reader;
-experiments.py: the README's comparison grids.
+pretrain.py: the pretraining phases; export.py: one SavedModel per depth and its reader.
+The family's tables (3.1; Xu et al.'s 1 and 2) are declared in recipes/recurrent/experiments.yaml
+and run by `zoo report recurrent`.
 """
 from zoo.models.recurrent.cells import DropoutGRUCell, DropoutLSTMCell, DropoutRNN, make_cell
 from zoo.models.recurrent.model import StackedRNN

@@ -344,7 +344,7 @@ def split_source(text: str, count, limit: int) -> list[tuple[str, str]]:
     cut after its sentences (one piece each: the model was trained on single messages); a
     sentence still too long is cut at whitespace, and a word still too long between characters,
     those pieces packed greedily up to the limit. Placeholders (`placeholders.PATTERN`) are
-    never cut. Only a single character or placeholder over the limit is an error.
+    not cut unless one alone is over the limit. Only a single character over it is an error.
     """
     n = count([text])[0]
     return [(p, sep) for p, sep, _ in _fit(text, 0, n, count, limit)]
@@ -353,10 +353,13 @@ def split_source(text: str, count, limit: int) -> list[tuple[str, str]]:
 def _fit(text, level, n, count, limit):
     if n <= limit:
         return [(text, "", n)]
-    if level == len(_CUTS):
+    if level > len(_CUTS):
         raise ZooDataError(f"the source {text[:60]!r} alone is {n} tokens and cannot be split; this "
                            f"model reads at most {limit} source tokens")
-    units = _units(text, _CUTS[level])
+    # The last level cuts between characters even inside a placeholder: one that alone is over
+    # the limit is spelt out in pieces by a vocabulary that does not protect placeholders (a
+    # long HTML link in Django's messages), and cutting it is the only way to translate it.
+    units = _units(text, _CUTS[min(level, len(_CUTS) - 1)], protect=level < len(_CUTS))
     if len(units) == 1:
         return _fit(text, level + 1, n, count, limit)
     items = []
@@ -367,12 +370,13 @@ def _fit(text, level, n, count, limit):
     return items if level == 0 else _pack(items, count, limit)
 
 
-def _units(text, cut):
-    """(unit, separator after it) at the matches of `cut` outside placeholders."""
+def _units(text, cut, protect: bool = True):
+    """(unit, separator after it) at the matches of `cut` outside placeholders (anywhere when
+    not `protect`)."""
     from zoo.models.slicenet.placeholders import PATTERN
 
     # RE2's \w and \s (the graph's) are ASCII.
-    atoms = [m.span() for m in re.finditer(PATTERN, text, re.ASCII)]
+    atoms = [m.span() for m in re.finditer(PATTERN, text, re.ASCII)] if protect else []
     out, start, a = [], 0, 0
     for m in re.finditer(cut, text, re.S):
         while a < len(atoms) and atoms[a][1] <= m.start():
