@@ -34,7 +34,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "recurrent.json"
 def _layer(variant, units):
     import keras
 
-    from zoo.models.recurrent.cells import DropoutLSTMCell, DropoutRNN
+    from zoo.layers.dropout_rnn import DropoutLSTMCell, DropoutRNN
 
     if variant == "keras_lstm":
         return keras.layers.LSTM(units)

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from zoo.models.recurrent.cells import SCHEMES, DropoutGRUCell, DropoutLSTMCell, DropoutRNN, make_cell
+from zoo.layers.dropout_rnn import SCHEMES, DropoutGRUCell, DropoutLSTMCell, DropoutRNN, make_cell
 
 RATE = 0.5
 
@@ -175,7 +175,7 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="units must be a positive integer"):
         DropoutLSTMCell(0)
     with pytest.raises(ValueError, match="cell must be one of"):
-        make_cell("rnn", 4)
+        make_cell("elman", 4)
     assert SCHEMES == ("none", "semeniuta", "gal", "moon")
 
 
@@ -186,3 +186,27 @@ def test_init_scale_bounds_every_weight():
         v = np.asarray(w)
         assert np.abs(v).max() <= 0.003 and v.std() > 0.001
     assert np.all(np.asarray(cell.bias) == 0)
+
+
+def test_the_vanilla_cell_is_tanh_of_the_two_projections_and_its_schemes_drop_where_they_say():
+    from zoo.layers.dropout_rnn import DropoutSimpleRNNCell
+
+    rng = np.random.default_rng(0)
+    x, h = rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=(3, 5)).astype("float32")
+    cell = DropoutSimpleRNNCell(5, seed=1)
+    cell.build((None, 4))
+    want = np.tanh(x @ cell.kernel.numpy() + h @ cell.recurrent_kernel.numpy() + cell.bias.numpy())
+    np.testing.assert_allclose(cell(x, [h])[0].numpy(), want, atol=1e-6)
+    for scheme in ("semeniuta", "moon", "gal"):
+        c = DropoutSimpleRNNCell(5, recurrent_dropout=0.5, scheme=scheme, mask_sampling="per_sequence", seed=1)
+        c.build((None, 4))
+        for w, v in zip(c.weights, cell.weights):
+            w.assign(v)
+        mask = np.where(np.arange(5) % 2 == 0, 2.0, 0.0).astype("float32")[None, :].repeat(3, 0)
+        c._recurrent_dropout_mask = mask   # what keras.layers.RNN caches for a sequence
+        got = c(x, [h], training=True)[0].numpy()
+        if scheme == "gal":   # the previous state is dropped where it enters U
+            ref = np.tanh(x @ c.kernel.numpy() + (h * mask) @ c.recurrent_kernel.numpy() + c.bias.numpy())
+        else:                 # semeniuta and moon coincide: the new state is dropped
+            ref = want * mask
+        np.testing.assert_allclose(got, ref, atol=1e-6)

@@ -59,8 +59,13 @@ def test_run_key_ignores_names_and_folders_but_no_setting():
                                    "runtime.progress=true"])
     assert run_key(renamed) == key
     for change in ("trainer.seed=1", "data.seed=1", "model.units=9", "trainer.learning_rate=0.02",
-                   "task.length=10"):
+                   "task.length=10", "trainer.lr_decay_start_epochs=3"):
         assert run_key(base.with_overrides([change])) != key, change
+    # A setting added later, at the value that trains as before, leaves earlier runs' keys alone.
+    from zoo.training.trainer import run_settings
+
+    assert "lr_decay_start_epochs" not in run_settings(base)["trainer"]
+    assert run_settings(base.with_overrides(["trainer.lr_decay_start_epochs=3"]))["trainer"]["lr_decay_start_epochs"] == 3
 
 
 def test_selecting_unknown_families_or_tables_is_one_clear_error():

@@ -98,7 +98,7 @@ def test_task_sweep(name, tmp_path, monkeypatch):
             got = fn(**{k: tf.constant(v) for k, v in feed.items()})
             key = f"{client.entry(spec.name)['path']}/{sig}"   # the SavedModel's (version) folder
             inputs[key] = {k: _jsonable(v) for k, v in feed.items()}
-            expected[key] = {k: v.numpy() for k, v in got.items()}
+            expected[key] = {k: np.asarray(v.numpy()) for k, v in got.items()}
     entry = zoo.model_entry(config.model.name)
     example = entry.example_input(model, 2, np.random.default_rng(5))
     (tmp_path / "keras_in.pkl").write_bytes(pickle.dumps(example))
@@ -139,7 +139,7 @@ _RELOAD = textwrap.dedent("""
         args = {k: tf.constant(np.array(v["values"], dtype=object if v["dtype"] == "object" else v["dtype"]
                                         ).reshape(v["shape"])) for k, v in feed.items()}
         for k, v in loaded[path].signatures[sig](**args).items():
-            out[f"{key}/{k}"] = v.numpy()
+            out[f"{key}/{k}"] = np.asarray(v.numpy())
     assert not any(m == "zoo" or m.startswith("zoo.") for m in sys.modules), "SavedModels must not need the zoo"
     import keras
     import zoo  # noqa: F401  (registers the zoo's classes for model.keras)

@@ -44,13 +44,13 @@ def test_bad_space_is_named():
 
 
 def test_every_shipped_recipe_has_a_tunable_space():
-    """Its own `tune.space`, else its family's, names keys the recipe's model accepts."""
+    """Its own `tune.space`, else its variant's or its family's, names keys the recipe's model accepts."""
     from zoo.config import REPO_RECIPES, thaw
     from zoo.report.spec import EXPERIMENTS_FILE
-    from zoo.registry import family, model_entry
+    from zoo.registry import default_tune_space
     from zoo.tuning import check_space
 
     for path in sorted(p for p in REPO_RECIPES.rglob("*.yaml") if p.name != EXPERIMENTS_FILE):
         config = load_recipe(path)
-        space = thaw(config.tune.space) or thaw(family(model_entry(config.model.name).family).tune_space)
+        space = thaw(config.tune.space) or default_tune_space(config.model.name)
         check_space(config, space)

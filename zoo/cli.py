@@ -1,4 +1,5 @@
-"""The `zoo` command line: list | tasks | corpora | recipe | train | eval | export | tune | report, plus the
+"""The `zoo` command line: list | tasks | corpora | recipe | train | eval | export | tune | report |
+generate | score, plus the
 verbs each family adds (`Family.commands`; e.g. `zoo reconstruct`, `zoo translate`).
 
 Every user error (unknown recipe key or out-of-range value, missing path, empty corpus, over-long
@@ -159,6 +160,61 @@ def cmd_report(args):
         print(f"report written to {args.out or 'reports/' + args.scale}/report.md", file=sys.stderr)
 
 
+def _text_client(path, verb: str):
+    """The export's client if its family reads and writes text (`generate` / `score`)."""
+    from zoo.export import ExportError, open_export
+
+    client = open_export(path)
+    if not callable(getattr(client, verb, None)):
+        raise ExportError(f"{path!r} exports a {client.manifest['family']!r} model "
+                          f"({client.manifest.get('model')}), which has no {verb}")
+    return client
+
+
+def cmd_generate(args):
+    from zoo.config import RecipeError
+    from zoo.eval.decoding import check_sampler
+
+    if args.top_k is not None and args.top_k < 1:
+        raise RecipeError(f"--top-k must be at least 1, got {args.top_k}")
+    try:
+        check_sampler(args.temperature, args.top_k or 0, args.top_p, args.beam or 1)
+    except ValueError as e:
+        raise RecipeError(str(e).replace("top_k", "--top-k").replace("top_p", "--top-p")
+                          .replace("temperature", "--temperature")) from None
+    client = _text_client(args.export, "generate")
+    out = client.generate(args.prompt, args.max_tokens, temperature=args.temperature, top_k=args.top_k or 0,
+                          top_p=args.top_p, beam=args.beam, length_penalty=args.length_penalty,
+                          seed=args.seed, depth=args.depth)
+    notes = []
+    if out["unknown"]:
+        notes.append(f"{out['unknown']} unit(s) of the prompt are outside the vocabulary: read as <unk>")
+    if out["prompt_cut"]:
+        notes.append(f"the prompt is longer than the model's context: its first {out['prompt_cut']} "
+                     f"token(s) were not read")
+    for note in notes:
+        print(f"zoo: note: {note}", file=sys.stderr)
+    print(args.prompt + out["text"])
+
+
+def cmd_score(args):
+    import math
+
+    from pathlib import Path
+
+    client = _text_client(args.export, "score")
+    lines = Path(args.file).read_text(encoding="utf-8").splitlines()
+    if not lines:
+        from zoo.data.errors import ZooDataError
+        raise ZooDataError(f"{args.file!r} has no line to score")
+    out = client.score(lines, depth=args.depth)
+    for i, (lp, chars) in enumerate(zip(out["log_prob"], out["characters"])):
+        print(f"{i + 1}\t{-lp / math.log(2) / chars:.4f} bits/char\t{lines[i][:60]}")
+    total = -float(out["log_prob"].sum()) / math.log(2) / float(out["characters"].sum())
+    print(f"total\t{total:.4f} bits/char over {int(out['characters'].sum())} characters "
+          f"({len(lines)} lines, each with its end)")
+
+
 def recipe_args(s):
     s.add_argument("recipe", help="a recipe YAML path, a run directory, or a name <family>/<recipe> under recipes/")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. trainer.epochs=2")
@@ -226,6 +282,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run")
     s.add_argument("--plan", action="store_true", help="list the runs and whether each is finished; train nothing")
     s.set_defaults(fn=cmd_report)
+
+    s = sub.add_parser("generate", help="continue a prompt with an exported language model")
+    s.add_argument("export", help="an export directory (zoo export / zoo train --export)")
+    s.add_argument("--prompt", default="", help="text to continue (default: from the beginning of a text)")
+    s.add_argument("--max-tokens", type=int, default=200)
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--top-k", type=int, help="sample from the K most likely tokens only")
+    s.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling: the smallest set reaching P")
+    s.add_argument("--beam", type=int, help="beam search with this beam (1: greedy) instead of sampling")
+    s.add_argument("--length-penalty", type=float, default=0.0, help="GNMT alpha for --beam")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--depth", type=int, help="stack depth of a per-depth export (default: all layers)")
+    s.set_defaults(fn=cmd_generate)
+
+    s = sub.add_parser("score", help="bits per character of each line of a file under an exported language model")
+    s.add_argument("export")
+    s.add_argument("file")
+    s.add_argument("--depth", type=int)
+    s.set_defaults(fn=cmd_score)
 
     for fam in families():
         if fam.commands is not None:

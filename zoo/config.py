@@ -132,11 +132,14 @@ class TrainerConfig:
     learning_rate: PositiveFloat = 0.001
     momentum: Probability = 0.9
     weight_decay: NonNegativeFloat = 1e-5
-    # step: multiply by lr_decay_factor every lr_decay_every_epochs; cosine: half a cosine from
-    # learning_rate to 0 over the run's steps (after lr_warmup_steps of linear warm-up)
-    lr_schedule: Literal["step", "cosine"] = "step"
+    # step: multiply by lr_decay_factor every lr_decay_every_epochs (the first time after
+    # lr_decay_start_epochs, default one period); cosine: half a cosine from learning_rate to 0
+    # over the run's steps (after lr_warmup_steps of linear warm-up); plateau: multiply by
+    # lr_decay_factor after every periodic evaluation that does not improve the task's objective
+    lr_schedule: Literal["step", "cosine", "plateau"] = "step"
     lr_decay_factor: PositiveFloat = 0.5       # multiply the learning rate by this ...
     lr_decay_every_epochs: PositiveFloat = 10.0  # ... every this many epochs
+    lr_decay_start_epochs: NonNegativeFloat | None = None
     lr_warmup_steps: NonNegativeInt = 0
     epochs: PositiveFloat = 100.0
     steps_per_epoch: PositiveInt | None = None  # None: one pass over the training split

@@ -49,6 +49,9 @@ class ModelEntry:
     smoke: dict[str, Any] = field(default_factory=dict)
     # Example input for the sweep: a callable (model, batch, rng) -> model input.
     example_input: Callable[..., Any] | None = None
+    # The keras-tuner space of this variant when its recipe declares none (default: the family's);
+    # for a family whose model classes take different arguments.
+    tune_space: Mapping[str, Any] = field(default_factory=dict)
 
 
 def serializable(cls):
@@ -57,7 +60,7 @@ def serializable(cls):
 
 
 def register_model(name: str, *, family: str | None = None, smoke: dict | None = None,
-                   example_input=None, **defaults):
+                   example_input=None, tune_space: Mapping[str, Any] | None = None, **defaults):
     """Register `name` as a variant built by the decorated class or factory with `defaults`.
 
     The family is the folder the factory is defined in unless `family` says otherwise."""
@@ -66,7 +69,8 @@ def register_model(name: str, *, family: str | None = None, smoke: dict | None =
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
         fam = family or family_of_module(factory.__module__)
-        _MODELS[name] = ModelEntry(name, factory, fam, dict(defaults), dict(smoke or {}), example_input)
+        _MODELS[name] = ModelEntry(name, factory, fam, dict(defaults), dict(smoke or {}), example_input,
+                                   dict(tune_space or {}))
         return factory
 
     return wrap
@@ -226,3 +230,9 @@ def family(name: str) -> Family:
 
 def family_of_model(model_name: str) -> Family:
     return family(model_entry(model_name).family)
+
+
+def default_tune_space(model_name: str) -> dict[str, Any]:
+    """The space searched for a recipe that declares none: its variant's, else its family's."""
+    entry = model_entry(model_name)
+    return dict(entry.tune_space or family(entry.family).tune_space)

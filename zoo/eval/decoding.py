@@ -29,6 +29,21 @@ def _batch(batch_size):
     return tf.convert_to_tensor(batch_size, tf.int32) if tf.is_tensor(batch_size) else int(batch_size)
 
 
+def _size(n):
+    """A Python int, or a scalar int32 tensor (a length or beam size given at serving time)."""
+    return tf.cast(n, tf.int32) if tf.is_tensor(n) else int(n)
+
+
+def _loop(cond, body, loop_vars, T, dynamic: bool):
+    """tf.while_loop; with sizes known only at run time every loop variable may change shape
+    (a batch dimension folded to a constant at trace time would otherwise be pinned)."""
+    kw = {}
+    if dynamic:
+        kw["shape_invariants"] = tf.nest.map_structure(
+            lambda v: tf.TensorShape([None] * v.shape.rank), loop_vars)
+    return tf.while_loop(cond, body, loop_vars, maximum_iterations=T, **kw)
+
+
 def _tile_beams(x, beam_size):
     """[B, ...] -> [B * beam, ...], each row repeated `beam_size` times consecutively."""
     return tf.repeat(x, beam_size, axis=0)
@@ -42,8 +57,8 @@ def beam_search(step_fn, initial_state, batch_size, beam_size, max_length, start
         step_fn: `(tokens [N], state) -> (log_probs [N, V], new_state)` with N = batch * beam.
         initial_state: nest of tensors with leading dimension `batch_size`; repeated per beam
             here (row b, beam k lives at flat index b * beam_size + k).
-        batch_size, beam_size, max_length: Python ints (`batch_size` may also be a scalar int32
-            tensor); `max_length` counts the EOS token.
+        batch_size, beam_size, max_length: Python ints or scalar int32 tensors (sizes given at
+            serving time); `max_length` counts the EOS token.
             The vocabulary V must be at least 2.
         start_token: the token fed at the first step (e.g. a GO symbol).
         eos_token: ends a hypothesis; it is included in the returned sequence.
@@ -55,13 +70,13 @@ def beam_search(step_fn, initial_state, batch_size, beam_size, max_length, start
         hypothesis (its summed log-probability divided by the length penalty, i.e. the plain sum
         when alpha = 0); a row where no hypothesis reached EOS gets its best unfinished one.
     """
-    B, K, T = _batch(batch_size), int(beam_size), int(max_length)
+    B, K, T = _batch(batch_size), _size(beam_size), _size(max_length)
     alpha = float(length_penalty)
     lp = gnmt_length_penalty
 
     state = tf.nest.map_structure(lambda s: _tile_beams(tf.convert_to_tensor(s), K), initial_state)
     # Only beam 0 is live at the start: identical beams would fill the beam with duplicates.
-    alive_logp = tf.tile(tf.constant([[0.0] + [_NEG] * (K - 1)]), [B, 1])
+    alive_logp = tf.tile(tf.where(tf.range(K) == 0, 0.0, _NEG)[None, :], [B, 1])
     alive_seq = tf.fill([B, K, T], tf.constant(pad_token, tf.int32))
     tokens = tf.fill([B * K], tf.cast(start_token, tf.int32))
     fin_seq = tf.fill([B, K, T], tf.constant(pad_token, tf.int32))
@@ -113,8 +128,8 @@ def beam_search(step_fn, initial_state, batch_size, beam_size, max_length, start
                 new_fin_seq, new_fin_score, new_fin_flag)
 
     loop_vars = (tf.constant(0), alive_seq, alive_logp, tokens, state, fin_seq, fin_score, fin_flag)
-    _, alive_seq, alive_logp, _, _, fin_seq, fin_score, fin_flag = tf.while_loop(
-        not_done, step, loop_vars, maximum_iterations=T)
+    dynamic = any(tf.is_tensor(v) for v in (B, K, T))
+    _, alive_seq, alive_logp, _, _, fin_seq, fin_score, fin_flag = _loop(not_done, step, loop_vars, T, dynamic)
 
     has_fin = fin_flag[:, 0]  # top_k sorted finished hypotheses first
     sequences = tf.where(has_fin[:, None], fin_seq[:, 0], alive_seq[:, 0])
@@ -125,7 +140,7 @@ def beam_search(step_fn, initial_state, batch_size, beam_size, max_length, start
 def _decode_loop(step_fn, initial_state, batch_size, max_length, start_token, eos_token, pad_token, pick):
     """One token per row and step, chosen by `pick(log_probs [B, V], t) -> [B]`, until every
     row has produced EOS or `max_length` tokens. Returns (sequences, summed log-probabilities)."""
-    B, T = _batch(batch_size), int(max_length)
+    B, T = _batch(batch_size), _size(max_length)
     state = tf.nest.map_structure(tf.convert_to_tensor, initial_state)
     seq = tf.fill([B, T], tf.constant(pad_token, tf.int32))
     tokens = tf.fill([B], tf.cast(start_token, tf.int32))
@@ -144,9 +159,9 @@ def _decode_loop(step_fn, initial_state, batch_size, max_length, start_token, eo
         done = done | tf.equal(token, eos_token)
         return t + 1, seq, token, state, score, done
 
-    _, seq, _, _, score, _ = tf.while_loop(
+    _, seq, _, _, score, _ = _loop(
         lambda t, seq, tokens, state, score, done: tf.logical_and(t < T, ~tf.reduce_all(done)),
-        step, (tf.constant(0), seq, tokens, state, score, done), maximum_iterations=T)
+        step, (tf.constant(0), seq, tokens, state, score, done), T, tf.is_tensor(B) or tf.is_tensor(T))
     return seq, score
 
 
@@ -162,29 +177,61 @@ def greedy_decode(step_fn, initial_state, batch_size, max_length, start_token, e
                         lambda log_probs, t: tf.argmax(log_probs, axis=-1, output_type=tf.int32))
 
 
-def filter_log_probs(log_probs, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
+def check_sampler(temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, beam_size: int = 1):
+    """One clear ValueError for sampler settings no sampler can use (Python values)."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0 (use greedy or beam search for argmax), got {temperature}")
+    if int(top_k) != top_k or top_k < 0:
+        raise ValueError(f"top_k must be an integer >= 1 (0: no top-k cut), got {top_k}")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if int(beam_size) != beam_size or beam_size < 1:
+        raise ValueError(f"beam size must be an integer >= 1, got {beam_size}")
+
+
+def filter_log_probs(log_probs, temperature=1.0, top_k=0, top_p=1.0):
     """Logits of the sampling distribution: log-probabilities [B, V] divided by `temperature`,
     then only the `top_k` most likely tokens (0: all) and the smallest set whose probability
     reaches `top_p` (nucleus sampling, Holtzman et al. 2020, "The Curious Case of Neural Text
-    Degeneration"; 1.0: all) kept; the rest get a log-probability of -1e9."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0 (use greedy_decode for argmax), got {temperature}")
-    if top_k < 0 or not 0.0 < top_p <= 1.0:
-        raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1, got top_k={top_k}, top_p={top_p}")
+    Degeneration"; 1.0: all) kept; the rest get a log-probability of -1e9.
+
+    The settings are Python numbers (checked by `check_sampler`) or scalar tensors (a serving
+    signature's inputs, checked in the graph)."""
+    dynamic = any(tf.is_tensor(v) for v in (temperature, top_k, top_p))
+    if not dynamic:
+        check_sampler(temperature, top_k, top_p)
+    else:
+        temperature = tf.cast(temperature, tf.float32)
+        top_k, top_p = tf.cast(top_k, tf.int32), tf.cast(top_p, tf.float32)
+        checks = [tf.debugging.assert_positive(temperature, message="temperature must be > 0"),
+                  tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0: no top-k cut)"),
+                  tf.debugging.assert_positive(top_p, message="top_p must be in (0, 1]"),
+                  tf.debugging.assert_less_equal(top_p, 1.0, message="top_p must be in (0, 1]")]
+        with tf.control_dependencies(checks):
+            temperature = tf.identity(temperature)
     logits = tf.cast(log_probs, tf.float32) / temperature
-    if top_k:
-        k = tf.minimum(top_k, tf.shape(logits)[-1])
-        kth = tf.math.top_k(logits, k=k).values[:, -1:]
-        logits = tf.where(logits < kth, _NEG, logits)
-    if top_p < 1.0:
+    V = tf.shape(logits)[-1]
+
+    def cut_top_k(logits):
+        k = tf.minimum(tf.where(top_k > 0, top_k, V), V) if dynamic else tf.minimum(top_k, V)
+        kth = tf.gather(tf.sort(logits, axis=-1, direction="DESCENDING"), k - 1, axis=-1)[:, None]
+        return tf.where(logits < kth, _NEG, logits)
+
+    def nucleus(logits):
         sorted_logits = tf.sort(logits, axis=-1, direction="DESCENDING")
         # A token stays if the probability of the tokens ranked before it is below top_p, so the
         # most likely token always stays; ties with the last kept token stay too.
         before = tf.cumsum(tf.nn.softmax(sorted_logits, axis=-1), axis=-1, exclusive=True)
         kept = tf.reduce_sum(tf.cast(before < top_p, tf.int32), axis=-1)
         threshold = tf.gather(sorted_logits, kept - 1, batch_dims=1)[:, None]
-        logits = tf.where(logits < threshold, _NEG, logits)
-    return logits
+        return tf.where(logits < threshold, _NEG, logits)
+
+    if dynamic:   # the sorts only run when the serving call asks for a cut
+        logits = tf.cond(top_k > 0, lambda: cut_top_k(logits), lambda: logits)
+        return tf.cond(top_p < 1.0, lambda: nucleus(logits), lambda: logits)
+    if top_k:
+        logits = cut_top_k(logits)
+    return nucleus(logits) if top_p < 1.0 else logits
 
 
 def sample_decode(step_fn, initial_state, batch_size, max_length, start_token, eos_token, *,

@@ -53,22 +53,31 @@ class Update:
 @dataclass(frozen=True)
 class Phase:
     """Updates applied in order at every step. `epochs` / `max_steps` None: the recipe's
-    `trainer.epochs`, `trainer.steps_per_epoch` and `trainer.max_steps` (the main phase)."""
+    `trainer.epochs`, `trainer.steps_per_epoch` and `trainer.max_steps` (the main phase).
+
+    A phase without gradient (e.g. an n-gram model's counting) has no updates and an `assign`
+    callable instead, which sets the model's weights once; it counts as one step.
+    `carried`: trackables the steps change besides training, e.g. the hidden state carried
+    from batch to batch in truncated backpropagation through time; checkpointed with the phase."""
     name: str
     updates: tuple[Update, ...]
     epochs: float | None = None
     max_steps: int | None = None
+    assign: Callable[[], None] | None = None
+    carried: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        if not self.updates:
+        if not self.updates and self.assign is None:
             raise ValueError(f"phase {self.name!r} has no update")
+        if self.updates and self.assign is not None:
+            raise ValueError(f"phase {self.name!r} has both updates and an assign step")
         names = [u.name for u in self.updates]
         if len(set(names)) != len(names):
             raise ValueError(f"phase {self.name!r} has two updates with the same name: {names}")
 
     @property
     def batches_per_step(self) -> int:
-        return sum(u.repeat for u in self.updates)
+        return max(1, sum(u.repeat for u in self.updates))
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,12 @@ class Task:
         return False
 
     def data_summary(self) -> dict[str, Any]:
+        return {}
+
+    def model_arguments(self) -> dict[str, Any]:
+        """Model constructor arguments that follow from the data (e.g. the vocabulary size of a
+        tokenizer fitted in `load_data`); the trainer writes them into the run's recipe, and a
+        recipe that sets one of them to another value is an error."""
         return {}
 
     def check_model(self, model) -> None:

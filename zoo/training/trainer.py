@@ -46,7 +46,9 @@ class TrainingDiverged(RuntimeError):
 def make_optimizer(trainer_config, steps_per_epoch: int, total_steps: int | None = None):
     """SGD with momentum or Adam; weight decay and gradient-norm clipping from the same settings.
 
-    The learning rate steps down (halved every 10 epochs by default), or with
+    The learning rate steps down (halved every 10 epochs by default; `lr_decay_start_epochs`
+    delays the first step, e.g. x 0.97 per epoch after epoch 10), with `lr_schedule: plateau`
+    is divided after each evaluation that does not improve the objective, or with
     `lr_schedule: cosine` follows half a cosine to zero over `total_steps` ("SGDR: Stochastic
     Gradient Descent with Warm Restarts", Loshchilov and Hutter, 2017, Eq. 5, one cycle), after
     `lr_warmup_steps` of linear warm-up. Both are functions of the optimizer's iteration count,
@@ -59,16 +61,45 @@ def make_optimizer(trainer_config, steps_per_epoch: int, total_steps: int | None
         schedule = keras.optimizers.schedules.CosineDecay(
             0.0 if warmup else t.learning_rate, max(1, (total_steps or 1) - warmup), alpha=0.0,
             warmup_target=t.learning_rate if warmup else None, warmup_steps=warmup)
+    elif t.lr_schedule == "plateau":
+        schedule = t.learning_rate   # a variable the trainer lowers after evaluations
     else:
         decay_steps = max(1, int(round(t.lr_decay_every_epochs * steps_per_epoch)))
-        schedule = keras.optimizers.schedules.ExponentialDecay(
-            t.learning_rate, decay_steps, t.lr_decay_factor, staircase=True)
+        start = (decay_steps if t.lr_decay_start_epochs is None
+                 else int(round(t.lr_decay_start_epochs * steps_per_epoch)))
+        schedule = _StepDecay(t.learning_rate, decay_steps, t.lr_decay_factor, start)
     common = dict(learning_rate=schedule, weight_decay=t.weight_decay or None, clipnorm=t.clipnorm)
     if t.optimizer == "sgd":
         return keras.optimizers.SGD(momentum=t.momentum, **common)
     if t.optimizer == "adam":
         return keras.optimizers.Adam(**common)
     raise RecipeError(f"unknown trainer.optimizer {t.optimizer!r}; choose sgd or adam")
+
+
+def _step_decay_class():
+    import keras
+
+    class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
+        """lr * factor ** n, n = 0 before step `start`, then 1 + (step - start) // every."""
+
+        def __init__(self, lr, every, factor, start):
+            self.lr, self.every, self.factor, self.start = float(lr), int(every), float(factor), int(start)
+
+        def __call__(self, step):
+            from keras import ops
+
+            step = ops.cast(step, "float32")
+            n = ops.where(step < self.start, 0.0, 1.0 + ops.floor((step - self.start) / self.every))
+            return self.lr * ops.power(self.factor, n)
+
+        def get_config(self):
+            return {"lr": self.lr, "every": self.every, "factor": self.factor, "start": self.start}
+
+    return StepDecay
+
+
+def _StepDecay(*args):
+    return _step_decay_class()(*args)
 
 
 @dataclass
@@ -83,9 +114,13 @@ class PhaseState:
     directory: Path        # where the chief's checkpoints of this phase are
     steps_per_epoch: int
     total: int
+    counter: object = None   # a phase without optimizer (`Phase.assign`): its step, 0 or 1
+    best: object = None      # the main phase's best evaluated objective (`lr_schedule: plateau`)
 
     @property
     def step(self) -> int:
+        if not self.optimizers:
+            return int(self.counter.numpy())
         return int(self.optimizers[0].iterations.numpy()) // self.phase.updates[0].repeat
 
 
@@ -146,7 +181,27 @@ class Trainer:
     def load_data(self):
         if not self._data_loaded:
             self.task.load_data()
+            self._adopt_model_arguments()
             self._data_loaded = True
+
+    def _adopt_model_arguments(self):
+        """Write the model arguments the data decides (`Task.model_arguments`) into the config,
+        so the run's recipe rebuilds the same model without the data."""
+        import dataclasses as dc
+
+        from zoo.config import ModelConfig, freeze
+
+        derived = self.task.model_arguments()
+        if not derived:
+            return
+        args = self.config.model.kwargs()
+        for key, value in derived.items():
+            if key in args and args[key] != value:
+                raise RecipeError(f"model.{key} is {args[key]!r} in the recipe but the data gives "
+                                  f"{value!r} (task {self.task.name}); remove it from the recipe")
+        model = ModelConfig(self.config.model.name, freeze({**args, **derived}))
+        self.config = dc.replace(self.config, model=model)
+        self.task.config = self.config
 
     def _own_dir(self, relative: Path) -> Path:
         """Where this process saves a phase's checkpoints: non-chief workers must save too
@@ -226,6 +281,14 @@ class Trainer:
         if cap is not None:
             total = min(total, cap)
         optimizers, steps, tracked = [], [], {}
+        counter = best = None
+        if phase.assign is not None:   # no gradient: one assignment, one step
+            total = 1
+            counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="assigned")
+            tracked["assigned"] = counter
+        if main and t.lr_schedule == "plateau":
+            best = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best_objective")
+            tracked["best_objective"] = best
         valid = {f.name for f in dataclasses.fields(t)}
         for i, update in enumerate(phase.updates):
             unknown = set(update.optimizer) - valid
@@ -243,12 +306,16 @@ class Trainer:
                 if key in tracked or key == "model_weights":
                     raise ValueError(f"phase {phase.name!r}: checkpoint key {key!r} is used twice")
                 tracked[key] = module
+        for key, module in phase.carried.items():
+            if key in tracked or key == "model_weights":
+                raise ValueError(f"phase {phase.name!r}: checkpoint key {key!r} is used twice")
+            tracked[key] = module
         relative = Path(CHECKPOINTS) if main else Path(STAGES) / phase.name
         checkpoint = model_checkpoint(self.model, **tracked)
         manager = tf.train.CheckpointManager(checkpoint, str(self._own_dir(relative)),
                                              max_to_keep=t.keep_checkpoints if main else 1)
         return PhaseState(phase, main, optimizers, steps, checkpoint, manager,
-                          self.run_dir / relative, steps_per_epoch, total)
+                          self.run_dir / relative, steps_per_epoch, total, counter, best)
 
     def _count_batches(self, model) -> int:
         self.task.check_model(model)
@@ -396,6 +463,14 @@ class Trainer:
         deadline = (time.time() + 60 * t.max_minutes) if (state.main and t.max_minutes) else None
         windows = [dict() for _ in phase.updates]
         window_start = time.time()
+        if phase.assign is not None:
+            if step < state.total:
+                phase.assign()
+                state.counter.assign(1)
+                step = 1
+                self._save_checkpoint(state, step)
+            writer.flush()
+            return None
         batches = self._batches(step * phase.batches_per_step)
         while step < state.total:
             step_t = tf.constant(step, tf.int64)
@@ -417,7 +492,7 @@ class Trainer:
             if step % t.checkpoint_every_steps == 0:
                 self._save_checkpoint(state, step)
             if state.main and step % t.eval_every_steps == 0 and step < state.total:
-                self._log_eval(self._eval_writer, step)
+                self._plateau(state, self._log_eval(self._eval_writer, step))
             if self._stop_requested or (deadline and time.time() > deadline):
                 break
         self._save_checkpoint(state, step)
@@ -428,6 +503,21 @@ class Trainer:
             self.log(f"stopped by {name}{where} at step {step}; checkpoint saved, rerun to resume")
             return {"step": step, "phase": phase.name, "interrupted": True, "signal": self._stop_signal}
         return None
+
+    def _plateau(self, state: PhaseState, metrics: dict):
+        """`lr_schedule: plateau`: lower the learning rate when the objective did not improve
+        on the best evaluation so far (word-level PTB practice: divide by 1.5)."""
+        if state.best is None:
+            return
+        value = float(metrics.get(self.task.objective, math.nan))
+        if value < float(state.best.numpy()):
+            state.best.assign(value)
+            return
+        factor = self.config.trainer.lr_decay_factor
+        for optimizer in state.optimizers:
+            optimizer.learning_rate.assign(float(optimizer.learning_rate.numpy()) * factor)
+        self.log(f"{self.task.objective} {value:.4f} did not improve on {float(state.best.numpy()):.4f}: "
+                 f"learning rate x {factor:g} -> {float(state.optimizers[0].learning_rate.numpy()):.4g}")
 
     def _save_checkpoint(self, state: PhaseState, step: int):
         if not _finite_weights(self.model):
@@ -549,6 +639,11 @@ def train(config: ExperimentConfig, **kwargs) -> dict:
     return Trainer(config, **kwargs).fit()
 
 
+# Settings added after runs were keyed, with the value that trains as before: left out of the
+# key at that value, so the runs of earlier versions keep their keys.
+_ADDED_LATER = {("trainer", "lr_decay_start_epochs"): None}
+
+
 def run_settings(config: ExperimentConfig) -> dict:
     """What a run is trained with: the resolved recipe without its name, description, folder and
     progress bar (none of them changes what is trained). `zoo report` keys its runs by it."""
@@ -556,4 +651,7 @@ def run_settings(config: ExperimentConfig) -> dict:
     d.pop("name", None)
     d.pop("description", None)
     d["runtime"] = {k: v for k, v in d["runtime"].items() if k not in ("run_dir", "progress")}
+    for (section, key), default in _ADDED_LATER.items():
+        if key in d.get(section, {}) and d[section][key] == default:
+            del d[section][key]
     return d

@@ -3,13 +3,13 @@ Networks for Discriminative and Generative Learning", dissertation, 2019, ch. 3)
 LSTMs with greedy layer-wise pretraining (K. Xu, X. Shen, T. Yao, X. Tian and T. Mei, "Greedy
 Layer-wise Training of Long Short Term Memory Networks").
 
-cells.py: the dropout cells and `DropoutRNN`; model.py, seq2seq.py: `StackedRNN`, `Seq2SeqLSTM`;
+the dropout cells and `DropoutRNN` are shared layers (zoo/layers/dropout_rnn.py); model.py, seq2seq.py: `StackedRNN`, `Seq2SeqLSTM`;
 task.py: one task per problem (temporal_order, adding, seq_mnist, char_lm, digit_seq2seq);
 pretrain.py: the pretraining phases; export.py: one SavedModel per depth and its reader.
 The family's tables (3.1; Xu et al.'s 1 and 2) are declared in recipes/recurrent/experiments.yaml
 and run by `zoo report recurrent`.
 """
-from zoo.models.recurrent.cells import DropoutGRUCell, DropoutLSTMCell, DropoutRNN, make_cell
+from zoo.layers.dropout_rnn import DropoutGRUCell, DropoutLSTMCell, DropoutRNN, make_cell
 from zoo.models.recurrent.model import StackedRNN
 from zoo.models.recurrent.seq2seq import Seq2SeqLSTM
 from zoo.models.recurrent import task as _task  # noqa: F401  (registers the tasks)

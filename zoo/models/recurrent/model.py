@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from zoo.models.recurrent.cells import DropoutRNN, make_cell
+from zoo.layers.dropout_rnn import DropoutRNN, make_cell
 from zoo.registry import register_model, serializable
 
 READOUTS = ("last", "sequence")
@@ -42,7 +42,7 @@ class StackedRNN(keras.Model):
         embedding_dim: embed symbols into this size; None one-hot encodes them.
         num_outputs: classes (logits) or regression targets of the head.
         readout: "last" (one prediction per sequence) or "sequence" (one per step).
-        recurrent_dropout, scheme, mask_sampling, dropout, layer_norm: see `cells.py`.
+        recurrent_dropout, scheme, mask_sampling, dropout, layer_norm: see `zoo/layers/dropout_rnn.py`.
         output_dropout: forward dropout on each layer's output sequence (incl. before the head).
         init_scale: U[-s, s] initialisation of every weight (Xu et al.'s random baseline: 0.003).
         seed: seed of initialisers and dropout masks.

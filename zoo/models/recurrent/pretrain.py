@@ -21,7 +21,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from zoo.models.recurrent.cells import DropoutRNN, make_cell
+from zoo.layers.dropout_rnn import DropoutRNN, make_cell
 from zoo.training.task import Phase, Update
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from zoo.models.recurrent.cells import DropoutRNN, make_cell
+from zoo.layers.dropout_rnn import DropoutRNN, make_cell
 from zoo.models.recurrent.model import StackedRNN
 from zoo.registry import register_model, serializable
 

@@ -1,4 +1,4 @@
-"""LSTM and GRU cells with the three recurrent-dropout schemes of S. Semeniuta, "Recurrent Neural
+"""LSTM, GRU and vanilla RNN cells with the three recurrent-dropout schemes of S. Semeniuta, "Recurrent Neural
 Networks for Discriminative and Generative Learning" (dissertation, 2019), ch. 3.
 
 Schemes (§3.3.3, Figure 3.1), `d` being inverted dropout (kept units scaled by 1/(1-rate), so
@@ -12,6 +12,10 @@ inference is the plain cell, eq. 3.3.15):
 For the GRU (§3.3.3, last paragraph) the candidate n_t plays the role of g_t ("semeniuta"), the
 previous state h_{t-1} is dropped where it enters the gates ("gal"), and the new state h_t is
 dropped ("moon"; the GRU's memory is h itself).
+
+For the vanilla (Elman) RNN, h_t = tanh(W x_t + U h_{t-1} + b) is both the update and the memory,
+so "semeniuta" and "moon" coincide (the new state is dropped), and "gal" drops h_{t-1} where it
+enters U.
 
 Mask sampling: ``"per_step"`` draws a fresh mask at every time step; ``"per_sequence"`` draws one
 mask per sequence (per batch row) before the loop and reuses it at every step. The per-sequence
@@ -192,6 +196,17 @@ class _DropoutCellBase(keras.layers.Layer, DropoutRNNCell):
         x, rmask = self._input_and_masks(inputs, h, training)
         return self.input_projection(x), rmask
 
+    def _single_state_inputs(self, inputs, states, training):
+        """(h, x W + b, recurrent mask or None, h as it enters U) of a cell whose whole state is
+        h (GRU, vanilla RNN); "gal" drops h where it enters U."""
+        h = states[0] if isinstance(states, (list, tuple)) else states
+        zx, rmask = self._step_inputs(inputs, h, training)
+        h_in = h * rmask if rmask is not None and self.scheme == "gal" else h
+        return h, zx, rmask, h_in
+
+    def _single_initial_state(self, batch_size):
+        return [ops.zeros((batch_size, self.units), self.compute_dtype)]
+
     def _recurrent_projection(self, h_in):
         zh = ops.matmul(h_in, self.recurrent_kernel)
         return self.norm_h(zh) if self.layer_norm else zh
@@ -266,9 +281,7 @@ class DropoutGRUCell(_DropoutCellBase):
         self.state_size = units
 
     def call(self, inputs, states, training=False):
-        h = states[0] if isinstance(states, (list, tuple)) else states
-        zx, rmask = self._step_inputs(inputs, h, training)
-        h_in = h * rmask if rmask is not None and self.scheme == "gal" else h
+        h, zx, rmask, h_in = self._single_state_inputs(inputs, states, training)
         zh = self._recurrent_projection(h_in)
         xz, xr, xn = ops.split(zx, 3, axis=-1)
         hz, hr, hn = ops.split(zh, 3, axis=-1)
@@ -283,7 +296,29 @@ class DropoutGRUCell(_DropoutCellBase):
         return h_new, [h_new]
 
     def get_initial_state(self, batch_size=None):
-        return [ops.zeros((batch_size, self.units), self.compute_dtype)]
+        return self._single_initial_state(batch_size)
+
+
+@serializable
+class DropoutSimpleRNNCell(_DropoutCellBase):
+    """Vanilla RNN cell h_t = tanh(W x_t + U h_{t-1} + b) with recurrent dropout by `scheme`
+    (see the module docstring: "semeniuta" and "moon" both drop the new state)."""
+
+    n_blocks = 1
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, **kwargs)
+        self.state_size = units
+
+    def call(self, inputs, states, training=False):
+        _, zx, rmask, h_in = self._single_state_inputs(inputs, states, training)
+        h_new = ops.tanh(zx + self._recurrent_projection(h_in))
+        if rmask is not None and self.scheme in ("semeniuta", "moon"):
+            h_new = h_new * rmask
+        return h_new, [h_new]
+
+    def get_initial_state(self, batch_size=None):
+        return self._single_initial_state(batch_size)
 
 
 @serializable
@@ -321,11 +356,11 @@ class DropoutRNN(keras.layers.RNN):
             cell._prepared, cell._prepared_rmask = False, False
 
 
-CELLS = {"lstm": DropoutLSTMCell, "gru": DropoutGRUCell}
+CELLS = {"lstm": DropoutLSTMCell, "gru": DropoutGRUCell, "rnn": DropoutSimpleRNNCell}
 
 
 def make_cell(kind: str, units: int, **kwargs):
-    """A `DropoutLSTMCell` ("lstm") or `DropoutGRUCell` ("gru")."""
+    """A `DropoutLSTMCell` ("lstm"), `DropoutGRUCell` ("gru") or `DropoutSimpleRNNCell` ("rnn")."""
     if kind not in CELLS:
         raise ValueError(f"cell must be one of {tuple(CELLS)}, got {kind!r}")
     return CELLS[kind](units, **kwargs)

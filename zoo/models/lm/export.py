@@ -1,0 +1,172 @@
+"""Serving export of the language models: a SavedModel that reads and writes text, with its
+tokenizer inside (tables in the graph), usable with only `import tensorflow` (and
+`tensorflow_text` for a SentencePiece tokenizer). Recurrent stacks get one SavedModel per depth
+(`depth_{d}/`, the first d layers and the head), every other model one (`lm/`).
+
+Signatures (all inputs are scalars but `texts`):
+    generate  {prompt: string, max_tokens: int32, temperature: float32, top_k: int32 (0: off),
+               top_p: float32, seed: int64}
+              -> {text: string (the continuation), tokens: int32, prompt_tokens: int32,
+                  unknown: int32 (prompt units mapped to <unk>), prompt_cut: int32 (prompt tokens
+                  beyond the model's context, not read)}
+    search    {prompt: string, max_tokens: int32, beam_size: int32 (1: greedy), length_penalty: float32}
+              -> the same outputs (beam search, GNMT length penalty)
+    score     {texts: string [B]} -> {log_prob: float32 [B] (natural log, the text and its end
+              from the beginning of text), tokens: int32 [B], characters: int32 [B],
+              bits_per_char: float32 [B]}
+serving_default is `score`. `max_tokens` above the export's `max_generate_tokens`, a
+temperature <= 0, top_k < 0, top_p outside (0, 1] or beam_size < 1 are errors raised in the graph.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.export import ExportClient, ExportError, SavedModelSpec, ServingModule, select_served
+from zoo.models.lm.generate import generate_ids, score_ids
+
+MAX_GENERATE_TOKENS = 4096
+
+
+class LMServing(ServingModule):
+    def __init__(self, model, tokenizer, depth=None, max_generate_tokens: int = MAX_GENERATE_TOKENS):
+        super().__init__(model, name="lm" if depth is None else f"lm_depth{depth}")
+        self.tokenizer = tokenizer   # a tf.Module: its vocabulary tables are saved inside
+        self.depth, self.max_generate_tokens = depth, int(max_generate_tokens)
+        scalar = lambda dtype, name: tf.TensorSpec([], dtype, name=name)  # noqa: E731
+        self.generate = tf.function(self._generate, input_signature=[
+            scalar(tf.string, "prompt"), scalar(tf.int32, "max_tokens"), scalar(tf.float32, "temperature"),
+            scalar(tf.int32, "top_k"), scalar(tf.float32, "top_p"), scalar(tf.int64, "seed")])
+        self.search = tf.function(self._search, input_signature=[
+            scalar(tf.string, "prompt"), scalar(tf.int32, "max_tokens"), scalar(tf.int32, "beam_size"),
+            scalar(tf.float32, "length_penalty")])
+        self.score = tf.function(self._score, input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+
+    def _prompt(self, prompt):
+        ids = self.tokenizer.tf_encode(tf.reshape(prompt, [1]))[0]
+        unknown = tf.reduce_sum(tf.cast(tf.equal(ids, 1), tf.int32))
+        return tf.reshape(ids, [1, -1]), unknown
+
+    def _limit(self, max_tokens):
+        ok = tf.logical_and(max_tokens >= 1, max_tokens <= self.max_generate_tokens)
+        check = tf.debugging.Assert(ok, [f"max_tokens must be in 1..{self.max_generate_tokens} "
+                                         "(this export's max_generate_tokens), got", max_tokens])
+        with tf.control_dependencies([check]):
+            return tf.identity(max_tokens)
+
+    def _outputs(self, ids, seqs, cut, unknown):
+        keep = seqs > 0                                    # drop <eos> and the -1 padding
+        ragged = tf.ragged.boolean_mask(seqs, keep)
+        return {"text": self.tokenizer.tf_decode(ragged)[0], "tokens": tf.cast(ragged.row_lengths()[0], tf.int32),
+                "prompt_tokens": tf.shape(ids)[1], "unknown": unknown, "prompt_cut": cut}
+
+    def _generate(self, prompt, max_tokens, temperature, top_k, top_p, seed):
+        ids, unknown = self._prompt(prompt)
+        seed_pair = tf.stack([tf.cast(seed % 2147483647, tf.int32), tf.constant(0)])
+        seqs, _, cut = generate_ids(self.model, ids, self._limit(max_tokens), method="sample",
+                                    temperature=temperature, top_k=top_k, top_p=top_p, seed=seed_pair,
+                                    depth=self.depth)
+        return self._outputs(ids, seqs, cut, unknown)
+
+    def _search(self, prompt, max_tokens, beam_size, length_penalty):
+        ids, unknown = self._prompt(prompt)
+        check = tf.debugging.assert_positive(beam_size, message="beam_size must be >= 1 (1: greedy)")
+        with tf.control_dependencies([check]):
+            beam_size = tf.identity(beam_size)
+        seqs, _, cut = generate_ids(self.model, ids, self._limit(max_tokens), method="beam",
+                                    beam_size=beam_size, length_penalty=length_penalty, depth=self.depth)
+        return self._outputs(ids, seqs, cut, unknown)
+
+    def _score(self, texts):
+        ragged = self.tokenizer.tf_encode(texts)
+        lengths = tf.cast(ragged.row_lengths(), tf.int32)
+        log_prob, tokens = score_ids(self.model, ragged.to_tensor(default_value=0), lengths, depth=self.depth)
+        chars = tf.strings.length(texts, unit="UTF8_CHAR") + 1      # +1: the end of the text
+        return {"log_prob": log_prob, "tokens": tokens, "characters": chars,
+                "bits_per_char": -log_prob / math.log(2.0) / tf.cast(chars, tf.float32)}
+
+
+def export_lm(model, task, depths):
+    """One SavedModel per stack depth for recurrent stacks (`depths` selects), else one."""
+    layers = getattr(model, "num_layers", None) if model.context_length is None else None
+    info = {"model": type(model).__name__, "vocab_size": int(model.vocab_size),
+            "context_length": model.context_length, "max_generate_tokens": MAX_GENERATE_TOKENS,
+            "tokenizer": task.tokenizer.kind}
+    if layers is None:
+        if depths:
+            raise ExportError(f"{type(model).__name__} has no stack depths to select")
+        module = LMServing(model, task.tokenizer)
+        yield SavedModelSpec(name="lm", module=module, default="score", info=info,
+                             signatures={"generate": module.generate, "search": module.search,
+                                         "score": module.score})
+        return
+    for d in select_served(depths, range(1, layers + 1), "depths", f"this {layers}-layer stack"):
+        module = LMServing(model, task.tokenizer, depth=d)
+        yield SavedModelSpec(name=f"depth_{d}", module=module, default="score",
+                             info={**info, "depth": d, "num_layers": layers},
+                             signatures={"generate": module.generate, "search": module.search,
+                                         "score": module.score})
+
+
+class LMClient(ExportClient):
+    """Reads a language-model export: `generate(prompt, ...)` and `score(texts)`."""
+
+    family = "lm"
+    what = "language model"
+
+    def _entry_name(self, depth):
+        names = sorted(self.entries, key=lambda n: self.entries[n].get("depth", 0))
+        if depth is None:
+            return names[-1]
+        for n in names:
+            if self.entries[n].get("depth") == depth:
+                return n
+        raise ExportError(f"this export has no depth {depth}; exported: "
+                          f"{[self.entries[n].get('depth') for n in names]}")
+
+    @property
+    def max_generate_tokens(self) -> int:
+        return int(next(iter(self.entries.values()))["max_generate_tokens"])
+
+    def generate(self, prompt: str, max_tokens: int = 200, *, temperature: float = 1.0, top_k: int = 0,
+                 top_p: float = 1.0, beam: int | None = None, length_penalty: float = 0.0, seed: int = 0,
+                 depth: int | None = None) -> dict:
+        """Continue `prompt`: sampling (temperature, top_k, top_p, seed), or beam search when `beam`
+        is given (1: greedy). The outputs of the SavedModel's signature as Python values."""
+        from zoo.eval.decoding import check_sampler
+
+        check_sampler(temperature, top_k, top_p, beam or 1)
+        if not 1 <= int(max_tokens) <= self.max_generate_tokens:
+            raise ExportError(f"max_tokens must be in 1..{self.max_generate_tokens} (this export's "
+                              f"limit), got {max_tokens}")
+        name = self._entry_name(depth)
+        inputs = {"prompt": np.array(prompt, object), "max_tokens": np.int32(max_tokens)}
+        if beam:
+            inputs.update(beam_size=np.int32(beam), length_penalty=np.float32(length_penalty))
+        else:
+            inputs.update(temperature=np.float32(temperature), top_k=np.int32(top_k),
+                          top_p=np.float32(top_p), seed=np.int64(seed))
+        out = self.call(name, "search" if beam else "generate", inputs)
+        return {k: (v.decode("utf-8", errors="replace") if isinstance(v, bytes) else int(v))
+                for k, v in out.items()}
+
+    _EXAMPLES = {"prompt": "The ", "max_tokens": 5, "temperature": 1.0, "top_k": 0, "top_p": 0.9,
+                 "seed": 0, "beam_size": 2, "length_penalty": 0.0}
+
+    def example_input(self, path, name, key, spec, rng):
+        if spec["shape"] == [] and key in self._EXAMPLES:
+            return np.array(self._EXAMPLES[key], object if spec["dtype"] == "string" else spec["dtype"])
+        if key == "texts":
+            return np.array(["The first line.", ""], object)
+        return super().example_input(path, name, key, spec, rng)
+
+    def score(self, texts: list[str], depth: int | None = None, batch_size: int = 64) -> dict[str, np.ndarray]:
+        """Per text: natural-log probability, tokens, characters and bits per character."""
+        name = self._entry_name(depth)
+        parts = [self.call(name, "score", {"texts": np.array(texts[i:i + batch_size], object)})
+                 for i in range(0, len(texts), batch_size)]
+        if not parts:
+            raise ExportError("no text to score")
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
