@@ -1,4 +1,4 @@
-"""The layers of the house, read from the code's own imports: data, registry, config, io and run
+"""The layers of the house, read from the code's own imports: errors, data, registry, config, io and run
 folders at the bottom; then the export core, the evaluation loop (it reads exports) and the
 trainer (it evaluates); the families (and the tuner and the report) above those; the command line on top. No import runs upward, there is
 no import circle, no family imports another, and the shared core names no family, model or task.
@@ -15,7 +15,7 @@ import zoo
 
 ROOT = Path(zoo.__file__).resolve().parent
 LAYERS = [  # (module prefix, floor); the longest matching prefix decides
-    ("zoo.io", 0), ("zoo.version", 0), ("zoo.layers", 0), ("zoo.data", 0), ("zoo.registry", 0), ("zoo.config", 0),
+    ("zoo.errors", 0), ("zoo.io", 0), ("zoo.version", 0), ("zoo.layers", 0), ("zoo.data", 0), ("zoo.registry", 0), ("zoo.config", 0),
     ("zoo.runs", 0),
     ("zoo.export", 1), ("zoo.eval", 2), ("zoo.training", 3),
     ("zoo.models", 4), ("zoo.tuning", 4), ("zoo.report", 4),

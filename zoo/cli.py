@@ -3,8 +3,9 @@ generate | score, plus the
 verbs each family adds (`Family.commands`; e.g. `zoo reconstruct`, `zoo translate`).
 
 Every user error (unknown recipe key or out-of-range value, missing path, empty corpus, over-long
-text, a path that is not a run or an export, a run folder another `zoo train` is using, a training
-run whose loss became NaN) is reported as one line `zoo: error: ...` with exit status 2.
+text, a path that is not a run or an export, an export that does not serve the verb, a run folder
+another `zoo train` is using, a training run whose loss became NaN) is a `zoo.errors.ZooError`,
+reported as one line `zoo: error: ...` with exit status 2.
 
 `zoo train` stopped by SIGTERM or SIGINT saves a checkpoint, skips `--export`, and exits with
 128 + the signal's number (143 for SIGTERM, 130 for SIGINT), as a shell reports a process the
@@ -22,15 +23,7 @@ import signal
 import sys
 import warnings
 
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    from zoo.config import RecipeError
-    from zoo.data.errors import ZooDataError
-    from zoo.export.exporter import ExportError
-    from zoo.runs import RunError
-    from zoo.training.trainer import TrainingDiverged
-
-    return (RecipeError, ZooDataError, RunError, ExportError, FileNotFoundError, TrainingDiverged)
+from zoo.errors import ZooError
 
 
 def _overrides(args) -> list[str]:
@@ -160,15 +153,11 @@ def cmd_report(args):
         print(f"report written to {args.out or 'reports/' + args.scale}/report.md", file=sys.stderr)
 
 
-def _text_client(path, verb: str):
-    """The export's client if its family reads and writes text (`generate` / `score`)."""
-    from zoo.export import ExportError, open_export
+def _client_that(path, capability, verb: str):
+    """The export's client if it declares `capability`; else one line saying what it can do."""
+    from zoo.export import open_export, require
 
-    client = open_export(path)
-    if not callable(getattr(client, verb, None)):
-        raise ExportError(f"{path!r} exports a {client.manifest['family']!r} model "
-                          f"({client.manifest.get('model')}), which has no {verb}")
-    return client
+    return require(open_export(path), capability, verb)
 
 
 def cmd_generate(args):
@@ -182,14 +171,16 @@ def cmd_generate(args):
     except ValueError as e:
         raise RecipeError(str(e).replace("top_k", "--top-k").replace("top_p", "--top-p")
                           .replace("temperature", "--temperature")) from None
-    client = _text_client(args.export, "generate")
+    from zoo.export import TextGenerator
+
+    client = _client_that(args.export, TextGenerator, "zoo generate")
     out = client.generate(args.prompt, args.max_tokens, temperature=args.temperature, top_k=args.top_k or 0,
                           top_p=args.top_p, beam=args.beam, length_penalty=args.length_penalty,
                           seed=args.seed, depth=args.depth)
     notes = []
-    if out["unknown"]:
+    if out.get("unknown"):
         notes.append(f"{out['unknown']} unit(s) of the prompt are outside the vocabulary: read as <unk>")
-    if out["prompt_cut"]:
+    if out.get("prompt_cut"):
         notes.append(f"the prompt is longer than the model's context: its first {out['prompt_cut']} "
                      f"token(s) were not read")
     for note in notes:
@@ -202,10 +193,20 @@ def cmd_score(args):
 
     from pathlib import Path
 
-    client = _text_client(args.export, "score")
-    lines = Path(args.file).read_text(encoding="utf-8").splitlines()
+    from zoo.data.errors import ZooDataError
+    from zoo.export import TextScorer
+
+    client = _client_that(args.export, TextScorer, "zoo score")
+    path = Path(args.file)
+    if not path.is_file():
+        raise ZooDataError(f"{args.file!r} is {'a folder' if path.is_dir() else 'not found'}: "
+                           f"zoo score reads a text file, one text per line")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise ZooDataError(f"{args.file!r} is not UTF-8 text (byte {e.start} cannot be decoded): "
+                           f"zoo score reads a text file, one text per line") from None
     if not lines:
-        from zoo.data.errors import ZooDataError
         raise ZooDataError(f"{args.file!r} has no line to score")
     out = client.score(lines, depth=args.depth)
     for i, (lp, chars) in enumerate(zip(out["log_prob"], out["characters"])):
@@ -283,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--plan", action="store_true", help="list the runs and whether each is finished; train nothing")
     s.set_defaults(fn=cmd_report)
 
-    s = sub.add_parser("generate", help="continue a prompt with an exported language model")
+    s = sub.add_parser("generate", help="continue a prompt with an export that generates text")
     s.add_argument("export", help="an export directory (zoo export / zoo train --export)")
     s.add_argument("--prompt", default="", help="text to continue (default: from the beginning of a text)")
     s.add_argument("--max-tokens", type=int, default=200)
@@ -296,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--depth", type=int, help="stack depth of a per-depth export (default: all layers)")
     s.set_defaults(fn=cmd_generate)
 
-    s = sub.add_parser("score", help="bits per character of each line of a file under an exported language model")
+    s = sub.add_parser("score", help="bits per character of each line of a file under an export that scores text")
     s.add_argument("export")
     s.add_argument("file")
     s.add_argument("--depth", type=int)
@@ -336,8 +337,8 @@ def _main(argv) -> int:
     except BrokenPipeError:  # `zoo list | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except user_errors() as e:
-        msg = e.args[0] if isinstance(e, (KeyError,)) and e.args else str(e)
+    except ZooError as e:
+        msg = str(e)
         msg = " ".join(str(msg).split())  # one line, whatever the message's own layout
         print(f"zoo: error: {msg}", file=sys.stderr)
         return 2

@@ -36,12 +36,13 @@ from typing import Annotated, Any, Literal, Mapping
 
 import yaml
 
+from zoo.errors import ZooError
 from zoo.io import atomic_write
 
 REPO_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
-class RecipeError(ValueError):
+class RecipeError(ZooError, ValueError):
     """A recipe that cannot be used, with a message naming the offending key or file."""
 
 

@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 from zoo.config import ExperimentConfig, RecipeError, load_recipe
+from zoo.errors import ZooError
 from zoo.io import load_keras_file
 
 RECIPE = "recipe.yaml"
@@ -35,7 +36,7 @@ LOCK = "train.lock"
 CHECKPOINT_STATE = "checkpoint"   # tf.train's state file listing a folder's checkpoints
 
 
-class RunError(ValueError):
+class RunError(ZooError, ValueError):
     """A path that is not a usable run directory."""
 
 

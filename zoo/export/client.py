@@ -10,9 +10,11 @@ are addressed by name (`depth_3`), whatever their folder (`depth_3/1` since form
 """
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -156,6 +158,64 @@ class ExportClient:
     def check_input(self, path, name, key, a: np.ndarray) -> np.ndarray:
         """Family value checks after dtype and shape (e.g. the byte range)."""
         return a
+
+
+# -- one text or many ------------------------------------------------------------------------
+TEXT = (str,)
+TEXT_OR_BYTES = (str, bytes, bytearray)
+
+
+def _kind_name(kinds) -> str:
+    return "str or bytes" if bytes in kinds else "str"
+
+
+def as_texts(value, kinds=TEXT, what: str = "text") -> tuple[list, bool]:
+    """(the texts as a list, whether one text was given): one text of `kinds`, or a list,
+    tuple or 1-D array of them; anything else is an ExportError naming what was given. A str
+    must be valid Unicode (no undecodable bytes smuggled in as lone surrogates)."""
+    if isinstance(value, kinds):
+        items, single = [value], True
+    elif isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1):
+        items, single = list(value), False
+    else:
+        shape = f" of shape {value.shape}" if isinstance(value, np.ndarray) else ""
+        raise ExportError(f"{what}: expected one text ({_kind_name(kinds)}) or a list of texts, "
+                          f"got {type(value).__name__}{shape}")
+    for i, t in enumerate(items):
+        where = what if single else f"{what} {i}"
+        if not isinstance(t, kinds):
+            raise ExportError(f"{where}: expected a text ({_kind_name(kinds)}), got {type(t).__name__}")
+        if isinstance(t, str):
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise ExportError(f"{where} is not valid Unicode (undecodable input at character "
+                                  f"{e.start}); pass the raw bytes or decode them first") from None
+    return items, single
+
+
+def first(batch):
+    """The one result in a batch of one: element 0 of a list or array, per key of a dict;
+    numpy scalars become Python numbers."""
+    if isinstance(batch, dict):
+        return {k: first(v) for k, v in batch.items()}
+    out = batch[0]
+    return out.item() if isinstance(out, np.generic) else out
+
+
+def texts_in(kinds=TEXT, what: str = "text") -> Callable:
+    """Method decorator: the method's first argument is one text or a list of them; the method
+    itself always sees a list, and its batch answer becomes one result for one text."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def call(self, texts, *args, **kwargs):
+            items, single = as_texts(texts, kinds, what)
+            out = method(self, items, *args, **kwargs)
+            return first(out) if single else out
+        return call
+
+    return wrap
 
 
 def open_export(export_dir) -> ExportClient:

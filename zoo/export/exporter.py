@@ -36,6 +36,7 @@ import keras
 import tensorflow as tf
 
 from zoo.config import ExperimentConfig, load_recipe
+from zoo.errors import ZooError
 from zoo.io import load_keras_file, one_line
 from zoo.export.swap import leftovers, recover_leftovers, swap_into_place
 from zoo.registry import build_model, family, model_entry
@@ -51,7 +52,7 @@ VERSION = "1"   # the one TF Serving version folder: a re-export replaces the wh
 DEFAULT_SIGNATURE = "serving_default"
 
 
-class ExportError(ValueError):
+class ExportError(ZooError, ValueError):
     """An export that cannot be written or used, with a message naming the problem."""
 
 

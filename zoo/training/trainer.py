@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.config import ExperimentConfig, RecipeError, load_recipe, save_recipe
+from zoo.errors import ZooError
 from zoo.io import atomic_save_keras, atomic_write_json
 from zoo.runs import (ARTIFACTS, CHECKPOINTS, KERAS_FILE, METRICS, RECIPE, STAGES, adopt_checkpoint,
                       checkpoint_candidates, model_checkpoint, restore_intact, run_lock)
@@ -39,7 +40,7 @@ from zoo.eval.metrics import metric_values
 from zoo.training.task import Phase
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(ZooError, RuntimeError):
     """The loss or the weights became non-finite (NaN or infinite); nothing of it was saved."""
 
 

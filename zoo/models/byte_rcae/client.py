@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo.export import ExportClient, ExportError
+from zoo.export import ExportClient, ExportError, Reconstructor, TextEncoder
+from zoo.export.client import TEXT_OR_BYTES, texts_in
 from zoo.models.byte_rcae.data import EOS, PAD, decode_bytes, encode_bytes, padded_length
 
 _WHAT = {"bytes": "byte ids", "code": "codes"}
 
 
-class ByteAutoencoderClient(ExportClient):
-    """Serve a byte-autoencoder export directory written by `zoo.export.export_run`."""
+class ByteAutoencoderClient(ExportClient, Reconstructor, TextEncoder):
+    """Serve a byte-autoencoder export directory written by `zoo.export.export_run`: `reconstruct`,
+    `reconstruct_bytes` and `encode` take one paragraph (str or bytes) or a list of them."""
 
     family = "byte_rcae"
     what = "byte autoencoder"
@@ -79,20 +81,32 @@ class ByteAutoencoderClient(ExportClient):
         depth = self.depth_for(len(b))
         return depth, encode_bytes(b, self._by_depth[depth]["length"])[None]
 
-    def encode(self, text: str | bytes) -> np.ndarray:
-        """The paragraph's code, float32 [code_dim]."""
-        depth, ids = self.ids(text)
-        return self.call_signature(depth, "encode", ids)["code"][0]
+    def _batched(self, name: str, key: str, texts: list) -> np.ndarray:
+        """Signature `name`'s output `key` for each text, one call per depth, in input order."""
+        routed = [self.ids(t) for t in texts]
+        rows: list = [None] * len(texts)
+        for depth in sorted({d for d, _ in routed}):
+            at = [i for i, (d, _) in enumerate(routed) if d == depth]
+            out = self.call_signature(depth, name, np.concatenate([routed[i][1] for i in at]))[key]
+            for i, row in zip(at, out):
+                rows[i] = row
+        return rows
 
-    def reconstruct_bytes(self, text: str | bytes) -> bytes:
-        """The autoencoder's reconstruction, cut at the first predicted EOS."""
-        depth, ids = self.ids(text)
-        return decode_bytes(self.call_signature(depth, "reconstruct", ids)["bytes"][0])
+    @texts_in(TEXT_OR_BYTES)
+    def encode(self, texts) -> np.ndarray:
+        """The paragraph's code, float32 [code_dim]; for a list of paragraphs [batch, code_dim]."""
+        return np.stack(self._batched("encode", "code", texts)) if texts else np.zeros((0, self.code_dim), np.float32)
 
-    def reconstruct(self, text: str | bytes) -> str | bytes:
-        """Reconstruction of the same type as `text`; as str, undecodable bytes become U+FFFD."""
-        out = self.reconstruct_bytes(text)
-        return out.decode("utf-8", errors="replace") if isinstance(text, str) else out
+    @texts_in(TEXT_OR_BYTES)
+    def reconstruct_bytes(self, texts) -> bytes | list[bytes]:
+        """The autoencoder's reconstruction, cut at the first predicted EOS (a list for a list)."""
+        return [decode_bytes(row) for row in self._batched("reconstruct", "bytes", texts)]
+
+    @texts_in(TEXT_OR_BYTES)
+    def reconstruct(self, texts) -> str | bytes | list:
+        """Reconstruction of the same type as each text; as str, undecodable bytes become U+FFFD."""
+        return [out.decode("utf-8", errors="replace") if isinstance(text, str) else out
+                for text, out in zip(texts, self.reconstruct_bytes(texts))]
 
     def decode(self, code, length: int) -> bytes | list[bytes]:
         """Bytes (cut at the first predicted EOS) decoded at padded `length` from a code

@@ -25,6 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.export import ExportClient, ExportError, SavedModelSpec, ServingModule, select_served
+from zoo.export.client import texts_in
+from zoo.export.contracts import TextGenerator, TextScorer
 from zoo.models.lm.generate import generate_ids, score_ids
 
 MAX_GENERATE_TOKENS = 4096
@@ -110,8 +112,9 @@ def export_lm(model, task, depths):
                                          "score": module.score})
 
 
-class LMClient(ExportClient):
-    """Reads a language-model export: `generate(prompt, ...)` and `score(texts)`."""
+class LMClient(ExportClient, TextGenerator, TextScorer):
+    """Reads a language-model export: `generate(prompt, ...)` and `score(texts)`, each of one text
+    or a list of them."""
 
     family = "lm"
     what = "language model"
@@ -130,27 +133,35 @@ class LMClient(ExportClient):
     def max_generate_tokens(self) -> int:
         return int(next(iter(self.entries.values()))["max_generate_tokens"])
 
-    def generate(self, prompt: str, max_tokens: int = 200, *, temperature: float = 1.0, top_k: int = 0,
+    @texts_in(what="prompt")
+    def generate(self, prompt, max_tokens: int = 200, *, temperature: float = 1.0, top_k: int = 0,
                  top_p: float = 1.0, beam: int | None = None, length_penalty: float = 0.0, seed: int = 0,
-                 depth: int | None = None) -> dict:
-        """Continue `prompt`: sampling (temperature, top_k, top_p, seed), or beam search when `beam`
-        is given (1: greedy). The outputs of the SavedModel's signature as Python values."""
+                 depth: int | None = None) -> dict | list[dict]:
+        """Continue `prompt` (one text, or a list: one answer each): sampling (temperature,
+        top_k, top_p, seed), or beam search when `beam` is given (1: greedy). The outputs of the
+        SavedModel's signature as Python values."""
         from zoo.eval.decoding import check_sampler
 
-        check_sampler(temperature, top_k, top_p, beam or 1)
+        try:
+            check_sampler(temperature, top_k, top_p, beam or 1)
+        except ValueError as e:
+            raise ExportError(str(e)) from None
         if not 1 <= int(max_tokens) <= self.max_generate_tokens:
             raise ExportError(f"max_tokens must be in 1..{self.max_generate_tokens} (this export's "
                               f"limit), got {max_tokens}")
         name = self._entry_name(depth)
-        inputs = {"prompt": np.array(prompt, object), "max_tokens": np.int32(max_tokens)}
-        if beam:
-            inputs.update(beam_size=np.int32(beam), length_penalty=np.float32(length_penalty))
-        else:
-            inputs.update(temperature=np.float32(temperature), top_k=np.int32(top_k),
-                          top_p=np.float32(top_p), seed=np.int64(seed))
-        out = self.call(name, "search" if beam else "generate", inputs)
-        return {k: (v.decode("utf-8", errors="replace") if isinstance(v, bytes) else int(v))
-                for k, v in out.items()}
+        answers = []
+        for text in prompt:
+            inputs = {"prompt": np.array(text, object), "max_tokens": np.int32(max_tokens)}
+            if beam:
+                inputs.update(beam_size=np.int32(beam), length_penalty=np.float32(length_penalty))
+            else:
+                inputs.update(temperature=np.float32(temperature), top_k=np.int32(top_k),
+                              top_p=np.float32(top_p), seed=np.int64(seed))
+            out = self.call(name, "search" if beam else "generate", inputs)
+            answers.append({k: (v.decode("utf-8", errors="replace") if isinstance(v, bytes) else int(v))
+                            for k, v in out.items()})
+        return answers
 
     _EXAMPLES = {"prompt": "The ", "max_tokens": 5, "temperature": 1.0, "top_k": 0, "top_p": 0.9,
                  "seed": 0, "beam_size": 2, "length_penalty": 0.0}
@@ -162,8 +173,10 @@ class LMClient(ExportClient):
             return np.array(["The first line.", ""], object)
         return super().example_input(path, name, key, spec, rng)
 
-    def score(self, texts: list[str], depth: int | None = None, batch_size: int = 64) -> dict[str, np.ndarray]:
-        """Per text: natural-log probability, tokens, characters and bits per character."""
+    @texts_in()
+    def score(self, texts, depth: int | None = None, batch_size: int = 64) -> dict:
+        """Per text: natural-log probability, tokens, characters and bits per character; scalars
+        for one text, arrays for a list."""
         name = self._entry_name(depth)
         parts = [self.call(name, "score", {"texts": np.array(texts[i:i + batch_size], object)})
                  for i in range(0, len(texts), batch_size)]

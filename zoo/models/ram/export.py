@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from zoo.export import ExportClient, ExportError, SavedModelSpec, ServingModule, checked_input, select_served
+from zoo.export import (Attender, Classifier, ExportClient, ExportError, SavedModelSpec, ServingModule, checked_input,
+                        select_served)
 
 
 class AttentionServing(ServingModule):
@@ -65,9 +66,10 @@ def export_attention(model, task, glimpses):
                   "class_names": classes})
 
 
-class AttentionClient(ExportClient):
+class AttentionClient(ExportClient, Classifier, Attender):
     """Reads a recurrent attention export: `classify(images, glimpses)`, `attend(images, glimpses)`
-    through the SavedModel of that glimpse count (default: the trained count)."""
+    through the SavedModel of that glimpse count (default: the trained count), each of one image
+    or a batch."""
 
     family = "ram"
     what = "recurrent attention model"
@@ -92,13 +94,34 @@ class AttentionClient(ExportClient):
                               f"glimpses (trained with {max(self.glimpse_counts)}); got {glimpses!r}")
         return next(n for n, e in self.entries.items() if e["glimpses"] == k)
 
+    def _images(self, images) -> tuple[np.ndarray, bool]:
+        """(float32 batch [batch, S, S], whether one image [S, S] was given); anything but an
+        array of numbers is an ExportError."""
+        s = self.image_size
+        if isinstance(images, (str, bytes, dict)) or np.isscalar(images):
+            raise ExportError(f"images: expected one image [{s}, {s}] or a batch [batch, {s}, {s}] of "
+                              f"numbers in [0, 1] (zoo.models.ram.export.read_image reads a file), "
+                              f"got {type(images).__name__}")
+        try:
+            a = np.asarray(images, np.float32)
+        except (TypeError, ValueError):
+            raise ExportError(f"images: expected an array of numbers in [0, 1], got "
+                              f"{type(images).__name__} that is not one") from None
+        return (a[None], True) if a.ndim == 2 else (a, False)
+
     def classify(self, images, glimpses: int | None = None) -> np.ndarray:
-        """Class probabilities [batch, num_classes] after `glimpses` glimpses."""
-        return self.call(self._name(glimpses), "classify", np.asarray(images, np.float32))["probabilities"]
+        """Class probabilities after `glimpses` glimpses: [num_classes] for one image [S, S],
+        [batch, num_classes] for a batch."""
+        batch, one = self._images(images)
+        out = self.call(self._name(glimpses), "classify", batch)["probabilities"]
+        return out[0] if one else out
 
     def attend(self, images, glimpses: int | None = None) -> dict[str, np.ndarray]:
-        """Glimpse parameters per step and the glimpse boxes [batch, k, 4]."""
-        return self.call(self._name(glimpses), "attend", np.asarray(images, np.float32))
+        """Glimpse parameters per step and the glimpse boxes ([k, 4] for one image, [batch, k, 4]
+        for a batch)."""
+        batch, one = self._images(images)
+        out = self.call(self._name(glimpses), "attend", batch)
+        return {k: v[0] for k, v in out.items()} if one else out
 
     def example_input(self, path, name, key, spec, rng):
         s = spec["shape"][1]

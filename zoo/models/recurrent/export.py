@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from zoo.export import ExportClient, ExportError, SavedModelSpec, ServingModule, checked_input, select_served
+from zoo.export import (ExportClient, ExportError, Predictor, SavedModelSpec, ServingModule, checked_input,
+                        select_served)
 
 
 def _ids(x, key: str, vocab: int):
@@ -73,7 +74,7 @@ def export_recurrent(model, task, depths):
                   "readout": model.readout, "num_outputs": model.num_outputs})
 
 
-class RecurrentClient(ExportClient):
+class RecurrentClient(ExportClient, Predictor):
     """Reads a recurrent export: `predict(inputs, depth)` through the SavedModel of that depth."""
 
     family = "recurrent"
@@ -85,7 +86,11 @@ class RecurrentClient(ExportClient):
 
     def predict(self, inputs, depth: int | None = None) -> np.ndarray:
         """Outputs of the model after `depth` layers (default: all of them). `inputs` is the
-        batch array, or for a seq2seq model a dict {"source", "decoder_inputs"}."""
+        batch array, or for a seq2seq model a dict {"source", "decoder_inputs"}; anything else
+        (a text, a number) is an ExportError."""
+        if isinstance(inputs, (str, bytes)) or np.isscalar(inputs):
+            raise ExportError(f"predict takes a batch array (or a dict of them for a seq2seq model), "
+                              f"got {type(inputs).__name__}")
         depth = max(self.depths) if depth is None else depth
         if depth not in self.depths:
             raise ExportError(f"this export has no depth {depth}; exported depths: {self.depths}")

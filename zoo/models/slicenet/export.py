@@ -29,7 +29,8 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data.errors import ZooDataError
-from zoo.export import ExportClient, ExportError, SavedModelSpec, ServingModule
+from zoo.export import ExportClient, ExportError, PairScorer, SavedModelSpec, ServingModule, Translator
+from zoo.export.client import as_texts, first, texts_in
 
 SAVEDMODEL = "translate"
 
@@ -96,9 +97,11 @@ def export_slicenet(model, task, depths):
               "max_source_tokens": o.max_source_length - 1})
 
 
-class TranslationClient(ExportClient):
+class TranslationClient(ExportClient, Translator, PairScorer):
     """Reads a SliceNet export: `translate(texts, language)` and `score(texts, targets)` through
-    the `translate/` SavedModel (tensorflow-text registers the SentencePiece ops it uses)."""
+    the `translate/` SavedModel (tensorflow-text registers the SentencePiece ops it uses); each
+    takes one text or a list of them. It scores (source, target) pairs, not single texts: a
+    `PairScorer`, not a `TextScorer`."""
 
     family = "slicenet"
     what = "translation model"
@@ -123,18 +126,24 @@ class TranslationClient(ExportClient):
         e = self.entry(SAVEDMODEL)
         return int(e.get("max_source_tokens", e["max_source_length"] - 1))
 
-    def source_tokens(self, texts) -> list[int]:
-        """Tokens the model reads for each text, counted by the export's own tokenizer."""
+    @texts_in()
+    def source_tokens(self, texts) -> int | list[int]:
+        """Tokens the model reads for a text (a list for a list), counted by the export's own
+        tokenizer."""
         if "source_tokens" not in self.entry(SAVEDMODEL)["signatures"]:
             raise ExportError(f"{str(self.export_dir)!r} was exported before sources were checked "
                               f"for length (it has no 'source_tokens' signature) and would cut long "
                               f"ones silently; export the run again with `zoo export`")
+        if not texts:
+            return []
         return self._call("source_tokens", {"text": list(texts)})["tokens"].tolist()
 
-    def translate(self, texts, language: str | None = None) -> list[str]:
-        """Translations of texts of any length: a source longer than `max_source_tokens` is cut
-        at sentence boundaries (then words, then characters), its pieces translated and the
-        results joined; an empty or whitespace-only text translates to ""."""
+    @texts_in()
+    def translate(self, texts, language: str | None = None) -> str | list[str]:
+        """The translation of a text (a list for a list) of any length: a source longer than
+        `max_source_tokens` is cut at sentence boundaries (then words, then characters), its
+        pieces translated and the results joined; an empty or whitespace-only text translates
+        to ""."""
         from zoo.models.slicenet.data import translate_in_pieces
 
         signature = self._signature_for(language)
@@ -148,9 +157,18 @@ class TranslationClient(ExportClient):
             raise ExportError(str(e)) from None
 
     def score(self, texts, targets):
-        """log p(target + EOS | text) per pair; a text or target longer than the model reads is
-        an error."""
-        return self._call("score", {"text": list(texts), "target": list(targets)})["log_prob"]
+        """log p(target + EOS | text): a float for one text and one target, an array for two
+        lists of the same length; a text or target longer than the model reads is an error."""
+        texts, one_text = as_texts(texts)
+        targets, one_target = as_texts(targets, what="target")
+        if one_text != one_target or len(texts) != len(targets):
+            raise ExportError(f"score takes one text and one target, or two lists of the same length; "
+                              f"got {'one text' if one_text else f'{len(texts)} texts'} and "
+                              f"{'one target' if one_target else f'{len(targets)} targets'}")
+        if not texts:
+            return np.zeros(0, np.float32)
+        out = self._call("score", {"text": texts, "target": targets})["log_prob"]
+        return first(out) if one_text else out
 
     def example_input(self, path, name, key, spec, rng):
         """The generic example texts, shortened word by word until they fit the model's source
