@@ -114,9 +114,11 @@ def test_savedmodel_translate_equals_python_decoding(reloaded, exported):
     from contextlib import redirect_stdout
     buf = io.StringIO()
     with redirect_stdout(buf):
-        assert cli_main(["translate", SENTENCES[0], "--model", str(out)]) == 0
-    assert buf.getvalue().strip() == expected[0].strip()
+        assert cli_main(["translate", str(out), SENTENCES[0]]) == 0
+        assert cli_main(["translate", SENTENCES[0], "--model", str(out)]) == 0   # the earlier spelling
+    assert [line.strip() for line in buf.getvalue().strip().split("\n")] == [expected[0].strip()] * 2
     assert cli_main(["translate", "x", "--model", str(out), "--language", "fr"]) == 2
+    assert cli_main(["translate", str(out), "x", "--language", "fr"]) == 2
 
 
 def test_long_sources_are_translated_in_pieces_never_cut(reloaded, exported):
