@@ -6,7 +6,13 @@ share one copy; a damaged file is an ExportError naming it) and checks every inp
 manifest before TensorFlow sees it, so mistakes read as sentences instead of graph errors (the
 graphs' own input checks, `zoo.export.checked_input`, are reported the same way). SavedModels
 are addressed by name (`depth_3`), whatever their folder (`depth_3/1` since format 3).
-`open_export(path)` returns the client class the export's family declares.
+`open_export(path)` returns the client class the export's family declares; what it serves is
+declared by its capabilities (`zoo.export.contracts`).
+
+Every client method that takes text takes one text or a list of texts, through `texts_in` here
+(one place for every family): a str (or bytes for a family that reads bytes) gives one result, a
+list, tuple or 1-D array a batch; any other type is an ExportError in one line, not a string
+iterated character by character.
 """
 from __future__ import annotations
 

@@ -95,7 +95,9 @@ class ByteAutoencoderClient(ExportClient, Reconstructor, TextEncoder):
     @texts_in(TEXT_OR_BYTES)
     def encode(self, texts) -> np.ndarray:
         """The paragraph's code, float32 [code_dim]; for a list of paragraphs [batch, code_dim]."""
-        return np.stack(self._batched("encode", "code", texts)) if texts else np.zeros((0, self.code_dim), np.float32)
+        if not texts:
+            return np.zeros((0, self.code_dim), np.float32)
+        return np.stack(self._batched("encode", "code", texts))
 
     @texts_in(TEXT_OR_BYTES)
     def reconstruct_bytes(self, texts) -> bytes | list[bytes]:
