@@ -178,6 +178,10 @@ def verdict(claim: Claim, table: Table, rows: dict, min_seeds: int = MIN_SEEDS) 
     if any(math.isnan(v) for side in sides if side for v in side[2].values()):
         return _not_judged(out, ": metric is NaN")
     row_sides = [s for s in sides if s]
+    for spec in {table.count, *(table.counts or {}).values()} - {None}:   # a typo is an error, not silence
+        for name, _, _ in row_sides:
+            for r in rows[name]["runs"]:
+                _run_count(table, r["metrics"], spec)
     seeds = {name: len(vals) for name, _, vals in row_sides}
     out["seeds"] = seeds
     gates = {}
