@@ -128,6 +128,12 @@ def test_one_or_two_seeds_give_no_verdict_and_a_row_against_a_number_is_one_samp
 def test_a_nan_metric_is_not_judged(table):
     v = verdict(table.claims[0], table, _rows({"a": [0.1, float("nan"), 0.1], "b": [0.5, 0.5, 0.5]}))
     assert v["verdict"] == "not judged: metric is NaN"
+    from zoo.report.render import table_markdown, table_result
+    rows = _rows({"a": [float("nan")] * 3, "b": [0.5, 0.5, 0.5]})
+    result = table_result(table, [], "cpu", {n: (r["runs"], 3) for n, r in rows.items()})
+    md = table_markdown(table, result, "cpu")
+    assert "| a | `recurrent/smoke_temporal_order` | 10.00% | NaN | – |" in md and "nan%" not in md
+    assert "claim `a < b`: **not judged: metric is NaN**" in md
 
 
 SHARES = """
@@ -224,6 +230,10 @@ def test_bad_declarations_and_records_are_one_line_errors(tmp_path, table):
     with pytest.raises(RecipeError, match="count 'test_imgs' names 'test_imgs', which the runs do not report"):
         verdict(typo.claims[0], typo, _rows({"a": [0.06] * 3, "b": [0.08] * 3}, test_images=2000,
                                             mislocalised_errors=0.05))
+    from zoo.report.render import table_result
+    recorded = {n: ([{"seed": 0, "metrics": {"error": 0.1, "test_images": 10}}], 1) for n in ("a", "b")}
+    with pytest.raises(RecipeError, match="count 'test_imgs'"):       # a table without claims too
+        table_result(typo, [], "cpu", recorded)
     with pytest.raises(RecipeError, match="a margin belongs to <= and >= claims only"):
         _declare(tmp_path / "m", TABLE.replace('"a < b",', '{claim: "a < b", margin: 0.1},'))
     with pytest.raises(RecipeError, match="a baseline is"):

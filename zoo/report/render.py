@@ -12,8 +12,8 @@ from pathlib import Path
 
 from zoo.report.spec import Table
 from zoo.report.stats import mean_std
-from zoo.report.verdicts import (MIN_SEEDS, STRICT, is_percent, row_gate, summary,  # noqa: F401
-                                 verdict)
+from zoo.report.verdicts import (MIN_SEEDS, STRICT, check_counts, is_percent, row_gate,  # noqa: F401
+                                 summary, verdict)
 
 
 def _fmt(value, percent: bool) -> str:
@@ -33,6 +33,8 @@ def _cell(values: list[float], percent: bool) -> str:
         return "–"
     m, s = mean_std(values)
     if len(values) == 1:
+        return _fmt(m, percent)
+    if math.isnan(s):
         return _fmt(m, percent)
     return f"{_fmt(m, percent)} ± " + (f"{100 * s:.2f}" if percent else f"{s:.2g}")
 
@@ -59,6 +61,7 @@ def table_result(table: Table, planned, scale: str, recorded: dict | None = None
                         "mean": m, "std": s}
     complete = all(len(v["runs"]) == v["seeds"] and v["seeds"] for v in rows.values())
     if complete:
+        check_counts(table, rows)
         for name, row in rows.items():
             row["gate"] = row_gate(table, rows, name)
     claims = [verdict(c, table, rows) for c in table.claims] if complete else []
@@ -78,7 +81,7 @@ def _gate_cells(table: Table, row: dict) -> list[str]:
     if g is None:
         return ["–", "–"]
     if g.get("needs"):
-        return [f"not reported ({g['what']}; needs {g['needs']})", "–"]
+        return ["not reported (see below)", "–"]
     base = _fmt(g["baseline"], table.percent) + f" ({g['what']})"
     if g.get("is_baseline"):
         return [base, "is the baseline"]
@@ -117,9 +120,12 @@ def table_markdown(table: Table, result: dict, scale: str) -> str:
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, row in result["rows"].items():
         ms = [r["metrics"] for r in row["runs"]]
-        extra = [_cell([m[k] for m in ms if k in m], pct)
-                 + (f" (paper {_fmt(row['paper'][k], pct)})" if k in row["paper"] else "")
-                 for k, pct in table.columns.values()]
+        extra = []
+        for k, pct in table.columns.values():
+            vals = [m[k] for m in ms if k in m]
+            ratio = _ratio(sum(vals) / len(vals) if vals else None, row["paper"].get(k))
+            extra.append(_cell(vals, pct) + (f" (paper {_fmt(row['paper'][k], pct)}, {ratio})"
+                                             if k in row["paper"] else ""))
         paper = row["paper"].get(table.metric)
         minutes = sum(m.get("train_seconds", 0) for m in ms) / max(len(ms), 1) / 60
         cells = [name, f"`{row['recipe']}`", _fmt(paper, p),
@@ -129,6 +135,9 @@ def table_markdown(table: Table, result: dict, scale: str) -> str:
                  *extra, f"{ms[0]['parameters']:,}" if ms and "parameters" in ms[0] else "–",
                  f"{minutes:.1f} min" if ms else "–"]
         lines.append("| " + " | ".join(cells) + " |")
+    needs = {(b.what, b.needs) for b in [table.baseline, *(r.baseline for r in table.rows)] if b and b.needs}
+    for what, need in sorted(needs):
+        lines += ["", f"Trivial baseline ({what}) not reported: needs {need}."]
     if result["claims"]:
         lines.append("")
         for claim, c in zip(table.claims, result["claims"]):
@@ -156,6 +165,10 @@ def bars_figure(table: Table, result: dict, path: Path) -> Path | None:
               if table.metric in result["rows"][n]["paper"]]
     if papers:
         ax.scatter(*zip(*papers), marker="D", color="#dd8452", zorder=3, label="paper")
+    bases = [(i, scale * result["rows"][n]["gate"]["baseline"]) for i, n in enumerate(names)
+             if (result["rows"][n].get("gate") or {}).get("baseline") is not None]
+    if bases:
+        ax.scatter(*zip(*bases), marker="_", s=400, color="#555555", zorder=3, label="trivial baseline")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=30, ha="right")
     ax.set_ylabel(table.metric + (" (%)" if table.percent else ""))

@@ -94,6 +94,14 @@ def _pooled(table: Table, rows: dict, row: str, metric: str) -> tuple[int, int] 
     return (k, n) if n > 0 else None
 
 
+def check_counts(table: Table, rows: dict) -> None:
+    """Every declared denominator names metrics the runs report: a typo is an error, not silence."""
+    for spec in sorted({table.count, *(table.counts or {}).values()} - {None}):
+        for row in rows.values():
+            for r in row["runs"]:
+                _run_count(table, r["metrics"], spec)
+
+
 def row_gate(table: Table, rows: dict, row: str, metric: str | None = None) -> dict | None:
     """Whether `row` trained: its improvement over its trivial baseline on `metric` (the table's
     when None). None when no baseline is declared for that metric."""
@@ -178,10 +186,7 @@ def verdict(claim: Claim, table: Table, rows: dict, min_seeds: int = MIN_SEEDS) 
     if any(math.isnan(v) for side in sides if side for v in side[2].values()):
         return _not_judged(out, ": metric is NaN")
     row_sides = [s for s in sides if s]
-    for spec in {table.count, *(table.counts or {}).values()} - {None}:   # a typo is an error, not silence
-        for name, _, _ in row_sides:
-            for r in rows[name]["runs"]:
-                _run_count(table, r["metrics"], spec)
+    check_counts(table, {name: rows[name] for name, _, _ in row_sides})
     seeds = {name: len(vals) for name, _, vals in row_sides}
     out["seeds"] = seeds
     gates = {}
