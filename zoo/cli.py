@@ -145,7 +145,11 @@ def cmd_report(args):
         raise RecipeError(f"--seeds must be at least 1, not {args.seeds}")
     command = "zoo report " + " ".join(shlex.quote(a) for a in args.argv)
     if args.rejudge:
+        from zoo.config import RecipeError
         from zoo.report import rejudge
+        if args.tables or args.plan or args.seeds is not None or args.set:
+            raise RecipeError("--rejudge re-judges the whole report in --out from its recorded runs; "
+                              "it takes no tables, --plan, --seeds or --set")
         report = rejudge(args.out or f"reports/{args.scale}", command=command)
         for fam in report["families"].values():
             for table in fam["tables"].values():

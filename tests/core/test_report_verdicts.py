@@ -261,7 +261,8 @@ def test_rejudge_rewrites_a_report_from_its_recorded_values(tmp_path, capsys):
     md = (out / "report.md").read_text()
     assert "| recurrent | 1 | 0 | 0 | 3 |" in md                    # the summary, at the top
     assert md.index("**Claims**") < md.index("## recurrent")
-    assert "| a | `recurrent/smoke_temporal_order` | 10.00% | 11.00% ± 1.00 | 1.1× | 90.00% (chance: 10 classes) | yes |" in md
+    assert ("| a | `recurrent/smoke_temporal_order` | 10.00% | 11.00% ± 1.00 | 1.1× | "
+            "90.00% (chance: 10 classes) | yes |") in md
     evidence = json.loads((out / "runs" / "x-k0.1.json").read_text())
     assert evidence["metrics"] == {"error": 0.1} and evidence["recipe"] is None   # keys of no real run
     # Re-judging again is stable; a folder without a report is one line.
@@ -270,6 +271,8 @@ def test_rejudge_rewrites_a_report_from_its_recorded_values(tmp_path, capsys):
     assert main(["report", "--rejudge", "--out", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("zoo: error:") and "no report to re-judge" in err and "\n" not in err
+    assert main(["report", "ram", "--rejudge", "--out", str(out)]) == 2
+    assert "--rejudge re-judges the whole report" in capsys.readouterr().err
 
 
 def test_an_unreadable_metrics_file_is_set_aside_and_the_run_reruns(tmp_path):

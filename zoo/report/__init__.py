@@ -3,12 +3,15 @@ stated scale through the one trainer, with seeds, figures and a verdict per clai
 
     zoo report [FAMILY | FAMILY:TABLE ...] [--scale cpu|paper] [--seeds N] [--out reports/cpu]
                [--runs runs/report] [--set KEY=VALUE ...] [--plan]
+    zoo report --rejudge [--out reports/cpu]     # re-judge a written report; trains nothing
 
 Runs go to --runs, one folder per resolved recipe and seed (`zoo.report.runner`): a second report
 reads them (seconds), a killed one resumes the run it was in. The report goes to --out:
-report.md (one table per paper table), report.json (every run's metrics, every claim's numbers)
-and PNGs (bars with error bars and training curves per table, plus the figures a table asks of
-its task's analyses). The report is rewritten after every table, so a long report shows its
+report.md (the claims' summary per family, then one table per paper table; verdicts by
+`zoo.report.verdicts`), report.json (every run's metrics, every claim's numbers), runs/<run>.json
+(each run's resolved recipe, metrics and training curves, so a verdict can be checked without
+re-running) and PNGs (bars with error bars and training curves per table, plus the figures a
+table asks of its task's analyses). The report is rewritten after every table, so a long report shows its
 finished tables while the rest still train.
 """
 from __future__ import annotations
@@ -176,8 +179,8 @@ def rejudge(out, root=None, command: str = "", stream=None) -> dict:
             runs = [{k: r[k] for k in ("seed", "run", "key", "metrics") if k in r} for r in row.get("runs", [])]
             recorded[name] = (runs, len(runs))
         result = table_result(table, [], scale, recorded)
-        result["figures"] = [f for f in (f"{table.family}_{table.key}_bars.png", f"{table.family}_{table.key}_curves.png")
-                             if (out / f).is_file()]
+        stem = f"{table.family}_{table.key}"
+        result["figures"] = [f for f in (f"{stem}_bars.png", f"{stem}_curves.png") if (out / f).is_file()]
         if result["figures"] and result["figures"][0].endswith("_bars.png"):
             bars_figure(table, result, out / result["figures"][0])
         result["analysis_figures"] = old_table.get("analysis_figures", {})

@@ -31,7 +31,8 @@ A file holds the family's scales and tables:
 `set` (scale, table or row) is a mapping of overrides for every scale, or a mapping of scales to
 overrides. A row's `recipe` is a recipe name or one per scale ({cpu: x/small, paper: x/large});
 its `paper` is the paper's value of the table's metric, or a mapping metric -> value. Overrides
-apply in the order scale, table, row. A row may declare its own `baseline` (as the table's).
+apply in the order scale, table, row. A row may declare its own `baseline` (as the table's) and
+its own `seeds` ({cpu: 1} for a row no claim compares).
 A claim compares two rows (`row[.metric] op row[.metric]`, op one of < <= > >=) or a row with a
 number; the metric defaults to the table's. A claim the paper does not make says so in its
 `source`. A key written twice in one mapping is an error (YAML would keep the last silently).

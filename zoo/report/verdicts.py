@@ -219,12 +219,12 @@ def verdict(claim: Claim, table: Table, rows: dict, min_seeds: int = MIN_SEEDS) 
 def _interval(claim: Claim, table: Table, rows: dict, sides: list, b: float, sign: float) -> dict:
     """The 95% interval of the claim's signed difference (see the module's docstring)."""
     out = {}
-    (ln, lm, lv), right = sides[0], sides[1]
+    (l_row, l_metric, lv), right = sides[0], sides[1]
     if right is None:
         diff, se, df = one_sample(list(lv.values()))
         diff -= b
         out["method"] = "one-sample t"
-    elif right[0] == ln:
+    elif right[0] == l_row:
         common = sorted(set(lv) & set(right[2]))
         diff, se, df = one_sample([lv[s] - right[2][s] for s in common])
         out["method"] = "paired t over seeds"
@@ -234,9 +234,9 @@ def _interval(claim: Claim, table: Table, rows: dict, sides: list, b: float, sig
     lo, hi = interval(diff, se, df)
     out.update(se=se, df=None if math.isinf(df) else df)
     # Shares: the binomial interval of the pooled counts, and Fisher's exact test.
-    pl = _pooled(table, rows, ln, lm)
+    pl = _pooled(table, rows, l_row, l_metric)
     pr = None if right is None else _pooled(table, rows, right[0], right[1])
-    if pl and (right is None or (pr and right[0] != ln)):
+    if pl and (right is None or (pr and right[0] != l_row)):
         p1 = pl[0] / pl[1]
         var = max(p1 * (1 - p1), 1e-12) / pl[1]
         if pr:
