@@ -275,19 +275,34 @@ def test_rejudge_rewrites_a_report_from_its_recorded_values(tmp_path, capsys):
     assert "--rejudge re-judges the whole report" in capsys.readouterr().err
 
 
-def test_an_unreadable_metrics_file_is_set_aside_and_the_run_reruns(tmp_path):
-    import io
+TINY = """
+scales:
+  cpu: {note: tiny, seeds: 1, set: {trainer.max_steps: 4, trainer.checkpoint_every_steps: 2}}
+tables:
+  t:
+    title: "tiny"
+    metric: error
+    rows:
+      a: {recipe: recurrent/smoke_temporal_order}
+"""
 
-    from zoo.report import plan, select_tables
 
-    experiments = _declare(tmp_path / "decl", TABLE)
-    planned = plan(select_tables([experiments], []), "cpu", tmp_path / "runs")
-    p = planned[0]
-    p.run_dir.mkdir(parents=True)
-    (p.run_dir / "metrics.json").write_text('{"error": 0.1, "ste')
-    stream = io.StringIO()
-    assert p.set_aside_unreadable(stream) and not p.finished()
-    assert "is unreadable (truncated?)" in stream.getvalue() and "rerunning recurrent:t a seed 0" in stream.getvalue()
-    assert [f.name.startswith("metrics.json.unreadable-") for f in p.run_dir.iterdir()] == [True]
-    (p.run_dir / "metrics.json").write_text('{"error": 0.1}')
-    assert not p.set_aside_unreadable(stream) and p.finished()
+def test_an_unreadable_metrics_file_is_set_aside_and_the_run_reruns(tmp_path, capsys):
+    from zoo.report import build_report
+
+    _declare(tmp_path / "decl", TINY)
+    kw = dict(out=tmp_path / "out", runs=tmp_path / "runs", root=tmp_path / "decl",
+              sets=["runtime.strategy=one_device"])
+    build_report(["recurrent"], "cpu", **kw)
+    [run] = list((tmp_path / "runs").iterdir())
+    text = (run / "metrics.json").read_text()
+    (run / "metrics.json").write_text(text[:20])          # a run killed while writing it
+    capsys.readouterr()
+    report = build_report(["recurrent"], "cpu", **kw)
+    err = capsys.readouterr().err
+    assert "metrics.json is unreadable (truncated?); kept as metrics.json.unreadable-" in err
+    assert "rerunning recurrent:t a seed 0" in err and "(0 finished, 1 to train)" in err
+    # Resumed from its last checkpoint: the same metrics again, and the broken file kept.
+    rerun = report["families"]["recurrent"]["tables"]["t"]["rows"]["a"]["runs"][0]["metrics"]
+    assert rerun["error"] == json.loads(text)["error"] and rerun["step"] == 4
+    assert [p.name for p in run.iterdir() if p.name.startswith("metrics.json.unreadable-")]
