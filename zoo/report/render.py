@@ -101,7 +101,7 @@ def claim_line(table: Table, claim, c: dict) -> str:
         bits.append(f"{info}d = {unit(c['difference'])}{' points' if cp else ''}, 95% interval "
                     f"[{unit(lo)}, {unit(hi)}] ({c['method']}{df})")
     if c.get("fisher_p") is not None:
-        bits.append(f"Fisher's exact p = {c['fisher_p']:.3g}")
+        bits.append("Fisher's exact p " + (f"= {c['fisher_p']:.3g}" if c["fisher_p"] > 1e-300 else "< 1e-300"))
     if c.get("margin") is not None:
         bits.append(f"equivalence margin {_fmt(c['margin'], cp)}")
     source = f" — {c['source']}" if c.get("source") else ""

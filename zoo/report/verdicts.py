@@ -242,7 +242,8 @@ def _interval(claim: Claim, table: Table, rows: dict, sides: list, b: float, sig
         if pr:
             p2 = pr[0] / pr[1]
             var += max(p2 * (1 - p2), 1e-12) / pr[1]
-            out["fisher_p"] = fisher_exact(pl[0], pl[1], pr[0], pr[1])
+            if STRICT[claim.op]:     # an equivalence claim is judged on its interval alone
+                out["fisher_p"] = fisher_exact(pl[0], pl[1], pr[0], pr[1])
             out["counts"] = [list(pl), list(pr)]
         else:
             p2 = b
