@@ -39,7 +39,7 @@ def test_every_family_declares_tables_whose_rows_resolve_at_both_scales(tmp_path
     assert [p.config.model.name for p in cpu if p.table.key == "6" and p.seed == 0] == [
         "byte_rcae_n2", "byte_rcae_n4", "byte_rcae_n8", "byte_rcae_n16"]
     static = [p for p in cpu if p.row == "static"]
-    assert [p.seed for p in static] == [0, 1] and static[0].key != static[1].key
+    assert [p.seed for p in static] == [0, 1, 2, 3, 4] and static[0].key != static[1].key
     assert static[1].config.trainer.seed == static[0].config.trainer.seed + 1
     assert static[1].config.data.seed == static[0].config.data.seed + 1
     assert static[0].config.model.name == "byte_rcae_static_n8" and static[0].config.model.args["features"] == 64
@@ -111,36 +111,40 @@ tables:
 """
 
 
-def _rows(values: dict, count=None):
+def _rows(values: dict, count=1000):
     return {name: {"runs": [{"seed": i, "metrics": {"error": v, **({"test_examples": count} if count else {})}}
                             for i, v in enumerate(vs)]} for name, vs in values.items()}
 
 
-def test_verdicts_follow_the_noise_band(tmp_path):
+def test_verdicts_follow_the_t_interval_and_never_judge_fewer_than_three_seeds(tmp_path):
+    from zoo.report.stats import t_quantile
+
     table = _declared(tmp_path, TABLE).tables[0]
     claim = table.claims[0]
-    # Two seeds each: se = sqrt(s_a^2/2 + s_b^2/2); d = b - a.
-    rows = _rows({"wide": [0.10, 0.12], "narrow": [0.30, 0.32]})
+    # Two seeds each: no verdict, however far apart (the t quantile at 1 df is 12.7).
+    assert verdict(claim, table, _rows({"wide": [0.10, 0.12], "narrow": [0.30, 0.32]}))["verdict"] == \
+        "not judged (2 seeds)"
+    # Three seeds each: Welch's interval, here with equal spreads (df = 4).
+    rows = _rows({"wide": [0.10, 0.12, 0.14], "narrow": [0.30, 0.32, 0.34]})
     v = verdict(claim, table, rows)
-    s2 = (0.02 ** 2) / 2   # each side's sample variance is 0.0002; over 2 seeds: 0.0001
-    assert v["verdict"] == "held" and v["difference"] == pytest.approx(0.20)
-    assert v["se"] == pytest.approx(math.sqrt(2 * s2 / 2))
-    assert verdict(claim, table, _rows({"wide": [0.30, 0.32], "narrow": [0.10, 0.12]}))["verdict"] == "did not hold"
-    assert verdict(claim, table, _rows({"wide": [0.10, 0.30], "narrow": [0.15, 0.35]}))["verdict"] == "within noise"
-    # One seed with a test count: the binomial error p(1-p)/count per side.
-    v = verdict(claim, table, _rows({"wide": [0.40], "narrow": [0.45]}, count=100))
-    assert v["se"] == pytest.approx(math.sqrt(0.4 * 0.6 / 100 + 0.45 * 0.55 / 100))
-    assert v["verdict"] == "within noise"
-    assert verdict(claim, table, _rows({"wide": [0.40], "narrow": [0.45]}, count=10000))["verdict"] == "held"
-    # One seed, no count: only the direction, and the verdict says so.
-    assert verdict(claim, table, _rows({"wide": [0.1], "narrow": [0.2]}))["verdict"].startswith("held (one seed")
-    # A non-strict claim holds when the direction is right or the sides are equal, and is
-    # within noise when it is wrong by less than the band.
+    se = math.sqrt(2 * 0.02 ** 2 / 3)
+    assert v["verdict"] == "held" and v["difference"] == pytest.approx(0.20) and v["se"] == pytest.approx(se)
+    assert v["interval"][0] == pytest.approx(0.20 - t_quantile(0.975, 4) * se, abs=1e-4)
+    assert verdict(claim, table, _rows({"wide": [0.30, 0.32, 0.34], "narrow": [0.10, 0.12, 0.14]}))["verdict"] == \
+        "did not hold"
+    assert verdict(claim, table, _rows({"wide": [0.10, 0.20, 0.30], "narrow": [0.15, 0.25, 0.35]}))["verdict"] == \
+        "within noise"
+    # One seed, even with a test count: never a verdict.
+    assert verdict(claim, table, _rows({"wide": [0.40], "narrow": [0.45]}, count=10000))["verdict"] == \
+        "not judged (one seed)"
+    # A row against a number (one-sample t), and <= with the default 1-point margin.
+    assert verdict(table.claims[1], table, _rows({"wide": [0.5, 0.6, 0.55]}, count=100))["verdict"] == "held"
     at_most = parse_claim("wide <= narrow", ["wide", "narrow"], "here")
-    assert verdict(table.claims[1], table, _rows({"wide": [0.5, 0.6]}))["verdict"] == "held"
-    assert verdict(at_most, table, _rows({"wide": [1.0, 1.0], "narrow": [1.0, 1.0]}))["verdict"] == "held"
-    assert verdict(at_most, table, _rows({"wide": [0.40, 0.50], "narrow": [0.35, 0.45]}))["verdict"] == "within noise"
-    assert verdict(at_most, table, _rows({"wide": [0.80, 0.81], "narrow": [0.35, 0.36]}))["verdict"] == "did not hold"
+    assert verdict(at_most, table, _rows({"wide": [1.0] * 3, "narrow": [1.0] * 3}))["verdict"] == "held"
+    assert verdict(at_most, table, _rows({"wide": [0.40, 0.50, 0.45], "narrow": [0.35, 0.45, 0.40]}))["verdict"] == \
+        "within noise"
+    assert verdict(at_most, table, _rows({"wide": [0.80, 0.81, 0.82], "narrow": [0.35, 0.36, 0.37]}))["verdict"] == \
+        "did not hold"
 
 
 class _Stopper:
@@ -194,10 +198,18 @@ def test_report_trains_resumes_after_sigterm_and_reads_back(tmp_path, monkeypatc
     assert wide["mean"] == pytest.approx(sum(errors) / 2)
     assert wide["std"] == pytest.approx(abs(errors[0] - errors[1]) / math.sqrt(2))
     assert [c["claim"] for c in table["claims"]] == ["wide < narrow", "wide <= 0.99"]
-    assert all(c["verdict"] in ("held", "did not hold", "within noise") for c in table["claims"])
+    # Two seeds a row: no verdict, but the interval is there for information.
+    assert [c["verdict"] for c in table["claims"]] == ["not judged (2 seeds)"] * 2
+    assert table["claims"][0]["method"].startswith("Welch's t") and len(table["claims"][0]["interval"]) == 2
     md = (tmp_path / "out" / "report.md").read_text()
     assert "| wide | `recurrent/smoke_temporal_order` | 10.00% |" in md and "claim `wide < narrow`" in md
     assert json.loads((tmp_path / "out" / "report.json").read_text())["scale"] == "cpu"
+    # Each run's evidence beside the report: resolved recipe, metrics and curves as data.
+    run0 = wide["runs"][0]
+    evidence = json.loads((tmp_path / "out" / run0["evidence"]).read_text())
+    assert evidence["metrics"] == run0["metrics"] and evidence["recipe"]["model"]["units"] == 12
+    assert evidence["rows"] == ["recurrent:t wide"] and evidence["key"] == run0["key"]
+    assert [s for s, _ in evidence["curves"]["train/loss"]][-1] == 4 and "eval/error" in evidence["curves"]
     for png in ("recurrent_t_bars.png", "recurrent_t_curves.png"):
         assert (tmp_path / "out" / png).read_bytes()[:4] == b"\x89PNG"
 

@@ -137,6 +137,18 @@ def cmd_report(args):
         from zoo.config import RecipeError
         raise RecipeError(f"--seeds must be at least 1, not {args.seeds}")
     command = "zoo report " + " ".join(shlex.quote(a) for a in args.argv)
+    if args.rejudge:
+        from zoo.config import RecipeError
+        from zoo.report import rejudge
+        if args.tables or args.plan or args.seeds is not None or args.set:
+            raise RecipeError("--rejudge re-judges the whole report in --out from its recorded runs; "
+                              "it takes no tables, --plan, --seeds or --set")
+        report = rejudge(args.out or f"reports/{args.scale}", command=command)
+        for fam in report["families"].values():
+            for table in fam["tables"].values():
+                for c in table["claims"]:
+                    print(f"{table['title']}: {c['claim']}: {c['verdict']}")
+        return None
     try:
         report = build_report(args.tables, args.scale, args.seeds, args.out, args.runs, args.set or (),
                               dry_run=args.plan, command=command)
@@ -282,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs", default="runs/report", help="where the runs go (one folder per recipe and seed)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run")
     s.add_argument("--plan", action="store_true", help="list the runs and whether each is finished; train nothing")
+    s.add_argument("--rejudge", action="store_true",
+                   help="re-judge the report in --out from the runs' values its report.json records; train nothing")
     s.set_defaults(fn=cmd_report)
 
     s = sub.add_parser("generate", help="continue a prompt with an export that generates text")

@@ -1,15 +1,8 @@
 """The report of finished runs: per table the paper's value beside the zoo's mean ± std over
-seeds, each claim's verdict, figures (bars with error bars, training curves, the task's own
-analysis plots) and everything as JSON.
-
-A claim's verdict compares the difference d of the two sides (signed so that d > 0 is the claimed
-direction) with its standard error: the standard error of each side's mean is the larger of the
-seeds' spread (s / sqrt(n), with two seeds or more) and, for a table that names its test count,
-the binomial error of a proportion sqrt(p (1 - p) / (count · n)). A strict claim (< or >) "held"
-when d > 2·se, "did not hold" when d < -2·se, and is "within noise" otherwise; a non-strict one
-(<= or >=) "held" when d >= 0 (equal rows hold it), "did not hold" when d < -2·se, and is
-"within noise" in between. With one seed and no test count there is no noise estimate: the
-verdict then states the direction only, and says so.
+seeds and their ratio, each row's trivial baseline and whether it trained, each claim's verdict
+(`zoo.report.verdicts`: t intervals, shares on their own denominators, the "did it train?" gate),
+figures (bars with error bars, training curves, the task's own analysis plots) and everything as
+JSON, with each run's resolved recipe, metrics and curves in runs/<run>.json beside the report.
 """
 from __future__ import annotations
 
@@ -17,56 +10,10 @@ import math
 import shutil
 from pathlib import Path
 
-from zoo.report.spec import Claim, Side, Table
-
-STRICT = {"<": True, ">": True, "<=": False, ">=": False}
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    m = sum(values) / len(values)
-    if len(values) < 2:
-        return m, 0.0
-    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
-
-
-def _value(side: Side, table: Table, rows: dict) -> tuple[float, float | None]:
-    """(mean, variance of the mean or None) of one side of a claim."""
-    if side.number is not None:
-        return side.number, 0.0
-    metric = side.metric or table.metric
-    runs = rows[side.row]["runs"]
-    values = [r["metrics"][metric] for r in runs if metric in r["metrics"]]
-    if not values:
-        raise KeyError(f"{table.id}: no run of row {side.row!r} reports {metric!r}")
-    m, s = mean_std(values)
-    estimates = []
-    if len(values) > 1:
-        estimates.append(s * s / len(values))
-    if table.count and 0.0 <= m <= 1.0 and table.count in runs[0]["metrics"]:
-        n = sum(int(r["metrics"][table.count]) for r in runs)
-        estimates.append(max(m * (1 - m), 1e-12) / n)
-    return m, (max(estimates) if estimates else None)
-
-
-def verdict(claim: Claim, table: Table, rows: dict) -> dict:
-    (a, va), (b, vb) = _value(claim.left, table, rows), _value(claim.right, table, rows)
-    d = (b - a) if claim.op in ("<", "<=") else (a - b)
-    if va is None or vb is None:
-        held = d > 0 if STRICT[claim.op] else d >= 0
-        return {"claim": claim.text, "left": a, "right": b, "difference": d, "se": None,
-                "verdict": ("held" if held else "did not hold") + " (one seed: no noise estimate)"}
-    se = math.sqrt(va + vb)
-    if STRICT[claim.op]:
-        v = "held" if d > 2 * se else "did not hold" if d < -2 * se else "within noise"
-    else:
-        v = "held" if d >= 0 else "did not hold" if d < -2 * se else "within noise"
-    return {"claim": claim.text, "left": a, "right": b, "difference": d, "se": se, "verdict": v}
-
-
-def is_percent(table: Table, metric: str | None) -> bool:
-    if metric in (None, table.metric):
-        return table.percent
-    return any(k == metric and pct for k, pct in table.columns.values())
+from zoo.report.spec import Table
+from zoo.report.stats import mean_std
+from zoo.report.verdicts import (MIN_SEEDS, STRICT, check_counts, is_percent, row_gate,  # noqa: F401
+                                 summary, verdict)
 
 
 def _fmt(value, percent: bool) -> str:
@@ -74,6 +21,8 @@ def _fmt(value, percent: bool) -> str:
         return "–"
     if isinstance(value, (int,)) and not isinstance(value, bool):
         return f"{value:,}"
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
     if percent:
         return f"{100 * value:.2f}%"
     return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
@@ -85,55 +34,114 @@ def _cell(values: list[float], percent: bool) -> str:
     m, s = mean_std(values)
     if len(values) == 1:
         return _fmt(m, percent)
+    if math.isnan(s):
+        return _fmt(m, percent)
     return f"{_fmt(m, percent)} ± " + (f"{100 * s:.2f}" if percent else f"{s:.2g}")
 
 
-def table_result(table: Table, planned, scale: str) -> dict:
-    """Rows (runs' metrics, mean, std) and claims of one table from its finished runs."""
-    rows = {}
+def _runs_of(table: Table, planned) -> dict[str, list[dict]]:
+    out = {}
     for r in table.rows:
         runs = [p for p in planned if p.table is table and p.row == r.name]
-        done = [{"seed": p.seed, "run": str(p.run_dir), "key": p.key, "metrics": p.metrics()}
-                for p in runs if p.finished()]
+        out[r.name] = ([{"seed": p.seed, "run": str(p.run_dir), "key": p.key, "metrics": p.metrics()}
+                        for p in runs if p.finished()], len(runs))
+    return out
+
+
+def table_result(table: Table, planned, scale: str, recorded: dict | None = None) -> dict:
+    """Rows (runs' metrics, mean, std, baseline gate) and claims of one table, from the finished
+    runs of `planned`, or from `recorded` (row -> (runs as report.json records them, seeds))."""
+    runs_of = recorded if recorded is not None else _runs_of(table, planned)
+    rows = {}
+    for r in table.rows:
+        done, n = runs_of.get(r.name, ([], 0))
         values = [d["metrics"][table.metric] for d in done if table.metric in d["metrics"]]
         m, s = mean_std(values) if values else (None, None)
-        rows[r.name] = {"recipe": r.recipe_at(scale), "paper": r.paper,
-                        "runs": done, "seeds": len(runs), "mean": m, "std": s}
-    complete = all(len(v["runs"]) == v["seeds"] for v in rows.values())
+        rows[r.name] = {"recipe": r.recipe_at(scale), "paper": r.paper, "runs": done, "seeds": n,
+                        "mean": m, "std": s}
+    complete = all(len(v["runs"]) == v["seeds"] and v["seeds"] for v in rows.values())
+    if complete:
+        check_counts(table, rows)
+        for name, row in rows.items():
+            row["gate"] = row_gate(table, rows, name)
     claims = [verdict(c, table, rows) for c in table.claims] if complete else []
     return {"title": table.title, "metric": table.metric, "better": table.better, "rows": rows,
-            "claims": claims, "complete": complete}
+            "claims": claims, "complete": complete, "summary": summary(claims)}
+
+
+def _ratio(zoo, paper) -> str:
+    if zoo is None or paper in (None, 0) or (isinstance(zoo, float) and math.isnan(zoo)):
+        return "–"
+    r = zoo / paper
+    return f"{r:.3g}×"
+
+
+def _gate_cells(table: Table, row: dict) -> list[str]:
+    g = row.get("gate")
+    if g is None:
+        return ["–", "–"]
+    if g.get("needs"):
+        return ["not reported (see below)", "–"]
+    base = _fmt(g["baseline"], table.percent) + f" ({g['what']})"
+    if g.get("is_baseline"):
+        return [base, "is the baseline"]
+    if g["trained"] is None:
+        return [base, "–"]
+    return [base, "yes" if g["trained"] else "no: at the baseline"]
+
+
+def claim_line(table: Table, claim, c: dict) -> str:
+    cp = is_percent(table, claim.left.metric)
+    bits = [f"{_fmt(c['left'], cp)} vs {_fmt(c['right'], cp)}"]
+    if c.get("interval"):
+        lo, hi = c["interval"]
+        unit = (lambda x: f"{100 * x:.2f}") if cp else (lambda x: f"{x:.4g}")
+        df = f", df {c['df']:.1f}" if c.get("df") else ""
+        info = "for information: " if c["verdict"].startswith("not judged") else ""
+        bits.append(f"{info}d = {unit(c['difference'])}{' points' if cp else ''}, 95% interval "
+                    f"[{unit(lo)}, {unit(hi)}] ({c['method']}{df})")
+    if c.get("fisher_p") is not None:
+        bits.append("Fisher's exact p " + (f"= {c['fisher_p']:.3g}" if c["fisher_p"] > 1e-300 else "< 1e-300"))
+    if c.get("margin") is not None:
+        bits.append(f"equivalence margin {_fmt(c['margin'], cp)}")
+    source = f" — {c['source']}" if c.get("source") else ""
+    return f"- claim `{c['claim']}`: **{c['verdict']}** ({'; '.join(bits)}){source}"
 
 
 def table_markdown(table: Table, result: dict, scale: str) -> str:
     p = table.percent
     seeds = max((v["seeds"] for v in result["rows"].values()), default=1)
-    head = ["row", "recipe", f"paper {table.metric}", f"zoo {table.metric}", *table.columns, "parameters",
-            "train time"]
+    gated = any(r.baseline for r in table.rows) or table.baseline is not None
+    head = ["row", "recipe", f"paper {table.metric}", f"zoo {table.metric}", "zoo / paper",
+            *(["trivial baseline", "trained?"] if gated else []), *table.columns, "parameters", "train time"]
     lines = [f"### {table.title}", "",
              f"`{table.id}`, {scale} scale, {seeds} seed{'s' if seeds > 1 else ''} "
              f"({table.better} is better); zoo values are mean ± std over seeds.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, row in result["rows"].items():
         ms = [r["metrics"] for r in row["runs"]]
-        extra = [_cell([m[k] for m in ms if k in m], pct)
-                 + (f" (paper {_fmt(row['paper'][k], pct)})" if k in row["paper"] else "")
-                 for k, pct in table.columns.values()]
+        extra = []
+        for k, pct in table.columns.values():
+            vals = [m[k] for m in ms if k in m]
+            ratio = _ratio(sum(vals) / len(vals) if vals else None, row["paper"].get(k))
+            extra.append(_cell(vals, pct) + (f" (paper {_fmt(row['paper'][k], pct)}, {ratio})"
+                                             if k in row["paper"] else ""))
         paper = row["paper"].get(table.metric)
         minutes = sum(m.get("train_seconds", 0) for m in ms) / max(len(ms), 1) / 60
         cells = [name, f"`{row['recipe']}`", _fmt(paper, p),
                  _cell([m[table.metric] for m in ms if table.metric in m], p)
                  + ("" if len(ms) == row["seeds"] else f" ({len(ms)}/{row['seeds']} seeds)"),
+                 _ratio(row["mean"], paper), *(_gate_cells(table, row) if gated else []),
                  *extra, f"{ms[0]['parameters']:,}" if ms and "parameters" in ms[0] else "–",
                  f"{minutes:.1f} min" if ms else "–"]
         lines.append("| " + " | ".join(cells) + " |")
+    needs = {(b.what, b.needs) for b in [table.baseline, *(r.baseline for r in table.rows)] if b and b.needs}
+    for what, need in sorted(needs):
+        lines += ["", f"Trivial baseline ({what}) not reported: needs {need}."]
     if result["claims"]:
         lines.append("")
         for claim, c in zip(table.claims, result["claims"]):
-            cp = is_percent(table, claim.left.metric)
-            se = f", 2·se {_fmt(2 * c['se'], cp)}" if c["se"] is not None else ""
-            lines.append(f"- claim `{c['claim']}`: **{c['verdict']}** ({_fmt(c['left'], cp)} vs "
-                         f"{_fmt(c['right'], cp)}{se})")
+            lines.append(claim_line(table, claim, c))
     elif table.claims:
         lines += ["", "- claims: not judged until every run of the table has finished"]
     return "\n".join(lines)
@@ -157,6 +165,10 @@ def bars_figure(table: Table, result: dict, path: Path) -> Path | None:
               if table.metric in result["rows"][n]["paper"]]
     if papers:
         ax.scatter(*zip(*papers), marker="D", color="#dd8452", zorder=3, label="paper")
+    bases = [(i, scale * result["rows"][n]["gate"]["baseline"]) for i, n in enumerate(names)
+             if (result["rows"][n].get("gate") or {}).get("baseline") is not None]
+    if bases:
+        ax.scatter(*zip(*bases), marker="_", s=400, color="#555555", zorder=3, label="trivial baseline")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=30, ha="right")
     ax.set_ylabel(table.metric + (" (%)" if table.percent else ""))
@@ -176,6 +188,18 @@ def _scalars(folder: Path, tag: str) -> list[tuple[int, float]]:
     if tag not in acc.Tags().get("tensors", []):
         return []
     return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)]
+
+
+def run_curves(run_dir: Path, metrics: list[str]) -> dict[str, list[list[float]]]:
+    """The training curves of one run as data: train/loss and eval/<metric> for `metrics`, as
+    [step, value] pairs read from its TensorBoard event files."""
+    out = {}
+    for sub, tags in (("train", ["loss"]), ("eval", metrics)):
+        for tag in tags:
+            points = _scalars(Path(run_dir) / "tb" / sub, tag)
+            if points:
+                out[f"{sub}/{tag}"] = [[int(s), float(f"{v:.7g}")] for s, v in points]
+    return out
 
 
 def curves_figure(table: Table, result: dict, path: Path) -> Path | None:

@@ -55,20 +55,42 @@ class PlannedRun:
     def metrics(self) -> dict:
         return json.loads((self.run_dir / "metrics.json").read_text())
 
+    def set_aside_unreadable(self, stream=None) -> bool:
+        """A metrics.json that does not parse (a run killed while writing it, a disk that filled)
+        is moved aside, so the run counts as unfinished and trains again from its last checkpoint.
+        True when that happened."""
+        path = self.run_dir / "metrics.json"
+        if not path.is_file():
+            return False
+        try:
+            if isinstance(json.loads(path.read_text()), dict):
+                return False
+        except (ValueError, UnicodeDecodeError):
+            pass
+        aside = path.with_name(f"metrics.json.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+        path.rename(aside)
+        (stream or sys.stderr).write(f"zoo report: {path} is unreadable (truncated?); kept as {aside.name}, "
+                                     f"rerunning {self.table.id} {self.row} seed {self.seed}\n")
+        return True
+
     def steps(self) -> int | None:
         return self.config.trainer.max_steps
 
 
-def seeds_for(experiments: Experiments, table: Table, scale: str, seeds: int | None) -> int:
-    return seeds or table.seeds.get(scale) or experiments.scales[scale].seeds
+def seeds_for(experiments: Experiments, table: Table, scale: str, seeds: int | None, row=None) -> int:
+    """--seeds, else the row's, the table's or the scale's declared number."""
+    if seeds:
+        return seeds
+    return (row.seeds or {}).get(scale) if row is not None and (row.seeds or {}).get(scale) \
+        else table.seeds.get(scale) or experiments.scales[scale].seeds
 
 
 def plan(selected, scale: str, runs: Path, seeds: int | None = None, sets=()) -> list[PlannedRun]:
     """Every (table, row, seed) of `selected` ((Experiments, Table) pairs) with its config."""
     out = []
     for experiments, table in selected:
-        n = seeds_for(experiments, table, scale, seeds)
         for row in table.rows:
+            n = seeds_for(experiments, table, scale, seeds, row)
             overrides = [*experiments.scales[scale].set, *overrides_at(table.set, scale),
                          *overrides_at(row.set, scale), *sets]
             base = load_recipe(row.recipe_at(scale), overrides)

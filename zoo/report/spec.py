@@ -11,21 +11,31 @@ A file holds the family's scales and tables:
         metric: error                 # a key of the runs' metrics.json
         better: lower                 # lower | higher
         percent: true                 # show the metric (and paper values) as percentages
-        count: test_examples          # optional: metrics key with the number of test items, for
-                                      #   a binomial noise estimate of a proportion
+        count: test_examples          # optional: metrics key with the number of test items the
+                                      #   table's metric is a share of (a binomial noise estimate)
+        counts: {mislocalised_errors: error*test_images}   # optional: the denominators of other
+                                      #   share metrics (a metrics key or a product of two)
+        baseline: {value: 0.9, what: "chance: 10 classes"}  # optional: the trivial baseline of
+                                      #   the table's metric (value | metric: KEY | row: ROW |
+                                      #   needs: "the task metric it needs"; also: [metrics];
+                                      #   ideal: the metric's best value; margin: the gate's)
+        margin: 0.01                  # optional: equivalence margin of the <= / >= claims
         columns: {train loss: train_loss, "after 1": {metric: error_after_1, percent: true}}
         figures: [some_plot.png]      # optional: PNGs of `zoo eval` (the task's analyses), per row
         set: {cpu: {model.width: 64}} # optional: overrides for every row, per scale
         rows:
           shared: {recipe: <family>/table5_shared, paper: 0.0334}
           separate: {recipe: <family>/table5_separate, paper: 0.0805, set: {cpu: {...}}}
-        claims: ["shared < separate"]
+        claims: ["shared < separate", {claim: "a <= b", margin: 0.02, source: "why, or where from"}]
 
 `set` (scale, table or row) is a mapping of overrides for every scale, or a mapping of scales to
 overrides. A row's `recipe` is a recipe name or one per scale ({cpu: x/small, paper: x/large});
 its `paper` is the paper's value of the table's metric, or a mapping metric -> value. Overrides
-apply in the order scale, table, row. A claim compares two rows (`row[.metric] op row[.metric]`,
-op one of < <= > >=) or a row with a number; the metric defaults to the table's.
+apply in the order scale, table, row. A row may declare its own `baseline` (as the table's) and
+its own `seeds` ({cpu: 1} for a row no claim compares).
+A claim compares two rows (`row[.metric] op row[.metric]`, op one of < <= > >=) or a row with a
+number; the metric defaults to the table's. A claim the paper does not make says so in its
+`source`. A key written twice in one mapping is an error (YAML would keep the last silently).
 """
 from __future__ import annotations
 
@@ -40,10 +50,42 @@ import yaml
 from zoo.config import REPO_RECIPES, RecipeError
 
 EXPERIMENTS_FILE = "experiments.yaml"
+DEFAULT_GATE_FRACTION = 0.1     # a row "trained" when it closes 10% of the baseline's gap to ideal
 SCALES = ("cpu", "paper")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIDE = r"([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?|(-?[0-9][0-9.]*(?:e-?[0-9]+)?)"
 _CLAIM = re.compile(rf"^\s*(?:{_SIDE})\s*(<=|>=|<|>)\s*(?:{_SIDE})\s*$")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key written twice in one mapping (two rows of one name)."""
+
+
+def _unique_mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise RecipeError(f"line {key_node.start_mark.line + 1}: {key!r} is written twice in one mapping")
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A row's trivial baseline: a number, a key of the runs' metrics, another row's value, or a
+    task metric the zoo does not report yet (`needs`)."""
+    what: str
+    value: float | None = None
+    metric: str | None = None
+    row: str | None = None
+    needs: str | None = None
+    ideal: float | None = None
+    margin: float | None = None
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +102,8 @@ class Row:
     recipe: dict[str, str]          # scale -> recipe name
     paper: dict[str, float]         # metric -> the paper's value
     set: dict[str, tuple[str, ...]]  # scale -> overrides
+    baseline: Baseline | None = None
+    seeds: dict[str, int] = None     # scale -> seeds (a row no claim compares may need fewer)
 
     def recipe_at(self, scale: str) -> str:
         return self.recipe.get(scale) or self.recipe["*"]
@@ -83,6 +127,8 @@ class Claim:
     left: Side
     op: str
     right: Side
+    margin: float | None = None     # equivalence margin of <= / >= (None: the table's or default)
+    source: str | None = None       # where the claim comes from, when not the table's paper
 
 
 @dataclass(frozen=True)
@@ -100,6 +146,18 @@ class Table:
     claims: tuple[Claim, ...]
     set: dict[str, tuple[str, ...]]
     seeds: dict[str, int]          # scale -> seeds (overrides the scale's)
+    baseline: Baseline | None = None
+    counts: dict[str, str] = None   # share metric -> denominator ("key" or "key*key")
+    margin: float | None = None
+
+    def baseline_of(self, row: str) -> Baseline | None:
+        return self.row(row).baseline or self.baseline
+
+    def count_of(self, metric: str) -> str | None:
+        """The denominator of a share metric: `counts`, or `count` for the table's metric."""
+        if self.counts and metric in self.counts:
+            return self.counts[metric]
+        return self.count if metric == self.metric else None
 
     @property
     def id(self) -> str:
@@ -149,7 +207,23 @@ def _side(groups) -> Side:
     return Side(row, metric, float(number)) if number is not None else Side(row, metric, None)
 
 
-def parse_claim(text: str, table_rows, where: str) -> Claim:
+def _number(where: str, what: str, value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecipeError(f"{where}: {what} is a number, not {value!r}")
+    return float(value)
+
+
+def parse_claim(text, table_rows, where: str) -> Claim:
+    """A claim: its text, or {claim: text, margin: number, source: text}."""
+    margin = source = None
+    if isinstance(text, dict):
+        if "claim" not in text or set(text) - {"claim", "margin", "source"}:
+            raise RecipeError(f"{where}: a claim is a text or {{claim: ..., margin: ..., source: ...}}")
+        margin = _number(where, "a claim's margin", text.get("margin"))
+        source = None if text.get("source") is None else str(text["source"])
+        text = text["claim"]
     m = _CLAIM.match(str(text))
     if not m:
         raise RecipeError(f"{where}: claim {text!r} must read 'row[.metric] OP row[.metric]' or "
@@ -162,14 +236,43 @@ def parse_claim(text: str, table_rows, where: str) -> Claim:
         if side.row is not None and side.row not in table_rows:
             raise RecipeError(f"{where}: claim {text!r} names no row of the table: {side.row!r} "
                               f"(rows: {', '.join(table_rows)})")
-    return Claim(str(text), left, g[3], right)
+    if margin is not None and g[3] in ("<", ">"):
+        raise RecipeError(f"{where}: claim {text!r}: a margin belongs to <= and >= claims only")
+    return Claim(str(text), left, g[3], right, margin, source)
+
+
+def _seeds(where: str, raw) -> dict[str, int]:
+    seeds = raw or {}
+    if not isinstance(seeds, dict) or not set(seeds) <= set(SCALES) \
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in seeds.values()):
+        raise RecipeError(f"{where}: 'seeds' maps a scale ({', '.join(SCALES)}) to a number of seeds >= 1")
+    return dict(seeds)
+
+
+def _baseline(where: str, raw) -> Baseline | None:
+    if raw is None:
+        return None
+    kinds = ("value", "metric", "row", "needs")
+    if not isinstance(raw, dict) or set(raw) - {*kinds, "what", "ideal", "margin", "also"} \
+            or sum(k in raw for k in kinds) != 1 or "what" not in raw:
+        raise RecipeError(f"{where}: a baseline is {{what: ..., and one of value: NUMBER, metric: KEY, "
+                          f"row: ROW, needs: TEXT; optional ideal, margin, also}}")
+    also = raw.get("also") or ()
+    if not isinstance(also, (list, tuple)) or not all(isinstance(a, str) for a in also):
+        raise RecipeError(f"{where}: a baseline's 'also' is a list of metrics")
+    return Baseline(str(raw["what"]), _number(where, "a baseline's value", raw.get("value")),
+                    None if raw.get("metric") is None else str(raw["metric"]),
+                    None if raw.get("row") is None else str(raw["row"]),
+                    None if raw.get("needs") is None else str(raw["needs"]),
+                    _number(where, "a baseline's ideal", raw.get("ideal")),
+                    _number(where, "a baseline's margin", raw.get("margin")), tuple(also))
 
 
 def _table(family: str, key: str, raw: Any, where: str) -> Table:
     if not isinstance(raw, dict):
         raise RecipeError(f"{where}: a table is a mapping")
-    unknown = set(raw) - {"title", "metric", "better", "percent", "count", "columns", "figures", "rows",
-                          "claims", "set", "seeds"}
+    unknown = set(raw) - {"title", "metric", "better", "percent", "count", "counts", "columns", "figures",
+                          "rows", "claims", "set", "seeds", "baseline", "margin"}
     if unknown:
         raise RecipeError(f"{where}: unknown table keys {sorted(unknown)}")
     for k in ("title", "metric", "rows"):
@@ -184,8 +287,8 @@ def _table(family: str, key: str, raw: Any, where: str) -> Table:
         w = f"{where}.rows.{name}"
         if not _NAME.match(str(name)):
             raise RecipeError(f"{w}: a row name is letters, digits and _, starting with a letter")
-        if not isinstance(r, dict) or "recipe" not in r or set(r) - {"recipe", "paper", "set"}:
-            raise RecipeError(f"{w}: a row is {{recipe: ..., paper: ..., set: ...}}")
+        if not isinstance(r, dict) or "recipe" not in r or set(r) - {"recipe", "paper", "set", "baseline", "seeds"}:
+            raise RecipeError(f"{w}: a row is {{recipe: ..., paper: ..., set: ..., baseline: ..., seeds: ...}}")
         recipe = r["recipe"]
         recipe = {"*": recipe} if isinstance(recipe, str) else recipe
         if not isinstance(recipe, dict) or not all(isinstance(v, str) for v in recipe.values()) \
@@ -197,8 +300,19 @@ def _table(family: str, key: str, raw: Any, where: str) -> Table:
             paper = {k: float(v) for k, v in paper.items()}
         except (TypeError, ValueError):
             raise RecipeError(f"{w}: paper values are numbers") from None
-        rows.append(Row(str(name), recipe, paper, _per_scale(w, r.get("set"))))
+        rows.append(Row(str(name), recipe, paper, _per_scale(w, r.get("set")), _baseline(w, r.get("baseline")),
+                        _seeds(w, r.get("seeds"))))
     names = [r.name for r in rows]
+    for r in rows:
+        b = r.baseline or _baseline(where, raw.get("baseline"))
+        if b is not None and b.row is not None and b.row not in names:
+            raise RecipeError(f"{where}: the baseline of row {r.name!r} names no row of the table: {b.row!r}")
+    counts = raw.get("counts") or {}
+    if not isinstance(counts, dict) or not all(isinstance(v, str) and re.match(r"^\w+(\*\w+)?$", v)
+                                               for v in counts.values()):
+        raise RecipeError(f"{where}: 'counts' maps a share metric to its denominator, a metrics key or KEY*KEY")
+    if raw.get("count") is not None and not isinstance(raw["count"], str):
+        raise RecipeError(f"{where}: 'count' is a metrics key")
     columns = {}
     for label, c in (raw.get("columns") or {}).items():
         if isinstance(c, str):
@@ -208,21 +322,22 @@ def _table(family: str, key: str, raw: Any, where: str) -> Table:
         else:
             raise RecipeError(f"{where}: column {label!r} is a metrics key or {{metric: key, percent: true}}")
     claims = tuple(parse_claim(c, names, where) for c in raw.get("claims") or ())
-    seeds = raw.get("seeds") or {}
-    if not isinstance(seeds, dict) or not all(isinstance(v, int) and v >= 1 for v in seeds.values()):
-        raise RecipeError(f"{where}: 'seeds' maps a scale to a number of seeds >= 1")
+    seeds = _seeds(where, raw.get("seeds"))
     return Table(family, str(key), str(raw["title"]), str(raw["metric"]), raw.get("better", "lower"),
                  bool(raw.get("percent", False)), raw.get("count"), dict(columns),
                  tuple(raw.get("figures") or ()), tuple(rows), claims, _per_scale(where, raw.get("set")),
-                 dict(seeds))
+                 dict(seeds), _baseline(where, raw.get("baseline")), dict(counts),
+                 _number(where, "'margin'", raw.get("margin")))
 
 
 def load_experiments(path: Path, family: str | None = None) -> Experiments:
     family = family or path.parent.name
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
         raise RecipeError(f"{path}: not valid YAML: {e}") from None
+    except RecipeError as e:
+        raise RecipeError(f"{path}: {e}") from None
     if not isinstance(raw, dict) or set(raw) - {"scales", "tables"} or "tables" not in raw:
         raise RecipeError(f"{path}: an experiments file holds 'scales' and 'tables'")
     scales = {}

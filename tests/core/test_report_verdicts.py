@@ -1,0 +1,308 @@
+"""`zoo report`'s verdicts on small synthetic report data: the t interval against values computed
+independently, Welch-Satterthwaite degrees of freedom, symmetric <= / >= with an equivalence
+margin, shares judged on their own denominators (Fisher's exact test), one or two seeds never
+judged, the "did it train?" gate, the per-family summary, re-judging a written report without
+its runs, and the one-line errors of bad declarations and bad run records."""
+import json
+import math
+
+import pytest
+
+from zoo.config import RecipeError
+from zoo.report.spec import load_experiments
+from zoo.report.stats import fisher_exact, t_quantile, welch
+from zoo.report.verdicts import row_gate, summary, verdict
+
+
+def _declare(tmp_path, text, family="recurrent"):
+    (tmp_path / family).mkdir(parents=True, exist_ok=True)
+    path = tmp_path / family / "experiments.yaml"
+    path.write_text(text)
+    return load_experiments(path, family)
+
+
+def _rows(values: dict, **extra):
+    """row -> {"runs": [one per seed]} with the metric `error` (and per-seed extra metrics)."""
+    out = {}
+    for name, vs in values.items():
+        runs = []
+        for i, v in enumerate(vs):
+            m = {"error": v}
+            for key, per_row in extra.items():
+                x = per_row[name] if isinstance(per_row, dict) else per_row
+                m[key] = x[i] if isinstance(x, list) else x
+            runs.append({"seed": i, "metrics": m})
+        out[name] = {"runs": runs}
+    return out
+
+
+TABLE = """
+scales:
+  cpu: {note: tiny, seeds: 3}
+tables:
+  t:
+    title: "synthetic"
+    metric: error
+    percent: true
+    baseline: {value: 0.9, what: "chance: 10 classes"}
+    rows:
+      a: {recipe: recurrent/smoke_temporal_order, paper: 0.1}
+      b: {recipe: recurrent/smoke_temporal_order, paper: 0.2}
+    claims: ["a < b", "a <= b", {claim: "a <= b", margin: 0.05}, "a < 0.5"]
+"""
+
+
+@pytest.fixture
+def table(tmp_path):
+    return _declare(tmp_path, TABLE).tables[0]
+
+
+def test_t_quantiles_match_the_printed_tables_and_scipy():
+    # Student's t, 97.5% quantiles, as printed in every statistics table.
+    for df, value in ((1, 12.7062), (2, 4.3027), (3, 3.1824), (4, 2.7764), (10, 2.2281), (30, 2.0423)):
+        assert t_quantile(0.975, df) == pytest.approx(value, abs=1e-4)
+    assert t_quantile(0.975, math.inf) == pytest.approx(1.95996, abs=1e-5)
+    scipy_t = pytest.importorskip("scipy.stats").t
+    for df in (1.0, 1.7, 2.5, 7.3, 55.0):
+        for p in (0.9, 0.975, 0.995):
+            assert t_quantile(p, df) == pytest.approx(scipy_t.ppf(p, df), rel=1e-8)
+
+
+def test_welch_satterthwaite_and_fisher_exact_against_hand_computation():
+    a, b = [1.0, 2.0, 3.0], [2.0, 4.0, 7.0, 9.0]
+    va, vb = 1.0 / 3, (sum((x - 5.5) ** 2 for x in b) / 3) / 4
+    d, se, df = welch(a, b)
+    assert d == pytest.approx(-3.5) and se == pytest.approx(math.sqrt(va + vb))
+    assert df == pytest.approx((va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 3))
+    # Fisher's lady tasting tea: 3 of 4 right each way, two-sided p = 34/70.
+    assert fisher_exact(3, 4, 1, 4) == pytest.approx(34 / 70)
+    assert fisher_exact(0, 10, 10, 10) == pytest.approx(2 / math.comb(20, 10))
+
+
+def test_a_strict_claim_needs_its_t_interval_to_exclude_zero(table):
+    claim = table.claims[0]        # a < b
+    rows = _rows({"a": [0.10, 0.12, 0.14], "b": [0.30, 0.32, 0.34]})
+    v = verdict(claim, table, rows)
+    d, se, df = welch([0.30, 0.32, 0.34], [0.10, 0.12, 0.14])
+    half = t_quantile(0.975, df) * se
+    assert v["verdict"] == "held" and v["method"] == "Welch's t" and v["df"] == pytest.approx(4.0)
+    assert v["interval"] == pytest.approx([d - half, d + half])
+    assert verdict(claim, table, _rows({"a": [0.30, 0.32, 0.34], "b": [0.10, 0.12, 0.14]}))["verdict"] == "did not hold"
+    # d = 2.45 se: beyond the old fixed 2-se cut, inside t(4 df) = 2.776 se: within noise.
+    close = _rows({"a": [0.10, 0.11, 0.12], "b": [0.12, 0.13, 0.14]})
+    d, se, df = welch([0.12, 0.13, 0.14], [0.10, 0.11, 0.12])
+    assert 2 * se < d < t_quantile(0.975, df) * se
+    assert verdict(claim, table, close)["verdict"] == "within noise"
+
+
+def test_at_most_and_at_least_are_judged_symmetrically_with_a_margin(table):
+    default, wide = table.claims[1], table.claims[2]     # a <= b (margin 1 point), a <= b (5 points)
+    same = _rows({"a": [0.5, 0.5, 0.5], "b": [0.5, 0.5, 0.5]})
+    assert verdict(default, table, same)["verdict"] == "held" and verdict(default, table, same)["margin"] == 0.01
+    # a is worse by 2 points, tightly: not within 1 point (did not hold), within 5 points (held).
+    worse = _rows({"a": [0.520, 0.521, 0.519], "b": [0.500, 0.501, 0.499]})
+    assert verdict(default, table, worse)["verdict"] == "did not hold"
+    assert verdict(wide, table, worse)["verdict"] == "held"
+    # a better by 3 points but seeds spread 20 points: the interval crosses -margin both ways,
+    # so within noise (the old rule said held whenever a <= b on the means).
+    spread = _rows({"a": [0.37, 0.47, 0.57], "b": [0.40, 0.50, 0.60]})
+    v = verdict(default, table, spread)
+    assert v["difference"] > 0 and v["verdict"] == "within noise"
+    # >= is the mirror image.
+    from zoo.report.spec import parse_claim
+    at_least = parse_claim("b >= a", ["a", "b"], "here")
+    assert verdict(at_least, table, worse)["verdict"] == "did not hold"
+    assert verdict(at_least, table, same)["verdict"] == "held"
+
+
+def test_one_or_two_seeds_give_no_verdict_and_a_row_against_a_number_is_one_sample_t(table):
+    for seeds, note in ((1, "one seed"), (2, "2 seeds")):
+        v = verdict(table.claims[0], table, _rows({"a": [0.1, 0.11][:seeds], "b": [0.8, 0.81][:seeds]}))
+        assert v["verdict"] == f"not judged ({note})" and v["category"] == "not judged"
+    v = verdict(table.claims[3], table, _rows({"a": [0.40, 0.42, 0.44], "b": [0.8] * 3}))
+    half = t_quantile(0.975, 2) * 0.02 / math.sqrt(3)
+    assert v["method"] == "one-sample t" and v["interval"] == pytest.approx([0.08 - half, 0.08 + half])
+    assert v["verdict"] == "held"
+
+
+def test_a_nan_metric_is_not_judged(table):
+    v = verdict(table.claims[0], table, _rows({"a": [0.1, float("nan"), 0.1], "b": [0.5, 0.5, 0.5]}))
+    assert v["verdict"] == "not judged: metric is NaN"
+    from zoo.report.render import table_markdown, table_result
+    rows = _rows({"a": [float("nan")] * 3, "b": [0.5, 0.5, 0.5]})
+    result = table_result(table, [], "cpu", {n: (r["runs"], 3) for n, r in rows.items()})
+    md = table_markdown(table, result, "cpu")
+    assert "| a | `recurrent/smoke_temporal_order` | 10.00% | NaN | – |" in md and "nan%" not in md
+    assert "claim `a < b`: **not judged: metric is NaN**" in md
+
+
+SHARES = """
+scales:
+  cpu: {note: tiny, seeds: 3}
+tables:
+  t:
+    title: "shares"
+    metric: error
+    percent: true
+    count: test_images
+    counts: {mislocalised_errors: error*test_images}
+    columns: {mislocalised (share of errors): {metric: mislocalised_errors, percent: true}}
+    rows:
+      a: {recipe: recurrent/smoke_temporal_order}
+      b: {recipe: recurrent/smoke_temporal_order}
+    claims: ["a.mislocalised_errors < b.mislocalised_errors"]
+"""
+
+
+def test_a_share_is_judged_on_its_own_denominator(tmp_path):
+    table = _declare(tmp_path, SHARES).tables[0]
+    # 2,000 images and 6% / 8% errors: the share of errors is of 120 / 160 errors, not 2,000.
+    rows = _rows({"a": [0.06] * 3, "b": [0.08] * 3}, test_images=2000,
+                 mislocalised_errors={"a": [0.035, 0.04, 0.045], "b": [0.055, 0.06, 0.065]})
+    v = verdict(table.claims[0], table, rows)
+    assert v["counts"] == [[4 + 5 + 5, 360], [9 + 10 + 10, 480]]   # round(share x errors) per seed
+    assert v["fisher_p"] == pytest.approx(fisher_exact(14, 360, 29, 480))
+    assert v["fisher_p"] > 0.05 and v["verdict"] == "within noise"
+    # The same shares of 3 x 2,000 images would have been "significant": the denominator matters.
+    assert fisher_exact(round(0.04 * 6000), 6000, round(0.06 * 6000), 6000) < 0.001
+
+
+BASELINES = """
+scales:
+  cpu: {note: tiny, seeds: 3}
+tables:
+  t:
+    title: "gate"
+    metric: error
+    percent: true
+    baseline: {metric: unigram_baseline_error, what: unigram}
+    rows:
+      a: {recipe: recurrent/smoke_temporal_order}
+      b: {recipe: recurrent/smoke_temporal_order}
+      c: {recipe: recurrent/smoke_temporal_order}
+    claims: ["b < a", "c < a"]
+  lm:
+    title: "row baseline"
+    metric: bits_per_char
+    baseline: {row: n1, what: "unigram (n1)"}
+    rows:
+      n1: {recipe: recurrent/smoke_temporal_order}
+      n3: {recipe: recurrent/smoke_temporal_order}
+    claims: ["n3 < n1"]
+"""
+
+
+def test_claims_between_rows_that_never_trained_are_not_judged(tmp_path):
+    gate, lm = _declare(tmp_path, BASELINES).tables
+    # unigram 85.7%: rows at 84.9-85.1% sit at it; c at 60% trained (the gate's margin is 8.57 points).
+    rows = _rows({"a": [0.851, 0.852, 0.853], "b": [0.849, 0.848, 0.847], "c": [0.60, 0.61, 0.62]},
+                 unigram_baseline_error=0.857)
+    assert row_gate(gate, rows, "a")["trained"] is False and row_gate(gate, rows, "c")["trained"] is True
+    assert row_gate(gate, rows, "c")["margin"] == pytest.approx(0.0857)
+    assert verdict(gate.claims[0], gate, rows)["verdict"] == "not judged: neither row trained"
+    assert verdict(gate.claims[1], gate, rows)["verdict"] == "held"
+    # A row below the baseline by less than the margin has not trained, however tight its seeds.
+    near = _rows({"a": [0.851] * 3, "b": [0.80, 0.80, 0.80], "c": [0.6] * 3}, unigram_baseline_error=0.857)
+    assert row_gate(gate, near, "b")["trained"] is False
+    # The baseline may be another row: the row itself is the baseline, the others are gated on it.
+    lm_rows = {"n1": {"runs": [{"seed": i, "metrics": {"bits_per_char": 4.6}} for i in range(3)]},
+               "n3": {"runs": [{"seed": i, "metrics": {"bits_per_char": 3.0 + i / 100}} for i in range(3)]}}
+    assert row_gate(lm, lm_rows, "n1")["is_baseline"] and row_gate(lm, lm_rows, "n3")["trained"]
+    assert verdict(lm.claims[0], lm, lm_rows)["verdict"] == "held"
+
+
+def test_summary_counts_each_category():
+    claims = [{"verdict": v} for v in ("held", "held", "within noise", "not judged (2 seeds)",
+                                        "not judged: neither row trained", "did not hold")]
+    assert summary(claims) == {"held": 2, "did not hold": 1, "within noise": 1, "not judged": 2}
+
+
+def test_bad_declarations_and_records_are_one_line_errors(tmp_path, table):
+    dup = TABLE.replace("      b: {recipe", "      a: {recipe: x}\n      b: {recipe")
+    with pytest.raises(RecipeError, match=r"experiments.yaml: line \d+: 'a' is written twice") as e:
+        _declare(tmp_path / "dup", dup)
+    assert "\n" not in str(e.value)
+    with pytest.raises(RecipeError, match="names metric 'accuracy', which no run of row 'a' reports"):
+        from zoo.report.spec import parse_claim
+        verdict(parse_claim("a.accuracy < b", ["a", "b"], "here"), table,
+                _rows({"a": [0.1] * 3, "b": [0.2] * 3}))
+    typo = _declare(tmp_path / "typo", SHARES.replace("count: test_images", "count: test_imgs")).tables[0]
+    with pytest.raises(RecipeError, match="count 'test_imgs' names 'test_imgs', which the runs do not report"):
+        verdict(typo.claims[0], typo, _rows({"a": [0.06] * 3, "b": [0.08] * 3}, test_images=2000,
+                                            mislocalised_errors=0.05))
+    from zoo.report.render import table_result
+    recorded = {n: ([{"seed": 0, "metrics": {"error": 0.1, "test_images": 10}}], 1) for n in ("a", "b")}
+    with pytest.raises(RecipeError, match="count 'test_imgs'"):       # a table without claims too
+        table_result(typo, [], "cpu", recorded)
+    with pytest.raises(RecipeError, match="a margin belongs to <= and >= claims only"):
+        _declare(tmp_path / "m", TABLE.replace('"a < b",', '{claim: "a < b", margin: 0.1},'))
+    with pytest.raises(RecipeError, match="a baseline is"):
+        _declare(tmp_path / "b", TABLE.replace("baseline: {value: 0.9,", "baseline: {value: 0.9, row: a,"))
+
+
+def test_rejudge_rewrites_a_report_from_its_recorded_values(tmp_path, capsys):
+    from zoo.cli import main
+    from zoo.report import rejudge
+
+    decl = tmp_path / "decl"
+    _declare(decl, TABLE)
+    out = tmp_path / "out"
+    out.mkdir()
+    runs = lambda vs: [{"seed": i, "key": f"k{v}", "run": f"runs/report/x-k{v}", "metrics": {"error": v}}
+                       for i, v in enumerate(vs)]
+    old = {"scale": "cpu", "command": "zoo report --scale cpu", "families": {"recurrent": {
+        "scale_note": "tiny", "declared_in": "experiments.yaml", "train_seconds": 1.0, "runs_finished": 5,
+        "runs_planned": 5, "tables": {"t": {"claims": [{"claim": "a < b", "verdict": "held"}], "rows": {
+            "a": {"runs": runs([0.10, 0.11, 0.12])}, "b": {"runs": runs([0.30, 0.31])}}}}}}}
+    (out / "report.json").write_text(json.dumps(old))
+    report = rejudge(out, root=decl, command="zoo report --rejudge")
+    claims = report["families"]["recurrent"]["tables"]["t"]["claims"]
+    assert [c["verdict"] for c in claims] == ["not judged (2 seeds)"] * 3 + ["held"]
+    md = (out / "report.md").read_text()
+    assert "| recurrent | 1 | 0 | 0 | 3 |" in md                    # the summary, at the top
+    assert md.index("**Claims**") < md.index("## recurrent")
+    assert ("| a | `recurrent/smoke_temporal_order` | 10.00% | 11.00% ± 1.00 | 1.1× | "
+            "90.00% (chance: 10 classes) | yes |") in md
+    evidence = json.loads((out / "runs" / "x-k0.1.json").read_text())
+    assert evidence["metrics"] == {"error": 0.1} and evidence["recipe"] is None   # keys of no real run
+    # Re-judging again is stable; a folder without a report is one line.
+    assert rejudge(out, root=decl)["families"]["recurrent"]["tables"]["t"]["claims"] == claims
+    capsys.readouterr()
+    assert main(["report", "--rejudge", "--out", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("zoo: error:") and "no report to re-judge" in err and "\n" not in err
+    assert main(["report", "ram", "--rejudge", "--out", str(out)]) == 2
+    assert "--rejudge re-judges the whole report" in capsys.readouterr().err
+
+
+TINY = """
+scales:
+  cpu: {note: tiny, seeds: 1, set: {trainer.max_steps: 4, trainer.checkpoint_every_steps: 2}}
+tables:
+  t:
+    title: "tiny"
+    metric: error
+    rows:
+      a: {recipe: recurrent/smoke_temporal_order}
+"""
+
+
+def test_an_unreadable_metrics_file_is_set_aside_and_the_run_reruns(tmp_path, capsys):
+    from zoo.report import build_report
+
+    _declare(tmp_path / "decl", TINY)
+    kw = dict(out=tmp_path / "out", runs=tmp_path / "runs", root=tmp_path / "decl",
+              sets=["runtime.strategy=one_device"])
+    build_report(["recurrent"], "cpu", **kw)
+    [run] = list((tmp_path / "runs").iterdir())
+    text = (run / "metrics.json").read_text()
+    (run / "metrics.json").write_text(text[:20])          # a run killed while writing it
+    capsys.readouterr()
+    report = build_report(["recurrent"], "cpu", **kw)
+    err = capsys.readouterr().err
+    assert "metrics.json is unreadable (truncated?); kept as metrics.json.unreadable-" in err
+    assert "rerunning recurrent:t a seed 0" in err and "(0 finished, 1 to train)" in err
+    # Resumed from its last checkpoint: the same metrics again, and the broken file kept.
+    rerun = report["families"]["recurrent"]["tables"]["t"]["rows"]["a"]["runs"][0]["metrics"]
+    assert rerun["error"] == json.loads(text)["error"] and rerun["step"] == 4
+    assert [p.name for p in run.iterdir() if p.name.startswith("metrics.json.unreadable-")]
