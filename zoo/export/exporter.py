@@ -38,7 +38,7 @@ import tensorflow as tf
 from zoo.config import ExperimentConfig, load_recipe
 from zoo.io import load_keras_file, one_line
 from zoo.export.swap import leftovers, recover_leftovers, swap_into_place
-from zoo.registry import build_model, family, model_entry
+from zoo.registry import build_model, family, family_of_model, model_entry
 from zoo.version import __version__
 from zoo.runs import ARTIFACTS, KERAS_FILE, load_run, prepare_task, require_run_dir
 
@@ -284,8 +284,14 @@ def export_model(model: keras.Model, config: ExperimentConfig | dict | str | os.
 
     if not isinstance(config, ExperimentConfig):
         config = load_recipe(config)
-    entry = model_entry(config.model.name)
-    fam = family(entry.family)
+    build_model(model, model_entry(config.model.name))
+    return _write_export(model, config, task if task is not None else create_task(config), out_dir,
+                         depths, artifacts)
+
+
+def _write_export(model: keras.Model, config: ExperimentConfig, task, out_dir, depths, artifacts) -> Path:
+    """The export of a built `model` with its loaded recipe and task (see `export_model`)."""
+    fam = family_of_model(config.model.name)
     if fam.exporter is None:
         raise ExportError(f"family {fam.name!r} declares no exporter")
     if depths is not None:
@@ -293,8 +299,6 @@ def export_model(model: keras.Model, config: ExperimentConfig | dict | str | os.
         if not depths or any(isinstance(d, bool) or not isinstance(d, int) for d in depths):
             raise ExportError(f"depths must be a non-empty list of integers, got {depths!r}")
         depths = sorted(set(depths))
-    task = task if task is not None else create_task(config)
-    build_model(model, entry)
 
     out_dir = Path(out_dir).absolute()
     recover_leftovers(out_dir)
@@ -355,6 +359,7 @@ def export_run(run_dir, out_dir, depths: Iterable[int] | None = None) -> Path:
     if out == run or out in run.parents:
         raise ExportError(f"export destination {str(out)!r} would replace the run {str(run)!r}; "
                           f"choose a folder inside or beside it")
+    # The run's recipe, model and task are read once here and handed down as they are.
     config, model = load_run(run)
     task = prepare_task(config, run, need_data=False)
-    return export_model(model, config, out, depths=depths, task=task, artifacts=run / ARTIFACTS)
+    return _write_export(model, config, task, out, depths, run / ARTIFACTS)
