@@ -38,7 +38,7 @@ import tensorflow as tf
 from zoo.config import ExperimentConfig, load_recipe
 from zoo.io import load_keras_file, one_line
 from zoo.export.swap import leftovers, recover_leftovers, swap_into_place
-from zoo.registry import build_model, family, family_of_model, model_entry
+from zoo.registry import Family, build_model, family, family_of_model, model_entry
 from zoo.version import __version__
 from zoo.runs import ARTIFACTS, KERAS_FILE, load_run, prepare_task, require_run_dir
 
@@ -284,14 +284,16 @@ def export_model(model: keras.Model, config: ExperimentConfig | dict | str | os.
 
     if not isinstance(config, ExperimentConfig):
         config = load_recipe(config)
-    build_model(model, model_entry(config.model.name))
-    return _write_export(model, config, task if task is not None else create_task(config), out_dir,
-                         depths, artifacts)
+    entry = model_entry(config.model.name)
+    build_model(model, entry)
+    task = task if task is not None else create_task(config)
+    return _write_export(model, config, family(entry.family), task, out_dir, depths, artifacts)
 
 
-def _write_export(model: keras.Model, config: ExperimentConfig, task, out_dir, depths, artifacts) -> Path:
-    """The export of a built `model` with its loaded recipe and task (see `export_model`)."""
-    fam = family_of_model(config.model.name)
+def _write_export(model: keras.Model, config: ExperimentConfig, fam: Family, task, out_dir, depths,
+                  artifacts) -> Path:
+    """The export of a built `model` of family `fam`, with its loaded recipe and task: what
+    `export_model` and `export_run` write once each has loaded what it was handed."""
     if fam.exporter is None:
         raise ExportError(f"family {fam.name!r} declares no exporter")
     if depths is not None:
@@ -362,4 +364,5 @@ def export_run(run_dir, out_dir, depths: Iterable[int] | None = None) -> Path:
     # The run's recipe, model and task are read once here and handed down as they are.
     config, model = load_run(run)
     task = prepare_task(config, run, need_data=False)
-    return _write_export(model, config, task, out, depths, run / ARTIFACTS)
+    fam = family_of_model(config.model.name)
+    return _write_export(model, config, fam, task, out, depths, run / ARTIFACTS)
