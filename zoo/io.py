@@ -95,10 +95,6 @@ def load_keras_file(path, error: Callable[[str], Exception], remedy: str):
         raise error(f"{str(path)!r} cannot be loaded ({one_line(e)})") from None
 
 
-def read_json(path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
 def write_records(path, records) -> Path:
     """A list of byte strings as a compressed .npz (lengths + concatenated bytes), atomically:
     compact for any script and exact for bytes that are not valid UTF-8."""

@@ -39,7 +39,7 @@ from zoo.config import ExperimentConfig, load_recipe
 from zoo.errors import ZooError
 from zoo.io import load_keras_file, one_line
 from zoo.export.swap import leftovers, recover_leftovers, swap_into_place
-from zoo.registry import build_model, family, model_entry
+from zoo.registry import Family, build_model, family, family_of_model, model_entry
 from zoo.version import __version__
 from zoo.runs import ARTIFACTS, KERAS_FILE, load_run, prepare_task, require_run_dir
 
@@ -286,7 +286,15 @@ def export_model(model: keras.Model, config: ExperimentConfig | dict | str | os.
     if not isinstance(config, ExperimentConfig):
         config = load_recipe(config)
     entry = model_entry(config.model.name)
-    fam = family(entry.family)
+    build_model(model, entry)
+    task = task if task is not None else create_task(config)
+    return _write_export(model, config, family(entry.family), task, out_dir, depths, artifacts)
+
+
+def _write_export(model: keras.Model, config: ExperimentConfig, fam: Family, task, out_dir, depths,
+                  artifacts) -> Path:
+    """The export of a built `model` of family `fam`, with its loaded recipe and task: what
+    `export_model` and `export_run` write once each has loaded what it was handed."""
     if fam.exporter is None:
         raise ExportError(f"family {fam.name!r} declares no exporter")
     if depths is not None:
@@ -294,8 +302,6 @@ def export_model(model: keras.Model, config: ExperimentConfig | dict | str | os.
         if not depths or any(isinstance(d, bool) or not isinstance(d, int) for d in depths):
             raise ExportError(f"depths must be a non-empty list of integers, got {depths!r}")
         depths = sorted(set(depths))
-    task = task if task is not None else create_task(config)
-    build_model(model, entry)
 
     out_dir = Path(out_dir).absolute()
     recover_leftovers(out_dir)
@@ -356,6 +362,8 @@ def export_run(run_dir, out_dir, depths: Iterable[int] | None = None) -> Path:
     if out == run or out in run.parents:
         raise ExportError(f"export destination {str(out)!r} would replace the run {str(run)!r}; "
                           f"choose a folder inside or beside it")
+    # The run's recipe, model and task are read once here and handed down as they are.
     config, model = load_run(run)
     task = prepare_task(config, run, need_data=False)
-    return export_model(model, config, out, depths=depths, task=task, artifacts=run / ARTIFACTS)
+    fam = family_of_model(config.model.name)
+    return _write_export(model, config, fam, task, out, depths, run / ARTIFACTS)

@@ -41,16 +41,11 @@ from keras import ops
 from keras.src.backend import AutocastScope
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
+from zoo.layers.checks import check_positive_int, check_rate
 from zoo.registry import serializable
 
 SCHEMES = ("none", "semeniuta", "gal", "moon")
 SAMPLINGS = ("per_step", "per_sequence")
-
-
-def _check_rate(name, rate):
-    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0.0 <= rate < 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1), got {rate!r}")
-    return float(rate)
 
 
 class _GroupNorm(keras.layers.Layer):
@@ -98,13 +93,12 @@ class _DropoutCellBase(keras.layers.Layer, DropoutRNNCell):
     def __init__(self, units, recurrent_dropout=0.0, scheme="semeniuta", mask_sampling="per_step",
                  dropout=0.0, layer_norm=False, init_scale=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"units must be a positive integer, got {units!r}")
+        check_positive_int("units", units)
         if scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
         if mask_sampling not in SAMPLINGS:
             raise ValueError(f"mask_sampling must be one of {SAMPLINGS}, got {mask_sampling!r}")
-        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
+        self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
         if scheme == "none" and self.recurrent_dropout > 0:
             raise ValueError("recurrent_dropout > 0 needs a scheme: 'semeniuta', 'gal' or 'moon'")
         if init_scale is not None and not (isinstance(init_scale, (int, float)) and init_scale > 0):
@@ -112,7 +106,7 @@ class _DropoutCellBase(keras.layers.Layer, DropoutRNNCell):
         self.units = units
         self.scheme = scheme
         self.mask_sampling = mask_sampling
-        self.dropout = _check_rate("dropout", dropout)
+        self.dropout = check_rate("dropout", dropout)
         self.layer_norm = bool(layer_norm)
         self.init_scale = init_scale
         self.seed = seed

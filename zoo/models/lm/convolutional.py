@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from zoo.layers.checks import check_rate
 from zoo.registry import register_model, serializable
 
 
@@ -28,12 +29,6 @@ def _positive_int(name, value, minimum=1):
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
-
-
-def _rate(name, value):
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
 
 
 def _seed(seed, offset):
@@ -162,7 +157,7 @@ class WaveNetBlock(keras.layers.Layer):
         self.skip_channels = _positive_int("skip_channels", skip_channels)
         self.dilation_rate = _positive_int("dilation_rate", dilation_rate)
         self.kernel_size = _positive_int("kernel_size", kernel_size)
-        self.dropout, self.residual, self.seed = _rate("dropout", dropout), bool(residual), seed
+        self.dropout, self.residual, self.seed = check_rate("dropout", dropout), bool(residual), seed
         dtype = self.dtype_policy
         self.conv = CausalConv1D(2 * residual_channels, kernel_size, dilation_rate, name="dilated_conv",
                                  kernel_initializer=keras.initializers.GlorotUniform(seed), dtype=dtype)
@@ -252,7 +247,7 @@ class WaveNetLM(_ConvolutionalLM):
         self.layers_per_stack = _positive_int("layers_per_stack", layers_per_stack)
         self.stacks = _positive_int("stacks", stacks)
         self.kernel_size = _positive_int("kernel_size", kernel_size, 2)
-        self.dropout, self.seed = _rate("dropout", dropout), seed
+        self.dropout, self.seed = check_rate("dropout", dropout), seed
         dtype = self.dtype_policy
         self.embedding = keras.layers.Embedding(
             vocab_size, embedding_dim, name="embedding", dtype=dtype,
@@ -350,7 +345,7 @@ class TCNBlock(keras.layers.Layer):
         self.channels = _positive_int("channels", channels)
         self.kernel_size = _positive_int("kernel_size", kernel_size)
         self.dilation_rate = _positive_int("dilation_rate", dilation_rate)
-        self.dropout, self.seed = _rate("dropout", dropout), seed
+        self.dropout, self.seed = check_rate("dropout", dropout), seed
         dtype = self.dtype_policy
         conv = dict(kernel_size=kernel_size, dilation_rate=dilation_rate, weight_norm=True, dtype=dtype)
         self.conv1 = CausalConv1D(channels, name="conv1", kernel_initializer=_tcn_init(seed), **conv)
@@ -446,8 +441,8 @@ class TCNLM(_ConvolutionalLM):
         self.channels = _positive_int("channels", channels)
         self.levels = _positive_int("levels", levels)
         self.kernel_size = _positive_int("kernel_size", kernel_size, 2)
-        self.dropout = _rate("dropout", dropout)
-        self.embedding_dropout = _rate("embedding_dropout", embedding_dropout)
+        self.dropout = check_rate("dropout", dropout)
+        self.embedding_dropout = check_rate("embedding_dropout", embedding_dropout)
         self.tied, self.seed = bool(tied), seed
         dtype = self.dtype_policy
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding", dtype=dtype,

@@ -16,21 +16,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from zoo.layers.checks import check_depth, check_positive_int, check_rate
 from zoo.layers.dropout_rnn import DropoutRNN, make_cell
 from zoo.registry import register_model, serializable
 
 CELLS = ("rnn", "gru", "lstm")
-
-
-def _positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _rate(name, value):
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
 
 
 @serializable
@@ -59,7 +49,7 @@ class RNNLM(keras.Model):
         super().__init__(**kwargs)
         for name, value in (("vocab_size", vocab_size), ("num_layers", num_layers), ("units", units),
                             ("embedding_dim", embedding_dim)):
-            _positive_int(name, value)
+            check_positive_int(name, value)
         if vocab_size < 3:
             raise ValueError(f"vocab_size must be at least 3 (<eos>, <unk> and a token), got {vocab_size}")
         if cell not in CELLS:
@@ -69,8 +59,8 @@ class RNNLM(keras.Model):
         self.vocab_size, self.cell, self.num_layers, self.units = vocab_size, cell, num_layers, units
         self.embedding_dim, self.tied, self.init_scale, self.seed = embedding_dim, bool(tied), init_scale, seed
         self.recurrent_dropout, self.scheme, self.mask_sampling = recurrent_dropout, scheme, mask_sampling
-        self.input_dropout = _rate("input_dropout", input_dropout)
-        self.output_dropout = _rate("output_dropout", output_dropout)
+        self.input_dropout = check_rate("input_dropout", input_dropout)
+        self.output_dropout = check_rate("output_dropout", output_dropout)
         init = (keras.initializers.RandomUniform(-init_scale, init_scale, seed=seed)
                 if init_scale is not None else None)
         dtype = self.dtype_policy
@@ -120,13 +110,6 @@ class RNNLM(keras.Model):
             self.head_bias = self.add_weight(name="head_bias", shape=(self.vocab_size,), initializer="zeros")
         self.built = True
 
-    def _check_depth(self, depth):
-        if depth is None:
-            return self.num_layers
-        if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= self.num_layers:
-            raise ValueError(f"depth must be an integer in 1..{self.num_layers}, got {depth!r}")
-        return depth
-
     def logits(self, h):
         if self.head is not None:
             return self.head(h)
@@ -134,7 +117,7 @@ class RNNLM(keras.Model):
 
     def initial_state(self, batch_size, depth=None):
         """Zero states of the first `depth` layers: (h1, [c1,] h2, [c2,] ...), each [B, units]."""
-        n = self._check_depth(depth) * self.states_per_layer
+        n = check_depth(depth, self.num_layers) * self.states_per_layer
         if not self.built:
             self.build()
         return tuple(ops.zeros((batch_size, self.units), self.compute_dtype) for _ in range(n))
@@ -146,7 +129,7 @@ class RNNLM(keras.Model):
         """(logits [B, T, V], the final states) from `initial_state` (None: zeros): truncated
         BPTT's carried state. Not through Keras's `__call__`, which would cast the float state
         to the int32 `input_dtype` of the ids."""
-        depth = self._check_depth(depth)
+        depth = check_depth(depth, self.num_layers)
         if not self.built:
             self.build()
         x = self.in_drop(self.embedding(ops.convert_to_tensor(ids, "int32")), training=training)
@@ -160,7 +143,7 @@ class RNNLM(keras.Model):
 
     def step(self, tokens, state, depth=None):
         """One token per row (inference): (next-token logits [B, V], new state)."""
-        depth = self._check_depth(depth)
+        depth = check_depth(depth, self.num_layers)
         if not self.built:
             self.build()
         x = self.embedding(ops.convert_to_tensor(tokens, "int32"))

@@ -16,17 +16,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from zoo.layers.checks import check_depth, check_positive_int
 from zoo.layers.dropout_rnn import DropoutRNN, make_cell
 from zoo.registry import register_model, serializable
 
 READOUTS = ("last", "sequence")
-
-
-def _check_pos_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 @serializable
@@ -53,12 +47,12 @@ class StackedRNN(keras.Model):
                  scheme="none", mask_sampling="per_step", dropout=0.0, output_dropout=0.0,
                  layer_norm=False, init_scale=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        _check_pos_int("num_layers", num_layers)
-        _check_pos_int("units", units)
-        _check_pos_int("num_outputs", num_outputs)
-        _check_pos_int("input_dim", input_dim, allow_none=True)
-        _check_pos_int("input_vocab", input_vocab, allow_none=True)
-        _check_pos_int("embedding_dim", embedding_dim, allow_none=True)
+        check_positive_int("num_layers", num_layers)
+        check_positive_int("units", units)
+        check_positive_int("num_outputs", num_outputs)
+        check_positive_int("input_dim", input_dim, allow_none=True)
+        check_positive_int("input_vocab", input_vocab, allow_none=True)
+        check_positive_int("embedding_dim", embedding_dim, allow_none=True)
         if (input_dim is None) == (input_vocab is None):
             raise ValueError("give exactly one of input_dim (float feature inputs) or input_vocab "
                              f"(int symbol inputs); got input_dim={input_dim!r}, input_vocab={input_vocab!r}")
@@ -134,13 +128,6 @@ class StackedRNN(keras.Model):
         ids = ops.convert_to_tensor(x, "int32")
         return self.embedding(ids) if self.embedding is not None else ops.one_hot(ids, self.input_vocab)
 
-    def _check_depth(self, depth):
-        if depth is None:
-            return self.num_layers
-        if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= self.num_layers:
-            raise ValueError(f"depth must be an integer in 1..{self.num_layers}, got {depth!r}")
-        return depth
-
     def layer(self, k, seq, training=False):
         """Layer k (0-based) on a sequence: (output sequence, final states [h, (c)])."""
         out, *states = self.rnns[k](seq, training=training)
@@ -149,7 +136,7 @@ class StackedRNN(keras.Model):
     def encode(self, x, depth=None, training=False):
         """Hidden-state sequence of layer `depth` (default: the top layer)."""
         seq = self.embed(x)
-        for k in range(self._check_depth(depth)):
+        for k in range(check_depth(depth, self.num_layers)):
             seq, _ = self.layer(k, seq, training=training)
             seq = self.drop(seq, training=training)
         return seq

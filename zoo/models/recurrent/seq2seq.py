@@ -15,6 +15,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from zoo.layers.checks import check_depth
 from zoo.layers.dropout_rnn import DropoutRNN, make_cell
 from zoo.models.recurrent.model import StackedRNN
 from zoo.registry import register_model, serializable
@@ -103,7 +104,7 @@ class Seq2SeqLSTM(StackedRNN):
     def encode_states(self, source, depth=None, training=False):
         """Final [h, c] of each of the first `depth` encoder layers."""
         seq, states = self.encoder_inputs(source), []
-        for k in range(self._check_depth(depth)):
+        for k in range(check_depth(depth, self.num_layers)):
             seq, st = self.layer(k, seq, training=training)
             seq = self.drop(seq, training=training)
             states.append(st)

@@ -35,24 +35,12 @@ from zoo.training.task import Task
 ADDING_TOLERANCE = 0.04
 
 
-def _positive(options, *names):
-    for name in names:
-        value = getattr(options, name)
-        if value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 @dataclass(frozen=True)
 class RecurrentOptions:
     pretrain_epochs: NonNegativeFloat = 0.0      # greedy layer-wise pretraining epochs per layer; 0 = random init
     pretrain_learning_rate: PositiveFloat | None = None   # default: the trainer's
     pretrain_max_steps: PositiveInt | None = None
     train_metric_examples: PositiveInt = 2000  # training examples scored for the final train metrics
-
-    def __post_init__(self):
-        if self.pretrain_epochs < 0:
-            raise ValueError(f"pretrain_epochs must be a number >= 0, got {self.pretrain_epochs!r}")
-        _positive(self, "train_metric_examples")
 
 
 class RecurrentTask(Task):
@@ -151,10 +139,6 @@ class GeneratedOptions(RecurrentOptions):
     train_examples: PositiveInt = 6400
     test_examples: PositiveInt = 1000
 
-    def __post_init__(self):
-        super().__post_init__()
-        _positive(self, "length", "train_examples", "test_examples")
-
 
 @dataclass(frozen=True)
 class TemporalOrderOptions(GeneratedOptions):
@@ -240,10 +224,6 @@ class SequentialMnistTask(RecurrentTask):
 @dataclass(frozen=True)
 class CharLMOptions(RecurrentOptions):
     length: PositiveInt = 100                 # non-overlapping windows of this many characters
-
-    def __post_init__(self):
-        super().__post_init__()
-        _positive(self, "length")
 
 
 @register_task("char_lm", smoke_recipe="recurrent/smoke_char_lm")

@@ -42,11 +42,6 @@ class TranslationOptions:
     # the source's text is put back after decoding, in Python and in the SavedModel (placeholders.py).
     placeholders: bool = False
 
-    def __post_init__(self):
-        for name in ("max_source_length", "max_target_length", "beam_size", "bleu_sentences"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-
 
 def copied_target_pairs(train, fraction: float):
     """(target, target) pairs for a deterministic `fraction` of the training pairs (by target hash)."""
