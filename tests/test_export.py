@@ -383,7 +383,7 @@ def test_a_manifest_of_the_earlier_version_still_loads(exported, tmp_path):
     client = open_export(old)
     assert isinstance(client, ByteAutoencoderClient)
     assert client.reconstruct_bytes("hello") == ByteAutoencoderClient(out).reconstruct_bytes("hello")
-    from zoo.eval.loop import load_source
+    from zoo.sources import load_source
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         config, model, _ = load_source(old)

@@ -1,6 +1,7 @@
-"""The layers of the house, read from the code's own imports: errors, data, registry, config, io and run
-folders at the bottom; then the export core, the evaluation loop (it reads exports) and the
-trainer (it evaluates); the families (and the tuner and the report) above those; the command line on top. No import runs upward, there is
+"""The layers of the house, read from the code's own imports: errors, data, registry, config, io
+and run folders at the bottom; then the export core; the evaluation loop; the trainer (it
+evaluates) and `zoo.sources` (`zoo eval`: it reads exports and evaluates them); the families (and
+the tuner and the report) above those; the command line on top. No import runs upward, there is
 no import circle, no family imports another, and the shared core names no family, model or task.
 Also: `import zoo` leaves its host's environment alone; `zoo_env` is the opt-in."""
 import ast
@@ -18,7 +19,7 @@ LAYERS = [  # (module prefix, floor); the longest matching prefix decides
     ("zoo.errors", 0),
     ("zoo.io", 0), ("zoo.version", 0), ("zoo.layers", 0), ("zoo.data", 0), ("zoo.registry", 0), ("zoo.config", 0),
     ("zoo.runs", 0),
-    ("zoo.export", 1), ("zoo.eval", 2), ("zoo.training", 3),
+    ("zoo.export", 1), ("zoo.eval", 2), ("zoo.training", 3), ("zoo.sources", 3),
     ("zoo.models", 4), ("zoo.tuning", 4), ("zoo.report", 4),
     ("zoo.cli", 5), ("zoo", 5),   # the package face imports every family
 ]

@@ -95,7 +95,7 @@ def cmd_train(args):
 
 
 def cmd_eval(args):
-    from zoo.eval.loop import evaluate_source
+    from zoo.sources import evaluate_source
 
     overrides = list(args.set or [])
     if args.data:

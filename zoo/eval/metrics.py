@@ -1,11 +1,19 @@
-"""Metrics as the trainer and the evaluation loop compute them: transform(sum(numerator) /
-sum(denominator)) over the per-batch sums a task returns, so a ratio (byte error, accuracy), its
-exp (perplexity) and its change of unit (bits per character) are all first-class metrics."""
+"""Metrics as the trainer and the evaluation loop compute them.
+
+- `Metric`: transform(sum(numerator) / sum(denominator)) over the per-batch sums a task returns,
+  so a ratio (byte error, accuracy), its exp (perplexity) and its change of unit (bits per
+  character) are all first-class metrics, in training windows and in evaluation alike.
+- `SplitMetric`: a metric over a whole evaluation split that a ratio of sums cannot express
+  (clipped n-gram counts per order, moments of embeddings, sets of distinct n-grams). The
+  evaluation loop hands it the per-example outputs of every batch, gathered from every replica
+  in the order of the global batch, and it accumulates them on the host and reduces them once
+  at the end (Model Garden's `Task.aggregate_logs` / `reduce_aggregated_logs`).
+"""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 
 @dataclass(frozen=True)
@@ -32,10 +40,50 @@ def perplexity(nats: float) -> float:
     return math.exp(min(nats, 700.0))
 
 
-def metric_values(metrics: Mapping[str, Metric], sums: Mapping[str, float], suffix: str = "") -> dict[str, float]:
+@dataclass(frozen=True)
+class SplitMetric:
+    """A metric over a whole split, accumulated batch by batch on the host (evaluation only).
+
+    `inputs` names the outputs of `Task.eval_sums` it reads. Each is either a scalar (rank 0),
+    which `add` receives as the batch's sum over replicas (a float), or an array with one row
+    per example (leading axis = the batch's examples), which `add` receives as a NumPy array of
+    the global batch's rows, gathered from every replica in order: the very rows a single
+    device computes, so a metric that accumulates exactly (integer counts in int64, sums in
+    float64 in row order, set unions) has the same value on any number of replicas.
+
+    Subclasses define `start` (the empty state), `add` (the state after one batch) and `result`
+    (a float, or {part: float} where part "" is the metric itself and any other part is
+    reported as `<name>_<part>`, e.g. a BLEU score and its n-gram precisions; None when there
+    is nothing to report). `goal`: whether the objective direction is "min" or "max"."""
+    inputs: tuple[str, ...]
+    goal: str = field(default="min", kw_only=True)
+
+    def start(self) -> Any:
+        raise NotImplementedError
+
+    def add(self, state: Any, outputs: Mapping[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def result(self, state: Any) -> float | Mapping[str, float] | None:
+        raise NotImplementedError
+
+    def values(self, name: str, state: Any, suffix: str = "") -> dict[str, float]:
+        """{metric name: value} of this metric called `name`, from its final state."""
+        result = self.result(state)
+        if result is None:
+            return {}
+        if not isinstance(result, Mapping):
+            result = {"": result}
+        return {(f"{name}_{part}" if part else name) + suffix: float(v)
+                for part, v in result.items() if v is not None}
+
+
+def metric_values(metrics: Mapping[str, Metric | SplitMetric], sums: Mapping[str, float],
+                  suffix: str = "") -> dict[str, float]:
+    """The ratio metrics (`Metric`) over accumulated sums; split metrics need `Evaluator`."""
     out = {}
     for name, metric in metrics.items():
-        v = metric.value(sums)
+        v = metric.value(sums) if isinstance(metric, Metric) else None
         if v is not None:
             out[name + suffix] = v
     return out

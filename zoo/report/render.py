@@ -235,7 +235,7 @@ def curves_figure(table: Table, result: dict, path: Path) -> Path | None:
 def analysis_figures(table: Table, result: dict, out: Path) -> dict[str, list[str]]:
     """The task's own analysis plots (`zoo eval` of each row's first seed), copied into `out`.
     The evaluation is kept in the run's eval/ folder, so a second report does not redo it."""
-    from zoo.eval.loop import evaluate_source
+    from zoo.sources import evaluate_source
 
     files: dict[str, list[str]] = {}
     if not table.figures:

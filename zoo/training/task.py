@@ -8,6 +8,9 @@ its training phases and its analyses; the recipe's `task:` section names it and 
   transform(sum(numerator) / sum(denominator)) over the per-replica sums a batch function
   returns (the trainer and the evaluation loop add them across replicas and batches), so
   perplexity and bits per character are metrics like any other.
+- `SplitMetric` (`zoo.eval.metrics`): a metric over the whole evaluation split (n-gram counts,
+  moments of embeddings, sets), fed the per-example outputs of `eval_sums` batch by batch and
+  reduced at the end; evaluated, logged and reported like a `Metric`, never in training windows.
 - `Update`: one optimizer step on one variable set: its own loss sums (which receive the phase
   step, e.g. for annealing), its own optimizer settings (schedule, clipping), a repeat count
   (k discriminator updates per generator update), optional gradient scales, extra modules to
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from zoo.eval.metrics import Metric
+from zoo.eval.metrics import Metric, SplitMetric
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class Task:
     name: str = ""          # set by register_task
     family: str = ""        # set by register_task
     Options: type = NoOptions
-    metrics: dict[str, Metric] = {"loss": Metric("loss_sum", "count")}
+    metrics: dict[str, Metric | SplitMetric] = {"loss": Metric("loss_sum", "count")}
     objective: str = "loss"  # the metric keras-tuner and "best" comparisons minimise
 
     def __init__(self, config):
@@ -137,8 +140,16 @@ class Task:
         raise NotImplementedError
 
     def eval_sums(self, model, batch, *, step) -> dict:
-        """What the evaluation loop sums over a batch (default: `batch_sums` in inference mode)."""
+        """What the evaluation loop reads from a batch (default: `batch_sums` in inference mode):
+        scalar sums, added over replicas and batches for the `Metric`s, and the per-example
+        arrays (one row per example) that the task's `SplitMetric`s accumulate."""
         return self.batch_sums(model, batch, step=step, training=False)
+
+    def distributed_eval(self, model) -> bool:
+        """Whether the trainer's evaluation may split each eval batch over its replicas; a task
+        whose eval batches hand a state on to the next (truncated BPTT) says False and is
+        evaluated on one device."""
+        return True
 
     def batch_group(self, batch) -> str | None:
         """A label for per-group eval metrics (e.g. the recursion depth); None for no groups."""

@@ -247,7 +247,7 @@ class Trainer:
                 self.log(f"resumed from {latest}{where} at step {state.step}")
                 break
         from zoo.eval.loop import Evaluator
-        self.evaluator = Evaluator(self.task, self.model)
+        self.evaluator = Evaluator(self.task, self.model, self.strategy)
         return self
 
     def _create_model(self, build: bool = False):

@@ -28,7 +28,7 @@ def reconstruct_bytes(path, data: bytes | str) -> bytes:
     import numpy as np
 
     from zoo.data.errors import ZooDataError
-    from zoo.eval.loop import load_source
+    from zoo.sources import load_source
     from zoo.models.byte_rcae.data import decode_bytes, encode_batch, padded_length
 
     _, model, _ = load_source(p)

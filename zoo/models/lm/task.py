@@ -248,6 +248,9 @@ class LanguageModelTask(Task):
         x, y, w = self._windows("test", self.eval_context(model))
         return tf.data.Dataset.from_tensor_slices({"x": x, "y": y, "w": w}).batch(B)
 
+    def distributed_eval(self, model):
+        return self.options.mode != "stateful"   # one carried state over whole eval batches
+
     # -- the carried state (stateful mode) ---------------------------------------------------
     def _carry_variables(self, model, rows, sync: bool):
         import tensorflow as tf
