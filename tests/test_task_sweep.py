@@ -1,8 +1,9 @@
 """One sweep over every registered task, like the sweep over models: a task is tested by being
 registered. Per task, on its smoke recipe: one step of every update of every phase on two
 replicas (finite loss; the update's variables change, every other variable is bit-identical),
-the evaluation loop, the export, and a reload of every SavedModel in a fresh process that never
-imports the zoo and of `model.keras` after `import zoo` (outputs within 1e-5)."""
+the evaluation loop on one device and on two replicas, the export, and a reload of every
+SavedModel in a fresh process that never imports the zoo and of `model.keras` after
+`import zoo` (outputs within 1e-5)."""
 import json
 import os
 import pickle
@@ -81,6 +82,12 @@ def test_task_sweep(name, tmp_path, monkeypatch):
     metrics = evaluate(task, model)
     assert set(task.metrics) <= set(metrics) and task.objective in metrics
     assert all(np.isfinite(v) for v in metrics.values()), metrics
+    # The trainer evaluates on its two replicas: the same metrics (integer counts exactly, float
+    # sums to their rounding), or one device where the task says its eval batches hand on a state.
+    replicated = evaluate(task, model, strategy=trainer.strategy)
+    assert replicated.keys() == metrics.keys()
+    for k, v in metrics.items():
+        assert replicated[k] == pytest.approx(v, rel=1e-5, abs=1e-7), k
 
     # -- export, then a reload in a fresh process --------------------------------------------------
     task.save_artifacts(tmp_path / "artifacts")
