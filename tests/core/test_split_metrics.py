@@ -253,6 +253,8 @@ def test_ratio_metrics_on_one_device_are_what_the_loop_always_gave(run):
 def test_a_split_metric_says_its_goal_and_names_its_parts():
     bleu = CorpusBleu(("h", "r"), goal="max")
     assert bleu.goal == "max" and DistinctNgrams(("h",)).goal == "min"
+    with pytest.raises(ValueError, match="'min' or 'max'"):
+        DistinctNgrams(("h",), goal="maximum")
     state = bleu.add(bleu.start(), {"h": np.array([[1, 2, 3, 4, -1]]), "r": np.array([[1, 2, 4, 5, 6]])})
     values = bleu.values("bleu", state, suffix="_g")
     assert set(values) == {"bleu_g"} | {f"bleu_precision_{n}_g" for n in range(1, 5)}

@@ -29,6 +29,10 @@ class _Totals:
         for k, v in sums.items():
             self.sums[k] = self.sums.get(k, 0.0) + v
         for name, m in split.items():
+            missing = [k for k in m.inputs if k not in sums and k not in rows]
+            if missing:
+                raise KeyError(f"metric {name!r} reads {missing}, which the task's eval_sums does "
+                               f"not return (it returns {sorted(sums) + sorted(rows)})")
             self.states[name] = m.add(self.states[name], {k: sums[k] if k in sums else rows[k]
                                                           for k in m.inputs})
 
@@ -105,10 +109,6 @@ class Evaluator:
             if label is not None:
                 totals.setdefault(label, _Totals(self.split)).add(self.split, sums, rows)
         return totals
-
-    def sums(self, dataset, step: int = 0, groups: bool = True) -> dict[str | None, dict[str, float]]:
-        """The scalar sums over `dataset`, overall (key None) and per batch group."""
-        return {label: t.sums for label, t in self.totals(dataset, step, groups).items()}
 
     def values(self, totals: _Totals, suffix: str = "") -> dict[str, float]:
         out = {}

@@ -48,8 +48,8 @@ class SplitMetric:
     which `add` receives as the batch's sum over replicas (a float), or an array with one row
     per example (leading axis = the batch's examples), which `add` receives as a NumPy array of
     the global batch's rows, gathered from every replica in order: the very rows a single
-    device computes, so a metric that accumulates exactly (integer counts in int64, sums in
-    float64 in row order, set unions) has the same value on any number of replicas.
+    device computes, so the metric has the same value on any number of replicas. Accumulating
+    exactly (integer counts in int64, set unions) also makes it independent of the batching.
 
     Subclasses define `start` (the empty state), `add` (the state after one batch) and `result`
     (a float, or {part: float} where part "" is the metric itself and any other part is
@@ -57,6 +57,10 @@ class SplitMetric:
     is nothing to report). `goal`: whether the objective direction is "min" or "max"."""
     inputs: tuple[str, ...]
     goal: str = field(default="min", kw_only=True)
+
+    def __post_init__(self):
+        if self.goal not in ("min", "max"):
+            raise ValueError(f"a metric's goal is 'min' or 'max', not {self.goal!r}")
 
     def start(self) -> Any:
         raise NotImplementedError
