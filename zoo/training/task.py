@@ -166,13 +166,14 @@ class Task:
         """What the evaluation loop sums over a batch (default: `batch_sums` in inference mode)."""
         return self.batch_sums(model, batch, step=step, training=False)
 
-    def goal(self, metric: str | None = None) -> str:
+    @classmethod
+    def goal(cls, metric: str | None = None) -> str:
         """"min" or "max": the direction in which `metric` (default: the objective) improves,
         its `Metric.goal`; "min" for a metric the task does not declare."""
-        name = metric or self.objective
-        goal = self.metrics[name].goal if name in self.metrics else "min"
+        name = metric or cls.objective
+        goal = cls.metrics[name].goal if name in cls.metrics else "min"
         if goal not in GOALS:
-            raise ValueError(f"metric {name!r} of task {self.name!r} has goal {goal!r}; choose min or max")
+            raise ValueError(f"metric {name!r} of task {cls.name!r} has goal {goal!r}; choose min or max")
         return goal
 
     def batch_group(self, batch) -> str | None:
