@@ -1,6 +1,7 @@
 """Data streams per update and hooks after an update (tests/two_streams.py's task): each stream
 counted once with its own position, an update on no data, negatives the model samples inside
 the step, a moving average and weight clipping, exact under two replicas."""
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -25,6 +26,7 @@ def _config(run_dir, **trainer):
 def _trainer(config, strategy=None):
     from zoo.training.strategy import make_strategy
 
+    keras.utils.set_random_seed(config.trainer.seed)   # as `fit` does: the same initial weights
     strategy = strategy or make_strategy(config.runtime.strategy)
     trainer = Trainer(config, strategy=strategy, task=TwoStreamAddingTask(config), log=lambda *a, **k: None)
     trainer.load_data()
