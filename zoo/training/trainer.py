@@ -6,11 +6,11 @@ alike. Batch sizes are global; each update's loss is normalised by the global co
 positions, so the all-reduced (summed) gradients equal the single-device gradient of the batch.
 
 A task trains in phases (`Task.phases`); each step of a phase applies its updates in order,
-each with its own optimizer, each application on its own batch. Resumable: every phase
-checkpoints the model, its optimizers and its modules; a phase's step is its first optimizer's
-iteration count, and the data position follows from the step (pass k over the data is
-shuffled by k), so a killed run restarts exactly where its last checkpoint was, in whichever
-phase; a checkpoint that does not read back whole is skipped for the newest intact one
+each with its own optimizer (`zoo.training.optimizers`), each application on its own batch of
+the data stream it reads, then its hook (`Update.after`). Resumable: every phase checkpoints
+the model, its optimizers and its modules; a phase's step is its first optimizer's iteration
+count, and every stream's position follows from the step (pass k over a stream is shuffled by
+k), so a killed run restarts exactly where its last checkpoint was, in whichever phase; a checkpoint that does not read back whole is skipped for the newest intact one
 (`zoo.runs.restore_intact`). SIGTERM/SIGINT save a checkpoint first; `fit` then returns
 `interrupted` with the signal (the command line exits 128 + its number).
 
