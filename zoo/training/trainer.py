@@ -10,7 +10,8 @@ each with its own optimizer (`zoo.training.optimizers`), each application on its
 the data stream it reads, then its hook (`Update.after`). Resumable: every phase checkpoints
 the model, its optimizers and its modules; a phase's step is its first optimizer's iteration
 count, and every stream's position follows from the step (pass k over a stream is shuffled by
-k), so a killed run restarts exactly where its last checkpoint was, in whichever phase; a checkpoint that does not read back whole is skipped for the newest intact one
+k), so a killed run restarts exactly where its last checkpoint was, in whichever phase; a
+checkpoint that does not read back whole is skipped for the newest intact one
 (`zoo.runs.restore_intact`). SIGTERM/SIGINT save a checkpoint first; `fit` then returns
 `interrupted` with the signal (the command line exits 128 + its number).
 
