@@ -16,7 +16,7 @@ class AccuracyAddingTask(AddingTask):
     """The adding problem judged by its share of answers within tolerance, to be maximised."""
     name = "adding_accuracy"
     objective = "accuracy"
-    metrics = {**AddingTask.metrics, "accuracy": Metric("correct", goal="max")}
+    metrics = {**AddingTask.metrics, "accuracy": Metric("errors", transform=lambda e: 1.0 - e, goal="max")}
 
 
 def test_a_metric_declares_its_goal():
@@ -71,3 +71,22 @@ def test_the_tuner_maximises_when_told(tmp_path):
     assert make_oracle(load_recipe(raw), "accuracy", "max").objective.direction == "max"
     with pytest.raises(RecipeError, match="tune.goal must be one of '', 'min', 'max'"):
         load_recipe({**raw, "tune": {**raw["tune"], "goal": "maximum"}})
+
+
+def test_plateau_trains_and_logs_under_two_replicas(tmp_path):
+    """The plateau learning rate is a mirrored variable under two replicas: it is logged (this
+    crashed at the first log before) and follows the maximised objective."""
+    from tests.helpers import scalars
+
+    config = load_recipe({
+        "name": "acc", "model": {"name": "stacked_lstm_adding", "units": 4, "num_layers": 1},
+        "task": {"name": "adding", "length": 10, "train_examples": 32, "test_examples": 16,
+                 "train_metric_examples": 16},
+        "data": {"batch_size": 8},
+        "trainer": {"lr_schedule": "plateau", "learning_rate": 0.1, "max_steps": 4, "log_every_steps": 2,
+                    "eval_every_steps": 2, "text_samples": 0},
+        "runtime": {"run_dir": str(tmp_path), "strategy": "mirrored", "progress": False}})
+    trainer = Trainer(config, task=AccuracyAddingTask(config), log=lambda *a, **k: None)
+    assert trainer.fit()["step"] == 4 and trainer.strategy.num_replicas_in_sync == 2
+    assert [s for s, _ in scalars(tmp_path / "tb" / "train", "learning_rate")] == [2, 4]
+    assert float(trainer.phase_states[-1].best.numpy()) > float("-inf")   # step 2's accuracy
