@@ -199,8 +199,8 @@ def build_step(n, batch, ids, run_dir, jit):
         trainer, how = Trainer(load_recipe(legacy_recipe(n, batch, run_dir, jit)), log=quiet), {
             "recipe": "data.max_length (legacy)"}
     # 100 batches per pass: the learning-rate schedule's epoch length; no data is read. Older
-    # trainers build in `_build(steps_per_epoch)` + `_make_steps()`; the current one keeps those
-    # two names (`_build` calls `build(batches_per_pass)`, `_make_steps` has nothing left to do).
+    # trainers (revisions this benchmark compares against) build in `_build(steps_per_epoch)` +
+    # `_make_steps()`; the current one in `build(batches_per_pass)`.
     if hasattr(trainer, "_build") and hasattr(trainer, "_make_steps"):
         trainer._build(steps_per_epoch=100)
         trainer._make_steps()

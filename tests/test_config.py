@@ -57,8 +57,10 @@ def test_task_options_are_typed_and_named():
 def test_type_errors_are_named():
     with pytest.raises(RecipeError, match=r"trainer\.max_steps must be a positive integer or null, got .many."):
         load_recipe("byte_rcae/default", ["trainer.max_steps=many"])
-    with pytest.raises(RecipeError, match=r"trainer\.optimizer must be one of 'sgd', 'adam'"):
-        load_recipe("byte_rcae/default", ["trainer.optimizer=rmsprop"])
+    with pytest.raises(RecipeError, match=r"trainer\.optimizer must be a string, got 3"):
+        load_recipe("byte_rcae/default", ["trainer.optimizer=3"])
+    with pytest.raises(RecipeError, match=r"unknown trainer\.optimizer 'rmsprp'; Keras knows .*rmsprop"):
+        load_recipe("byte_rcae/default", ["trainer.optimizer=rmsprp"])
     with pytest.raises(RecipeError, match=r"trainer\.clipnorm must be a number > 0 or null"):
         load_recipe("byte_rcae/default", ["trainer.clipnorm=big"])
 

@@ -12,7 +12,8 @@ from zoo.config import RecipeError, load_recipe
 from zoo.eval.decoding import beam_search, check_sampler, filter_log_probs
 from zoo.models.lm.generate import generate_ids, score_ids
 from zoo.models.lm.model import RNNLM
-from zoo.training.trainer import Trainer, make_optimizer
+from zoo.training.optimizers import make_optimizer
+from zoo.training.trainer import Trainer
 
 
 def _ids(shape, vocab, seed=0):

@@ -45,7 +45,7 @@ def test_every_family_declares_tables_whose_rows_resolve_at_both_scales(tmp_path
     assert static[0].config.model.name == "byte_rcae_static_n8" and static[0].config.model.args["features"] == 64
     assert static[0].config.model.args["n"] == 2
     # The paper scale of the attention tables trains the paper_* recipes as written.
-    from zoo.training.trainer import run_settings
+    from zoo.training.settings import run_settings
     paper = plan(select_tables(experiments, ["ram:4.1"]), "paper", tmp_path)
     assert [p.row for p in paper] == ["with_context", "without_context"]
     for p, recipe in zip(paper, ("ram/paper_single", "ram/paper_single_no_context")):
@@ -62,7 +62,7 @@ def test_run_key_ignores_names_and_folders_but_no_setting():
                    "task.length=10", "trainer.lr_decay_start_epochs=3"):
         assert run_key(base.with_overrides([change])) != key, change
     # A setting added later, at the value that trains as before, leaves earlier runs' keys alone.
-    from zoo.training.trainer import run_settings
+    from zoo.training.settings import run_settings
 
     assert "lr_decay_start_epochs" not in run_settings(base)["trainer"]
     assert run_settings(base.with_overrides(["trainer.lr_decay_start_epochs=3"]))["trainer"]["lr_decay_start_epochs"] == 3

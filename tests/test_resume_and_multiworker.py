@@ -30,25 +30,49 @@ def write_recipe(tmp_path, **sections):
     return path
 
 
-def checkpoint_steps(run_dir):
-    return sorted(int(p.name.split("-")[1].split(".")[0]) for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
+# A loaded machine (load 10 on 2 cores) slows training tenfold and more: wait on files, with a
+# deadline that only a hung process reaches.
+DEADLINE_S = 30 * 60
+
+
+def recorded_step(checkpoints) -> int | None:
+    """The step of the checkpoint TensorFlow's state file records (what a rerun resumes from),
+    None while there is none. TensorFlow rewrites the state file atomically after each save."""
+    latest = tf.train.latest_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    return int(latest.rsplit("-", 1)[1]) if latest else None
 
 
 def _kill_after_checkpoint(recipe, run, min_step, module="zoo_env"):
-    """Start `zoo train`, SIGKILL it once a checkpoint of step >= min_step is on disk, and
-    return the step TensorFlow will resume from."""
-    proc = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", run, module=module), env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 120
-    while time.time() < deadline and not any(
-            s >= min_step for s in checkpoint_steps(run) if (run / "checkpoints").exists()):
-        time.sleep(0.02)
-    proc.kill()  # SIGKILL: no chance to save anything more
-    proc.wait()
+    """Start `zoo train`, SIGKILL it once its state file records a checkpoint of step >=
+    min_step, and return the step TensorFlow will resume from (checkpoints after it may be
+    half written: the kill can land inside a save)."""
+    log = run.parent / f"{run.name}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", run, module=module), env=ENV,
+                                stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
+    deadline = time.time() + DEADLINE_S
+    try:
+        while (recorded_step(run / "checkpoints") or 0) < min_step:
+            if proc.poll() is not None:
+                raise AssertionError(f"training exited ({proc.returncode}) before a checkpoint of step "
+                                     f">= {min_step}:\n{log.read_text()[-3000:]}")
+            if time.time() > deadline:
+                raise AssertionError(f"no checkpoint of step >= {min_step} in {DEADLINE_S} s:\n"
+                                     f"{log.read_text()[-3000:]}")
+            time.sleep(0.02)
+    finally:
+        proc.kill()  # SIGKILL: no chance to save anything more
+        proc.wait()
     assert not (run / "model.keras").exists(), "the run finished before it could be killed"
-    # The kill may land inside a save (ckpt-N.index written, the "checkpoint" state file not yet):
-    # a resume starts from the last checkpoint the state file records, as TensorFlow reads it.
-    return int(tf.train.latest_checkpoint(str(run / "checkpoints")).rsplit("-", 1)[1])
+    return recorded_step(run / "checkpoints")
+
+
+def _train(recipe, run, module="zoo_env"):
+    """`zoo train` to the end; its output."""
+    out = subprocess.run(zoo_cmd("train", recipe, "--run-dir", run, module=module), env=ENV,
+                         capture_output=True, text=True, timeout=DEADLINE_S, cwd=Path(__file__).parent.parent)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout + out.stderr
 
 
 def test_killed_training_resumes_with_its_optimizer_state(tmp_path):
@@ -62,12 +86,10 @@ def test_killed_training_resumes_with_its_optimizer_state(tmp_path):
     reference = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", ref), env=ENV,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     at_kill = _kill_after_checkpoint(recipe, killed, 10)
-    assert 5 <= at_kill < 40
-    assert reference.wait(timeout=300) == 0
+    assert 10 <= at_kill < 40
+    assert reference.wait(timeout=DEADLINE_S) == 0
 
-    out = subprocess.run(zoo_cmd("train", recipe, "--run-dir", killed), env=ENV, check=True,
-                         capture_output=True, text=True)
-    assert f"at step {at_kill}" in out.stdout + out.stderr
+    assert f"at step {at_kill}" in _train(recipe, killed)
     assert json.loads((killed / "metrics.json").read_text())["step"] == 40
     # Same data order, same optimizer state: the resumed run ends where the uninterrupted one did.
     a = keras.models.load_model(ref / "model.keras")
@@ -96,11 +118,9 @@ def test_killed_in_a_phase_of_two_optimizers_resumes_exactly(tmp_path):
     reference = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", ref, module="tests.two_updates"), env=ENV,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent)
     at_kill = _kill_after_checkpoint(recipe, killed, 6, module="tests.two_updates")
-    assert 3 <= at_kill < 60
-    assert reference.wait(timeout=300) == 0
-    out = subprocess.run(zoo_cmd("train", recipe, "--run-dir", killed, module="tests.two_updates"), env=ENV,
-                         check=True, capture_output=True, text=True, cwd=Path(__file__).parent.parent)
-    assert f"at step {at_kill}" in out.stdout + out.stderr
+    assert 6 <= at_kill < 60
+    assert reference.wait(timeout=DEADLINE_S) == 0
+    assert f"at step {at_kill}" in _train(recipe, killed, module="tests.two_updates")
     a = keras.models.load_model(ref / "model.keras")
     b = keras.models.load_model(killed / "model.keras")
     for wa, wb in zip(a.get_weights(), b.get_weights()):
@@ -113,6 +133,48 @@ def test_killed_in_a_phase_of_two_optimizers_resumes_exactly(tmp_path):
     # Each update logs its own loss and learning rate.
     for tag in ("loss/layer1", "loss/rest", "learning_rate/layer1", "learning_rate/rest"):
         assert [s for s, _ in scalars(killed / "tb" / "train", tag)][-1] == 60, tag
+
+
+def test_killed_in_a_phase_over_two_streams_with_hooks_resumes_bit_for_bit(tmp_path):
+    """tests/two_streams.py: one phase, three updates over two data streams of different lengths
+    (32 and 6 batches per pass) and none, a moving average and weight clipping after updates,
+    negatives sampled from the model. SIGKILLed and rerun, it ends bit for bit where the
+    uninterrupted run does: weights, moving average, every optimizer's state."""
+    import yaml
+
+    recipe = tmp_path / "streams.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": "streams", "model": {"name": "stacked_lstm_adding", "units": 4, "num_layers": 2},
+        "task": {"name": "adding_two_streams", "length": 10, "train_examples": 256, "test_examples": 16,
+                 "train_metric_examples": 16},
+        "data": {"batch_size": 8},
+        "trainer": {"optimizer": "adam", "learning_rate": 0.01, "weight_decay": 0.0, "max_steps": 40,
+                    "checkpoint_every_steps": 3, "eval_every_steps": 1000, "log_every_steps": 20},
+        "runtime": {"deterministic": True, "strategy": "one_device", "progress": False}}))
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    module = "tests.two_streams"
+    reference = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", ref, module=module), env=ENV,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent)
+    at_kill = _kill_after_checkpoint(recipe, killed, 9, module=module)
+    assert 9 <= at_kill < 40
+    assert reference.wait(timeout=DEADLINE_S) == 0
+    assert f"at step {at_kill}" in _train(recipe, killed, module=module)
+    a = keras.models.load_model(ref / "model.keras")
+    b = keras.models.load_model(killed / "model.keras")
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    # Every variable of the final checkpoints: the model, the moving average, three optimizers.
+    want, got = (tf.train.load_checkpoint(str(r / "checkpoints")) for r in (ref, killed))
+    names = [n for n, _ in tf.train.list_variables(str(ref / "checkpoints")) if "ATTRIBUTES" in n]
+    assert any(n.startswith("average/") for n in names), names
+    for n in names:
+        np.testing.assert_array_equal(want.get_tensor(n), got.get_tensor(n), err_msg=n)
+    iters = sorted(int(got.get_tensor(n)) for n in names if n.endswith("iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+    assert iters == [40, 40, 80], iters   # model and rollout once per step, the critic twice
+    # The moving average ran: it lags the weights (clipping: test_streams_and_hooks).
+    averages = [want.get_tensor(n) for n in names if n.startswith("average/")]
+    weights = {w.shape: w for w in b.get_weights()}
+    assert any(not np.array_equal(avg, weights[avg.shape]) for avg in averages if avg.shape in weights)
 
 
 def _free_port():

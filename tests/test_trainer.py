@@ -133,7 +133,7 @@ def test_cosine_schedule_reaches_zero_at_the_last_step(warmup):
     import math
 
     from zoo.config import TrainerConfig
-    from zoo.training.trainer import make_optimizer
+    from zoo.training.optimizers import make_optimizer
 
     T, lr0 = 200, 0.003
     t = TrainerConfig(optimizer="adam", learning_rate=lr0, lr_schedule="cosine", lr_warmup_steps=warmup)

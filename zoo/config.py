@@ -129,7 +129,11 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    optimizer: Literal["sgd", "adam"] = "sgd"
+    # Any optimizer `keras.optimizers.get` knows (sgd, adam, adamw, rmsprop, ...), built with the
+    # shared settings below; what only that optimizer takes (adam's beta_1, beta_2, epsilon) goes
+    # into optimizer_args, checked against its constructor (zoo.training.optimizers says why).
+    optimizer: str = "sgd"
+    optimizer_args: Mapping[str, Any] = field(default_factory=lambda: freeze({}))
     learning_rate: PositiveFloat = 0.001
     momentum: Probability = 0.9
     weight_decay: NonNegativeFloat = 1e-5
@@ -155,6 +159,9 @@ class TrainerConfig:
     text_samples: NonNegativeInt = 3
     seed: NonNegativeInt = 0
 
+    def __post_init__(self):
+        check_optimizer(self.optimizer, self.optimizer_args)
+
 
 @dataclass(frozen=True)
 class RuntimeConfig:
@@ -172,6 +179,7 @@ class TuneConfig:
     space: Mapping[str, Any] = field(default_factory=lambda: freeze({}))  # "model.n": {choice: [2, 4]}
     max_trials: PositiveInt = 4
     objective: str = ""                # default: the task's objective
+    goal: Literal["", "min", "max"] = ""   # default: the objective metric's own (Metric.goal)
     algorithm: Literal["random", "bayesian", "hyperband"] = "random"
     steps_per_trial: PositiveInt = 100
     directory: str = "runs/{name}-tune"
@@ -220,6 +228,41 @@ class ExperimentConfig:
                     if isinstance(v, (bool, int, float, str)):
                         flat[f"{sect}.{k}"] = v
         return flat
+
+
+# Optimizer arguments that are typed trainer settings: given there, not in optimizer_args.
+SHARED_OPTIMIZER_SETTINGS = ("learning_rate", "weight_decay", "clipnorm")
+
+
+def keras_optimizer_class(name: str) -> type:
+    """The Keras optimizer class `keras.optimizers.get(name)` builds; ValueError if none."""
+    import keras
+
+    try:
+        return type(keras.optimizers.get(name))
+    except (ValueError, TypeError):
+        known = sorted(n.lower() for n, c in vars(keras.optimizers).items()
+                       if isinstance(c, type) and issubclass(c, keras.optimizers.Optimizer)
+                       and c is not keras.optimizers.Optimizer and n != "LossScaleOptimizer")
+        raise ValueError(f"unknown trainer.optimizer {name!r}; Keras knows {', '.join(known)}") from None
+
+
+def check_optimizer(name: str, args: Mapping[str, Any]) -> None:
+    """ValueError naming an optimizer Keras does not know or an argument it does not take."""
+    if name in ("sgd", "adam") and not args:
+        return   # the common case, without importing Keras
+    cls = keras_optimizer_class(name)
+    shared = {*SHARED_OPTIMIZER_SETTINGS, "momentum"} if cls.__name__ == "SGD" else set(SHARED_OPTIMIZER_SETTINGS)
+    for key in args:
+        if key in shared:
+            raise ValueError(f"trainer.optimizer_args.{key}: set trainer.{key} instead")
+    params = inspect.signature(cls.__init__).parameters
+    takes = sorted(p for p, v in params.items()
+                   if p not in ("self", "name", *shared) and v.kind is v.POSITIONAL_OR_KEYWORD)
+    for key in args:
+        if key not in takes:
+            raise ValueError(f"trainer.optimizer_args.{key}: {name} takes no argument {key!r}; "
+                             f"it takes {', '.join(takes)}")
 
 
 _SECTIONS = {"data": DataConfig, "trainer": TrainerConfig, "runtime": RuntimeConfig,

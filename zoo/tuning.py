@@ -14,7 +14,8 @@ else its family's (`Family.tune_space`).
 `RecipeHyperModel` turns a `HyperParameters` sample into recipe overrides (and `build(hp)` into
 a model, the keras-tuner HyperModel contract). The tuner's `run_trial` trains the trial's recipe
 for `tune.steps_per_trial` steps into its own run directory, so every trial has TensorBoard
-scalars and an hparams entry, then reports the task's objective on the test split.
+scalars and an hparams entry, then reports the task's objective on the test split. The search
+minimises or maximises it as its `Metric.goal` says (`tune.goal` overrides).
 
 The space is checked before the first trial (`check_space`): a malformed entry (min above max,
 a step that is not positive, log sampling from zero, an empty choice) or a value the recipe
@@ -149,9 +150,9 @@ class RecipeTuner(kt.Tuner):
         return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
-def make_oracle(config: ExperimentConfig, objective: str):
+def make_oracle(config: ExperimentConfig, objective: str, goal: str = "min"):
     t = config.tune
-    obj = kt.Objective(objective, direction="min")
+    obj = kt.Objective(objective, direction=goal)
     if t.algorithm == "random":
         return kt.oracles.RandomSearchOracle(objective=obj, max_trials=t.max_trials, seed=config.trainer.seed)
     if t.algorithm == "bayesian":
@@ -167,14 +168,17 @@ def tune(config: ExperimentConfig, strategy=None) -> dict:
     from zoo.registry import task_entry
     from zoo.training.strategy import make_strategy
 
-    objective = config.tune.objective or task_entry(config.task.name).cls.objective
+    task = task_entry(config.task.name).cls
+    objective = config.tune.objective or task.objective
+    # The recipe's tune.goal, else the direction the task declares for the metric.
+    goal = config.tune.goal or task.goal(objective)
     hypermodel = RecipeHyperModel(config)
     directory = Path(config.tune.directory.format(name=config.name))
     strategy = strategy or make_strategy(config.runtime.strategy, config.runtime.logical_cpus)
-    tuner = RecipeTuner(hypermodel, make_oracle(config, objective), str(directory.parent),
+    tuner = RecipeTuner(hypermodel, make_oracle(config, objective, goal), str(directory.parent),
                         directory.name, strategy=strategy)
     tuner.search()
     best = tuner.oracle.get_best_trials(1)[0]
-    return {"trial_id": best.trial_id, "objective": objective, "score": best.score,
+    return {"trial_id": best.trial_id, "objective": objective, "goal": goal, "score": best.score,
             "hyperparameters": best.hyperparameters.values,
             "run_dir": str(Path(tuner.project_dir) / f"trial_{best.trial_id}")}

@@ -21,6 +21,7 @@ class Metric:
     numerator: str
     denominator: str = "count"
     transform: Callable[[float], float] | None = None
+    goal: str = "min"   # "min" or "max": the direction in which the metric improves
 
     def value(self, sums: Mapping[str, float]) -> float | None:
         """The metric over accumulated sums; None when the denominator is missing or zero."""

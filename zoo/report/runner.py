@@ -27,7 +27,7 @@ RUN_KEY_LENGTH = 12
 def run_settings(config: ExperimentConfig) -> dict:
     """What identifies a run: the resolved recipe without its name, description, folder and
     progress bar (none of which changes what is trained)."""
-    from zoo.training.trainer import run_settings as settings
+    from zoo.training.settings import run_settings as settings
 
     return settings(config)
 

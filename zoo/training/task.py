@@ -12,9 +12,16 @@ its training phases and its analyses; the recipe's `task:` section names it and 
   moments of embeddings, sets), fed the per-example outputs of `eval_sums` batch by batch and
   reduced at the end; evaluated, logged and reported like a `Metric`, never in training windows.
 - `Update`: one optimizer step on one variable set: its own loss sums (which receive the phase
-  step, e.g. for annealing), its own optimizer settings (schedule, clipping), a repeat count
-  (k discriminator updates per generator update), optional gradient scales, extra modules to
-  train and checkpoint.
+  step, e.g. for annealing), its own optimizer settings (any Keras optimizer, schedule,
+  clipping), a repeat count (k discriminator updates per generator update), optional gradient
+  scales, extra modules to train and checkpoint, its own data stream, and a hook run after
+  the update (`zoo.training.hooks`: a moving average of weights, weight clipping).
+- Data streams: `Task.train_dataset(model, pass_index, stream=...)`. Every update reads the
+  stream it names (`DEFAULT_STREAM`, the training split, unless it says otherwise); each stream
+  has its own batches per pass (counted once) and its own position, which follows from the
+  phase step, so a resumed run continues every stream where it was. An update may read no
+  data (`stream=None`: its sums get `batch=None` and make their own, e.g. a rollout), and its
+  sums may sample from the model itself (negatives for a discriminator) inside the step.
 - `Phase`: a list of updates applied in order at every step, until the phase's epochs or steps
   are spent. `Task.phases` returns them; the last is the main training (its checkpoints are the
   run's `checkpoints/`, it is evaluated periodically and its weights are the final model),
@@ -29,6 +36,9 @@ from typing import Any, Callable, Mapping
 
 from zoo.eval.metrics import Metric, SplitMetric
 
+DEFAULT_STREAM = "train"   # the training split, `Task.train_dataset(model, pass_index)`
+GOALS = ("min", "max")
+
 
 @dataclass(frozen=True)
 class Update:
@@ -41,6 +51,12 @@ class Update:
     repeat: applications per phase step, each on its own batch.
     gradient_scales: `(model, batch) -> {id(variable): factor}` applied to the gradients.
     modules: trackables trained by this update besides the model (checkpointed with the phase).
+    stream: the data stream whose batches this update reads (`Task.train_dataset(..., stream=)`);
+        None: no data, the sums get `batch=None`.
+    after: `(model, *, step) -> None`, run inside the distributed step once the gradients are
+        applied, in cross-replica context (assignments reach every replica's copy alike): e.g.
+        `zoo.training.hooks.MovingAverage.update`, `zoo.training.hooks.clip_weights`. What it
+        changes must be checkpointed: the model's weights, or one of `modules`.
     """
     name: str
     sums: Callable[..., dict]
@@ -51,6 +67,8 @@ class Update:
     modules: Mapping[str, Any] = field(default_factory=dict)
     loss: str = "loss_sum"
     count: str = "count"
+    stream: str | None = DEFAULT_STREAM
+    after: Callable[..., None] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,9 +96,15 @@ class Phase:
         if len(set(names)) != len(names):
             raise ValueError(f"phase {self.name!r} has two updates with the same name: {names}")
 
-    @property
-    def batches_per_step(self) -> int:
-        return max(1, sum(u.repeat for u in self.updates))
+    def batches_per_step(self) -> dict[str, int]:
+        """Batches each data stream gives per phase step, the phase's lead stream first: the
+        stream of its first update that reads data (an epoch of the phase is one pass over it);
+        the default stream for a phase that reads none."""
+        counts: dict[str, int] = {}
+        for u in self.updates:
+            if u.stream is not None:
+                counts[u.stream] = counts.get(u.stream, 0) + u.repeat
+        return counts or {DEFAULT_STREAM: 1}
 
 
 @dataclass(frozen=True)
@@ -95,7 +119,7 @@ class Task:
     family: str = ""        # set by register_task
     Options: type = NoOptions
     metrics: dict[str, Metric | SplitMetric] = {"loss": Metric("loss_sum", "count")}
-    objective: str = "loss"  # the metric keras-tuner and "best" comparisons minimise
+    objective: str = "loss"  # the metric keras-tuner and "best" comparisons optimise (its goal)
 
     def __init__(self, config):
         self.config = config
@@ -126,8 +150,10 @@ class Task:
     def check_model(self, model) -> None:
         """Raise RecipeError when `model` cannot serve this task (called before training)."""
 
-    def train_dataset(self, model, pass_index: int):
-        """Global batches of one pass over the training split, shuffled by `pass_index`."""
+    def train_dataset(self, model, pass_index: int, stream: str = DEFAULT_STREAM):
+        """Global batches of one pass over a data stream, shuffled by `pass_index`: the training
+        split for the default stream; a task whose updates name other streams serves them too
+        (the trainer passes `stream` only for those)."""
         raise NotImplementedError
 
     def eval_dataset(self, model):
@@ -150,6 +176,16 @@ class Task:
         whose eval batches hand a state on to the next (truncated BPTT) says False and is
         evaluated on one device."""
         return True
+
+    @classmethod
+    def goal(cls, metric: str | None = None) -> str:
+        """"min" or "max": the direction in which `metric` (default: the objective) improves,
+        its `Metric.goal`; "min" for a metric the task does not declare."""
+        name = metric or cls.objective
+        goal = cls.metrics[name].goal if name in cls.metrics else "min"
+        if goal not in GOALS:
+            raise ValueError(f"metric {name!r} of task {cls.name!r} has goal {goal!r}; choose min or max")
+        return goal
 
     def batch_group(self, batch) -> str | None:
         """A label for per-group eval metrics (e.g. the recursion depth); None for no groups."""

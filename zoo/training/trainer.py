@@ -6,11 +6,12 @@ alike. Batch sizes are global; each update's loss is normalised by the global co
 positions, so the all-reduced (summed) gradients equal the single-device gradient of the batch.
 
 A task trains in phases (`Task.phases`); each step of a phase applies its updates in order,
-each with its own optimizer, each application on its own batch. Resumable: every phase
-checkpoints the model, its optimizers and its modules; a phase's step is its first optimizer's
-iteration count, and the data position follows from the step (pass k over the data is
-shuffled by k), so a killed run restarts exactly where its last checkpoint was, in whichever
-phase; a checkpoint that does not read back whole is skipped for the newest intact one
+each with its own optimizer (`zoo.training.optimizers`), each application on its own batch of
+the data stream it reads, then its hook (`Update.after`). Resumable: every phase checkpoints
+the model, its optimizers and its modules; a phase's step is its first optimizer's iteration
+count, and every stream's position follows from the step (pass k over a stream is shuffled by
+k), so a killed run restarts exactly where its last checkpoint was, in whichever phase; a
+checkpoint that does not read back whole is skipped for the newest intact one
 (`zoo.runs.restore_intact`). SIGTERM/SIGINT save a checkpoint first; `fit` then returns
 `interrupted` with the signal (the command line exits 128 + its number).
 
@@ -37,70 +38,12 @@ from zoo.runs import (ARTIFACTS, CHECKPOINTS, KERAS_FILE, METRICS, RECIPE, STAGE
                       checkpoint_candidates, model_checkpoint, restore_intact, run_lock)
 from zoo.training.strategy import is_chief, make_strategy, worker_id
 from zoo.eval.metrics import metric_values
-from zoo.training.task import Phase
+from zoo.training.optimizers import make_optimizer
+from zoo.training.task import DEFAULT_STREAM, Phase
 
 
 class TrainingDiverged(ZooError, RuntimeError):
     """The loss or the weights became non-finite (NaN or infinite); nothing of it was saved."""
-
-
-def make_optimizer(trainer_config, steps_per_epoch: int, total_steps: int | None = None):
-    """SGD with momentum or Adam; weight decay and gradient-norm clipping from the same settings.
-
-    The learning rate steps down (halved every 10 epochs by default; `lr_decay_start_epochs`
-    delays the first step, e.g. x 0.97 per epoch after epoch 10), with `lr_schedule: plateau`
-    is divided after each evaluation that does not improve the objective, or with
-    `lr_schedule: cosine` follows half a cosine to zero over `total_steps` ("SGDR: Stochastic
-    Gradient Descent with Warm Restarts", Loshchilov and Hutter, 2017, Eq. 5, one cycle), after
-    `lr_warmup_steps` of linear warm-up. Both are functions of the optimizer's iteration count,
-    so a resumed run continues on the same curve."""
-    import keras
-
-    t = trainer_config
-    if t.lr_schedule == "cosine":
-        warmup = min(t.lr_warmup_steps, max(0, (total_steps or 1) - 1))
-        schedule = keras.optimizers.schedules.CosineDecay(
-            0.0 if warmup else t.learning_rate, max(1, (total_steps or 1) - warmup), alpha=0.0,
-            warmup_target=t.learning_rate if warmup else None, warmup_steps=warmup)
-    elif t.lr_schedule == "plateau":
-        schedule = t.learning_rate   # a variable the trainer lowers after evaluations
-    else:
-        decay_steps = max(1, int(round(t.lr_decay_every_epochs * steps_per_epoch)))
-        start = (decay_steps if t.lr_decay_start_epochs is None
-                 else int(round(t.lr_decay_start_epochs * steps_per_epoch)))
-        schedule = _StepDecay(t.learning_rate, decay_steps, t.lr_decay_factor, start)
-    common = dict(learning_rate=schedule, weight_decay=t.weight_decay or None, clipnorm=t.clipnorm)
-    if t.optimizer == "sgd":
-        return keras.optimizers.SGD(momentum=t.momentum, **common)
-    if t.optimizer == "adam":
-        return keras.optimizers.Adam(**common)
-    raise RecipeError(f"unknown trainer.optimizer {t.optimizer!r}; choose sgd or adam")
-
-
-def _step_decay_class():
-    import keras
-
-    class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
-        """lr * factor ** n, n = 0 before step `start`, then 1 + (step - start) // every."""
-
-        def __init__(self, lr, every, factor, start):
-            self.lr, self.every, self.factor, self.start = float(lr), int(every), float(factor), int(start)
-
-        def __call__(self, step):
-            from keras import ops
-
-            step = ops.cast(step, "float32")
-            n = ops.where(step < self.start, 0.0, 1.0 + ops.floor((step - self.start) / self.every))
-            return self.lr * ops.power(self.factor, n)
-
-        def get_config(self):
-            return {"lr": self.lr, "every": self.every, "factor": self.factor, "start": self.start}
-
-    return StepDecay
-
-
-def _StepDecay(*args):
-    return _step_decay_class()(*args)
 
 
 @dataclass
@@ -230,6 +173,12 @@ class Trainer:
             phases = list(self.task.phases(self.model))
         if not phases:
             raise RecipeError(f"task {self.task.name!r} declares no training phase")
+        # Batches per pass of every stream, counted once: its positions follow from them.
+        self.stream_batches = {DEFAULT_STREAM: batches_per_pass}
+        for phase in phases:
+            for stream in phase.batches_per_step():
+                if stream not in self.stream_batches:
+                    self.stream_batches[stream] = self._count_batches(self.model, stream)
         self.phase_states = [self._phase_state(p, i == len(phases) - 1) for i, p in enumerate(phases)]
         self.start_phase = 0
         for i in reversed(range(len(self.phase_states))):
@@ -262,19 +211,12 @@ class Trainer:
             text = " ".join(str(e).split())
             raise RecipeError(f"model {cfg.model.name!r} cannot be built from the recipe: {text}") from e
 
-    # The side-by-side PyTorch harness (shared/peers/byte_rcae_torch/compare.py) drives the trainer
-    # through these two names of the earlier trainer.
-    def _build(self, steps_per_epoch: int):
-        return self.build(batches_per_pass=steps_per_epoch)
-
-    def _make_steps(self):
-        """Nothing left to do: `build` made the step functions."""
-
     def _phase_state(self, phase: Phase, main: bool) -> PhaseState:
         import tensorflow as tf
 
         t = self.config.trainer
-        per_pass = max(1, self.batches_per_pass // phase.batches_per_step)
+        lead, per_step = next(iter(phase.batches_per_step().items()))
+        per_pass = max(1, self.stream_batches[lead] // per_step)
         steps_per_epoch = (t.steps_per_epoch or per_pass) if main else per_pass
         epochs = t.epochs if phase.epochs is None else phase.epochs
         total = int(math.ceil(epochs * steps_per_epoch))
@@ -288,16 +230,12 @@ class Trainer:
             counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="assigned")
             tracked["assigned"] = counter
         if main and t.lr_schedule == "plateau":
-            best = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best_objective")
+            worst = -math.inf if self.task.goal() == "max" else math.inf
+            best = tf.Variable(worst, dtype=tf.float64, trainable=False, name="best_objective")
             tracked["best_objective"] = best
-        valid = {f.name for f in dataclasses.fields(t)}
         for i, update in enumerate(phase.updates):
-            unknown = set(update.optimizer) - valid
-            if unknown:
-                raise RecipeError(f"update {update.name!r} of phase {phase.name!r} sets unknown "
-                                  f"trainer keys {sorted(unknown)}")
             with self.strategy.scope():
-                optimizer = make_optimizer(dataclasses.replace(t, **update.optimizer), steps_per_epoch,
+                optimizer = make_optimizer(self._update_settings(phase, update), steps_per_epoch,
                                            total * update.repeat)
                 optimizer.build(update.variables())
             optimizers.append(optimizer)
@@ -318,11 +256,35 @@ class Trainer:
         return PhaseState(phase, main, optimizers, steps, checkpoint, manager,
                           self.run_dir / relative, steps_per_epoch, total, counter, best)
 
-    def _count_batches(self, model) -> int:
-        self.task.check_model(model)
-        n = sum(1 for _ in self.task.train_dataset(model, 0))
+    def _update_settings(self, phase: Phase, update):
+        """The trainer settings of one update: the recipe's, changed by `Update.optimizer`. An
+        update naming another optimizer does not inherit the recipe's `optimizer_args`."""
+        t = self.config.trainer
+        valid = {f.name for f in dataclasses.fields(t)}
+        unknown = set(update.optimizer) - valid
+        if unknown:
+            raise RecipeError(f"update {update.name!r} of phase {phase.name!r} sets unknown "
+                              f"trainer keys {sorted(unknown)}")
+        changes = dict(update.optimizer)
+        if changes.get("optimizer", t.optimizer) != t.optimizer:
+            changes.setdefault("optimizer_args", {})
+        try:
+            return dataclasses.replace(t, **changes)
+        except ValueError as e:
+            raise RecipeError(f"update {update.name!r} of phase {phase.name!r}: {e}") from None
+
+    def _train_dataset(self, model, pass_index: int, stream: str):
+        if stream == DEFAULT_STREAM:   # the families' own signature: (model, pass_index)
+            return self.task.train_dataset(model, pass_index)
+        return self.task.train_dataset(model, pass_index, stream=stream)
+
+    def _count_batches(self, model, stream: str = DEFAULT_STREAM) -> int:
+        if stream == DEFAULT_STREAM:
+            self.task.check_model(model)
+        n = sum(1 for _ in self._train_dataset(model, 0, stream))
         if n == 0:
-            raise RecipeError("the training split yields no batch; use more data or a smaller batch")
+            what = "the training split" if stream == DEFAULT_STREAM else f"data stream {stream!r}"
+            raise RecipeError(f"{what} yields no batch; use more data or a smaller batch")
         return n
 
     # -- steps -------------------------------------------------------------------------------
@@ -354,6 +316,8 @@ class Trainer:
         @tf.function
         def step_fn(batch, step):
             sums = strategy.run(replica_step, args=(batch, step))
+            if update.after is not None:
+                update.after(model, step=step)   # cross-replica: after every replica's update
             return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in sums.items()}
 
         return step_fn
@@ -365,19 +329,19 @@ class Trainer:
         state = self.phase_states[-1]
         return state.steps[update](batch, tf.constant(state.step, tf.int64))
 
-    def _batches(self, index: int):
-        """Distributed training batches from global batch `index` on, for ever.
+    def _batches(self, stream: str, index: int):
+        """Distributed batches of a data stream from its global batch `index` on, for ever.
 
-        Pass k over the data is shuffled by k and batch i is batch `i % batches_per_pass` of pass
-        `i // batches_per_pass`, so a resumed run sees exactly the data it would have.
+        Pass k over a stream is shuffled by k and batch i is batch `i % n` of pass `i // n`
+        (n: the stream's batches per pass), so a resumed run sees exactly the data it would have.
         """
         import tensorflow as tf
 
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         while True:
-            pass_index, offset = divmod(index, self.batches_per_pass)
-            ds = self.task.train_dataset(self.model, pass_index).skip(offset).with_options(options)
+            pass_index, offset = divmod(index, self.stream_batches[stream])
+            ds = self._train_dataset(self.model, pass_index, stream).skip(offset).with_options(options)
             for batch in self.strategy.experimental_distribute_dataset(ds):
                 yield batch
                 index += 1
@@ -472,12 +436,13 @@ class Trainer:
                 self._save_checkpoint(state, step)
             writer.flush()
             return None
-        batches = self._batches(step * phase.batches_per_step)
+        streams = {name: self._batches(name, step * n) for name, n in phase.batches_per_step().items()}
         while step < state.total:
             step_t = tf.constant(step, tf.int64)
             for update, fn, window in zip(phase.updates, state.steps, windows):
                 for _ in range(update.repeat):
-                    for k, v in fn(next(batches), step_t).items():
+                    batch = None if update.stream is None else next(streams[update.stream])
+                    for k, v in fn(batch, step_t).items():
                         value = float(v)  # the window sums read every step anyway: no extra sync
                         if k == update.loss and not math.isfinite(value):
                             self._diverged(state, step + 1, f"the loss of update {update.name!r} is {value}")
@@ -507,11 +472,13 @@ class Trainer:
 
     def _plateau(self, state: PhaseState, metrics: dict):
         """`lr_schedule: plateau`: lower the learning rate when the objective did not improve
-        on the best evaluation so far (word-level PTB practice: divide by 1.5)."""
+        on the best evaluation so far, in the direction of its goal (word-level PTB practice:
+        divide by 1.5)."""
         if state.best is None:
             return
         value = float(metrics.get(self.task.objective, math.nan))
-        if value < float(state.best.numpy()):
+        best = float(state.best.numpy())
+        if (value > best) if self.task.goal() == "max" else (value < best):
             state.best.assign(value)
             return
         factor = self.config.trainer.lr_decay_factor
@@ -588,9 +555,9 @@ class Trainer:
                 suffix = f"/{update.name}" if several else ""
                 for name, value in metric_values(self.task.metrics, window).items():
                     tf.summary.scalar(name + suffix, value)
-                lr = optimizer.learning_rate
+                # A plain learning rate (plateau) is a variable, mirrored under MirroredStrategy.
                 tf.summary.scalar("learning_rate" + suffix,
-                                  float(lr(optimizer.iterations) if callable(lr) else lr))
+                                  float(tf.convert_to_tensor(optimizer.learning_rate)))
             first = windows[0]
             if state.main and seconds > 0 and "count" in first:
                 tf.summary.scalar("positions_per_second", first["count"] / seconds)
@@ -638,21 +605,3 @@ def _main_thread() -> bool:
 
 def train(config: ExperimentConfig, **kwargs) -> dict:
     return Trainer(config, **kwargs).fit()
-
-
-# Settings added after runs were keyed, with the value that trains as before: left out of the
-# key at that value, so the runs of earlier versions keep their keys.
-_ADDED_LATER = {("trainer", "lr_decay_start_epochs"): None}
-
-
-def run_settings(config: ExperimentConfig) -> dict:
-    """What a run is trained with: the resolved recipe without its name, description, folder and
-    progress bar (none of them changes what is trained). `zoo report` keys its runs by it."""
-    d = config.to_dict()
-    d.pop("name", None)
-    d.pop("description", None)
-    d["runtime"] = {k: v for k, v in d["runtime"].items() if k not in ("run_dir", "progress")}
-    for (section, key), default in _ADDED_LATER.items():
-        if key in d.get(section, {}) and d[section][key] == default:
-            del d[section][key]
-    return d
