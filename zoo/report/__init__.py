@@ -86,7 +86,7 @@ def write_report(selected, planned: list[PlannedRun], scale: str, out: Path, com
                  figures: bool = True) -> dict:
     """report.md, report.json, runs/<run>.json and the figures of every finished run of `planned`."""
     from zoo.io import atomic_write, atomic_write_json
-    from zoo.training.trainer import run_settings
+    from zoo.training.settings import run_settings
 
     out.mkdir(parents=True, exist_ok=True)
     families: dict[str, dict] = {}
@@ -148,7 +148,7 @@ def rejudge(out, root=None, command: str = "", stream=None) -> dict:
 
     from zoo.config import RecipeError
     from zoo.io import atomic_write, atomic_write_json
-    from zoo.training.trainer import run_settings
+    from zoo.training.settings import run_settings
 
     stream = stream or sys.stderr
     out = Path(out)
