@@ -94,12 +94,12 @@ def test_killed_in_a_phase_of_two_optimizers_resumes_exactly(tmp_path):
     recipe.write_text(yaml.safe_dump(raw))
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     reference = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", ref, module="tests.two_updates"), env=ENV,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent)
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[2])
     at_kill = _kill_after_checkpoint(recipe, killed, 6, module="tests.two_updates")
     assert 3 <= at_kill < 60
     assert reference.wait(timeout=300) == 0
     out = subprocess.run(zoo_cmd("train", recipe, "--run-dir", killed, module="tests.two_updates"), env=ENV,
-                         check=True, capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+                         check=True, capture_output=True, text=True, cwd=Path(__file__).parents[2])
     assert f"at step {at_kill}" in out.stdout + out.stderr
     a = keras.models.load_model(ref / "model.keras")
     b = keras.models.load_model(killed / "model.keras")

@@ -1,7 +1,7 @@
 """A run folder holds everything needed to evaluate and export it: after the corpus is deleted,
 `zoo eval RUN`, `zoo export RUN` and `zoo eval EXPORT` still work, on the same test split the
 trainer evaluated. (The translation task's run, tokenizer cache deleted too, is the fixture of
-tests/test_slicenet_export.py: its export, eval and translate tests run without either.)"""
+tests/slicenet/test_slicenet_export.py: its export, eval and translate tests run without either.)"""
 import json
 import shutil
 

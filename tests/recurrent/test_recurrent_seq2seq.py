@@ -13,7 +13,7 @@ from zoo.models.recurrent.seq2seq import EOS, GO, RESERVED
 from zoo.models.recurrent.pretrain import reconstruction_sums
 from zoo.training.trainer import Trainer
 
-from tests.test_recurrent_training import _same, _stage_model, recipe
+from tests.recurrent.test_recurrent_training import _same, _stage_model, recipe
 
 
 def _model(**kw):

@@ -86,7 +86,7 @@ def exported(trained, tmp_path_factory):
 
 def test_savedmodel_translate_equals_python_decoding(reloaded, exported):
     """The export's client (SavedModel signatures only) translates and scores as the Python
-    decoder does; the zoo-free fresh-process reload is tests/test_task_sweep.py's."""
+    decoder does; the zoo-free fresh-process reload is tests/core/test_task_sweep.py's."""
     from zoo.export import open_export
 
     out = exported
