@@ -10,6 +10,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from zoo.config import save_recipe
@@ -51,6 +52,9 @@ def _kill_after_checkpoint(recipe, run, min_step, module="zoo_env"):
     return int(tf.train.latest_checkpoint(str(run / "checkpoints")).rsplit("-", 1)[1])
 
 
+# Slow tier: test_killed_in_a_phase_of_two_optimizers_resumes_exactly below kills and resumes
+# a run across a pass boundary too (both optimizers' state, the data position, exact weights).
+@pytest.mark.slow
 def test_killed_training_resumes_with_its_optimizer_state(tmp_path):
     # Short paragraphs (few buckets, few traces) and many per pass (each pass is a new pipeline).
     recipe = write_recipe(tmp_path, trainer={"max_steps": 40, "checkpoint_every_steps": 5,
