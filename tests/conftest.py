@@ -11,6 +11,7 @@ import fcntl
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import NamedTuple
 
@@ -65,8 +66,9 @@ def smoke_run(tmp_path_factory):
     """`smoke_run(family)`: the family's default task trained on its smoke recipe by `zoo train
     --export`, once per session: under pytest-xdist each worker runs session fixtures itself, so
     the first worker to ask trains under a file lock in the directory all workers share and the
-    others read what it left (pytest-xdist's documented pattern). Tests must not write into it:
-    copy the run or the export first (shutil.copytree) to change it."""
+    others read what it left (pytest-xdist's documented pattern). Its data cache is deleted after
+    training, so whatever reads the run reads what the run folder holds. Tests must not write
+    into it: copy the run or the export first (shutil.copytree) to change it."""
     from zoo.cli import main
 
     shared = tmp_path_factory.getbasetemp()
@@ -87,6 +89,8 @@ def smoke_run(tmp_path_factory):
                     mp.setenv("ZOO_CACHE", str(root / fam.name / "cache"))
                     code = main(["train", recipe, "--run-dir", str(run), "--export", str(export)])
                 assert code == 0, f"zoo train {recipe} failed:\n{log.getvalue()[-3000:]}"
+                # What the tests read must come from the run folder: no cache left behind.
+                shutil.rmtree(root / fam.name / "cache", ignore_errors=True)
         return SmokeRun(run, export, json.loads((run / "metrics.json").read_text()))
 
     return get

@@ -21,6 +21,8 @@ def readme_figure():
     return low, float(m.group(2) or low)
 
 
+# Slow tier; default tier: the main job in miniature (tests/core/test_cli.py::
+# test_main_job_train_export_reconstruct_eval) on the session's byte_rcae smoke run.
 @pytest.mark.slow
 def test_the_main_job_reaches_the_readme_figure(tmp_path):
     low, high = readme_figure()
