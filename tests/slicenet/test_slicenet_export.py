@@ -46,7 +46,7 @@ def test_trainer_reports_table2_metrics_and_bleu(trained):
                 "non_embedding_parameters", "train_pairs"):
         assert key in m, key
     assert m["neg_log_perplexity"] == pytest.approx(-m["loss"])
-    assert 0.0 <= m["accuracy"] <= 1.0 and m["bleu_sentences"] == config.task.bleu_sentences
+    assert 0.0 <= m["accuracy"] <= 1.0 and m["bleu_sentences"] == config.task.options.bleu_sentences
     assert m["non_embedding_parameters"] == m["parameters"] - 120 * 24
 
 
@@ -65,7 +65,7 @@ def test_savedmodel_translate_equals_python_decoding(trained, reloaded, exported
     entry = read_manifest(out)["savedmodels"][0]
     assert set(entry["signatures"]) == {"translate", "score", "source_tokens"}
     assert entry["max_source_tokens"] == 15
-    assert entry["tokenizer"] == "sentencepiece" and entry["beam_size"] == config.task.beam_size
+    assert entry["tokenizer"] == "sentencepiece" and entry["beam_size"] == config.task.options.beam_size
     assert entry["placeholders"]
 
     _, _, tr = reloaded
