@@ -9,7 +9,7 @@ the first layer's output and after every group application (`ByteRCAE.group_outp
 prefix, each recursion application, the postfix groups, the logits). Prints, per model, the
 smallest and largest ratio to the first layer's and the logits' standard deviation, and writes
 every profile to `benchmarks/results/byte_rcae_init_scale.json`. The README's initialisation
-figures come from here; `tests/test_byte_rcae.py` asserts the bounds.
+figures come from here; `tests/byte_rcae/test_byte_rcae.py` asserts the bounds.
 """
 from __future__ import annotations
 

@@ -55,8 +55,20 @@ class ModelEntry:
 
 
 def serializable(cls):
-    """Register a layer or model class for Keras serialization under the package name `zoo`."""
+    """Register a layer or model class for Keras serialization under the package name `zoo`.
+
+    A layer registered so is public: it can appear in a saved model, and `public_layers` lists it."""
     return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
+
+
+def public_layers() -> list[type]:
+    """Every layer class (models excluded) registered with `serializable`, sorted by module and
+    name: what the tests run through Keras's layer harness."""
+    prefix = PACKAGE + ">"
+    return sorted((obj for key, obj in keras.saving.get_custom_objects().items()
+                   if key.startswith(prefix) and isinstance(obj, type)
+                   and issubclass(obj, keras.layers.Layer) and not issubclass(obj, keras.Model)),
+                  key=lambda cls: (cls.__module__, cls.__name__))
 
 
 def register_model(name: str, *, family: str | None = None, smoke: dict | None = None,

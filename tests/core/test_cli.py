@@ -1,6 +1,7 @@
 """User-facing entry points: clear one-line errors (exit 2), never a traceback."""
 import pytest
 
+import zoo
 from zoo.cli import main
 from tests.helpers import tiny_recipe
 from zoo.config import save_recipe
@@ -56,31 +57,25 @@ def test_list_prints_registered_models(capsys):
     assert code == 0 and out.split()[::2] == ["byte_rcae_n16", "byte_rcae_n2", "byte_rcae_n4", "byte_rcae_n8"]
 
 
-def test_main_job_train_export_reconstruct_eval(capsys, tmp_path):
-    """The README's main job in miniature: train -> export -> reconstruct -> eval."""
+def test_main_job_train_export_reconstruct_eval(capsys, tmp_path, smoke_run):
+    """The README's main job in miniature: train -> export (the session's byte_rcae smoke run,
+    trained by `zoo train --export`) -> reconstruct -> eval."""
     import json
 
-    from tests.helpers import phrase_corpus
-
-    recipe = tmp_path / "job.yaml"
-    save_recipe(tiny_recipe(tmp_path / "run", data={"corpus": str(phrase_corpus(tmp_path))},
-                            task={"max_length": 16}, model={"max_length": 16}, trainer={"max_steps": 6, "eval_every_steps": 1000},
-                            runtime={"strategy": "one_device"}), recipe)
-    out = tmp_path / "exported" / "job"
-    code, stdout, err = run_cli(capsys, "train", recipe, "--export", out)
-    assert code == 0, err
+    shared = smoke_run("byte_rcae")
+    run, out = shared.run, shared.export
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [m["depth"] for m in manifest["savedmodels"]] == [0, 1, 2]
+    assert [m["depth"] for m in manifest["savedmodels"]] == [0, 1, 2]   # 16 bytes: 4, 8, 16
 
     code, stdout, _ = run_cli(capsys, "reconstruct", "a few words", "--model", out)
     assert code == 0 and stdout.endswith("\n")
     # The run (Keras model) and the export (SavedModels) reconstruct the same text.
-    code2, stdout2, _ = run_cli(capsys, "reconstruct", "a few words", "--model", tmp_path / "run")
+    code2, stdout2, _ = run_cli(capsys, "reconstruct", "a few words", "--model", run)
     assert code2 == 0 and stdout2 == stdout
 
     code, _, err = run_cli(capsys, "reconstruct", "x" * 40, "--model", out)
     assert code == 2 and "40 bytes" in err
-    _reconstruct_any_bytes(capsys, tmp_path, out, tmp_path / "run")
+    _reconstruct_any_bytes(capsys, tmp_path, out, run)
 
     code, stdout, _ = run_cli(capsys, "eval", out, "--samples", "16", "--out", tmp_path / "ev")
     assert code == 0
@@ -88,10 +83,27 @@ def test_main_job_train_export_reconstruct_eval(capsys, tmp_path):
     assert metrics == json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert 0.0 <= metrics["test_byte_error"] <= 1.0
     # The one evaluation loop over the whole test split, as the trainer's final evaluation.
-    final = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["byte_error"] == pytest.approx(final["byte_error"], abs=1e-9)
+    assert metrics["byte_error"] == pytest.approx(shared.metrics["byte_error"], abs=1e-9)
     for png in ("eos_length_difference.png", "error_by_length.png", "mutation.png"):
         assert (tmp_path / "ev" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("family", [f.name for f in zoo.families()])
+def test_every_family_s_run_and_export_evaluate_as_the_trainer_did(family, capsys, tmp_path, smoke_run):
+    """`zoo eval RUN` and `zoo eval EXPORT` of each family's smoke run give the objective the
+    trainer's final evaluation wrote, over the same test split."""
+    import json
+
+    shared = smoke_run(family)
+    objective = zoo.task_entry(zoo.family(family).default_task).cls.objective
+    assert objective in shared.metrics
+    before = {p: p.stat().st_mtime_ns for p in [*shared.run.rglob("*"), *shared.export.rglob("*")]}
+    for source in (shared.run, shared.export):
+        code, stdout, err = run_cli(capsys, "eval", source, "--samples", "4", "--out", tmp_path / source.name)
+        assert code == 0, err
+        assert json.loads(stdout)[objective] == pytest.approx(shared.metrics[objective], rel=1e-5), source
+    # Evaluation reads a run and an export, never writes into them (the session shares them).
+    assert {p: p.stat().st_mtime_ns for p in [*shared.run.rglob("*"), *shared.export.rglob("*")]} == before
 
 
 def test_recipe_prints_the_current_form_of_an_old_recipe(capsys, tmp_path):

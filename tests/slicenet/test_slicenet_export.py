@@ -9,48 +9,20 @@ import pytest
 import zoo
 from zoo.cli import main as cli_main
 from zoo.config import load_recipe
-from zoo.export import export_run, read_manifest
+from zoo.export import read_manifest
 from zoo.training.trainer import train
 
 SENTENCES = ["Change password", "Arabic", "This field is required.", "Delete selected items",
              'Delete %(name)s? See <a href="https://x.org/">docs</a>.']
 
 
-def _recipe(run_dir, **task_options):
-    return load_recipe({
-        "name": "tiny_slicenet",
-        "model": {"name": "slicenet_super", "vocab_size": 120, "filters": 24, "encoder_modules": 1,
-                  "decoder_modules": 1, "dropout": 0.0},
-        "task": {"name": "translation", "max_source_length": 16, "max_target_length": 10, "beam_size": 3,
-                 "bleu_sentences": 6, "placeholders": True, **task_options},
-        "data": {"corpus": "django", "batch_size": 32, "max_paragraphs": 256, "max_test_paragraphs": 16},
-        "trainer": {"optimizer": "adam", "learning_rate": 0.003, "weight_decay": 0.0, "max_steps": 6,
-                    "eval_every_steps": 100, "checkpoint_every_steps": 100, "text_samples": 0},
-        "runtime": {"run_dir": str(run_dir), "progress": False},
-    })
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A run trained on Django's EN->DE pairs written to a TSV file, which is deleted afterwards
-    with the SentencePiece cache: every test below (export, `zoo eval`, `zoo translate`) works
-    from what the run folder holds."""
-    import shutil
-
-    from zoo.models.slicenet.data import django_pairs
-
-    root = tmp_path_factory.mktemp("slicenet")
-    mp = pytest.MonkeyPatch()  # module-scoped: the SentencePiece cache stays inside this test run
-    mp.setenv("ZOO_CACHE", str(root / "cache"))
-    corpus = root / "pairs.tsv"
-    corpus.write_text("".join(f"{p.source}\t{p.target}\t{p.language}\n" for p in django_pairs(["de"])),
-                      encoding="utf-8")
-    config = _recipe(root / "run").with_overrides([f"data.corpus={corpus}"])
-    metrics = train(config, log=lambda *a, **k: None)
-    corpus.unlink()
-    shutil.rmtree(root / "cache")
-    yield root, config, metrics
-    mp.undo()
+def trained(smoke_run):
+    """The session's SliceNet smoke run (recipes/slicenet/smoke.yaml: Django's EN->DE pairs,
+    protected placeholders, trained by `zoo train --export`), its SentencePiece cache deleted:
+    every test below (export, `zoo eval`, `zoo translate`) works from what the run folder holds."""
+    shared = smoke_run("slicenet")
+    return shared.run, load_recipe(shared.run / "recipe.yaml"), shared.metrics
 
 
 @pytest.fixture(scope="module")
@@ -60,40 +32,41 @@ def reloaded(trained):
     tests below."""
     from zoo.runs import load_run, prepare_task
 
-    root, _, _ = trained
-    cfg, model = load_run(root / "run")
-    task = prepare_task(cfg, root / "run")
+    run, _, _ = trained
+    cfg, model = load_run(run)
+    task = prepare_task(cfg, run)
     assert task.train_pairs is None   # restored from the artifacts, not read from the corpus
     return task, model, task.translator(model)
 
 
 def test_trainer_reports_table2_metrics_and_bleu(trained):
-    _, _, m = trained
-    assert m["step"] == 6
+    _, config, m = trained
+    assert m["step"] == config.trainer.max_steps
     for key in ("loss", "accuracy", "neg_log_perplexity", "bleu", "copy_source_bleu",
                 "non_embedding_parameters", "train_pairs"):
         assert key in m, key
     assert m["neg_log_perplexity"] == pytest.approx(-m["loss"])
-    assert 0.0 <= m["accuracy"] <= 1.0 and m["bleu_sentences"] == 6
+    assert 0.0 <= m["accuracy"] <= 1.0 and m["bleu_sentences"] == config.task.options.bleu_sentences
     assert m["non_embedding_parameters"] == m["parameters"] - 120 * 24
 
 
 @pytest.fixture(scope="module")
-def exported(trained, tmp_path_factory):
-    root, _, _ = trained
-    return export_run(root / "run", tmp_path_factory.mktemp("slicenet_export") / "export")
+def exported(smoke_run):
+    return smoke_run("slicenet").export
 
 
-def test_savedmodel_translate_equals_python_decoding(reloaded, exported):
+def test_savedmodel_translate_equals_python_decoding(trained, reloaded, exported):
     """The export's client (SavedModel signatures only) translates and scores as the Python
-    decoder does; the zoo-free fresh-process reload is tests/test_task_sweep.py's."""
+    decoder does; the zoo-free fresh-process reload is tests/core/test_task_sweep.py's."""
     from zoo.export import open_export
 
     out = exported
+    _, config, _ = trained
     entry = read_manifest(out)["savedmodels"][0]
     assert set(entry["signatures"]) == {"translate", "score", "source_tokens"}
     assert entry["max_source_tokens"] == 15
-    assert entry["tokenizer"] == "sentencepiece" and entry["beam_size"] == 3 and entry["placeholders"]
+    assert entry["tokenizer"] == "sentencepiece" and entry["beam_size"] == config.task.options.beam_size
+    assert entry["placeholders"]
 
     _, _, tr = reloaded
     expected = tr.translate(SENTENCES)
@@ -157,10 +130,10 @@ def test_long_sources_are_translated_in_pieces_never_cut(reloaded, exported):
 def test_zoo_eval_writes_metrics_and_translations(trained, reloaded, tmp_path):
     import sacrebleu
 
-    root, _, final = trained
+    run, _, final = trained
     task, _, tr = reloaded
     out = tmp_path / "eval"
-    assert cli_main(["eval", str(root / "run"), "--samples", "5", "--out", str(out)]) == 0
+    assert cli_main(["eval", str(run), "--samples", "5", "--out", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
     # Same model, same test split as the trainer's final evaluation.
     assert m["loss"] == pytest.approx(final["loss"], rel=1e-4)
@@ -192,6 +165,8 @@ def test_hypermodel_builds_from_the_default_space(trained):
     assert model.separability == "none" and model.kernel_sizes == [3, 7, 15, 31] and model.filters == 48
 
 
+# Slow tier: a result, not a mechanism; the pipeline it runs (train, BLEU, copy baseline) is the
+# default tier's test_trainer_reports_table2_metrics_and_bleu and test_zoo_eval_writes_metrics_and_translations.
 @pytest.mark.slow
 def test_short_real_corpus_run_beats_copying_the_source(tmp_path):
     # recipes/slicenet/short_run.yaml: EN->DE, 1000 steps (several minutes on 2 cores).

@@ -206,6 +206,9 @@ def test_residual_pairs_start_as_the_identity():
         ByteRCAE(n=2, init="orthogonal")
 
 
+# Slow tier; default tier: the initialisation bounds at depth
+# (test_depth_scaled_scale_grows_only_with_the_recursion_never_with_n) and SGD steps with shared
+# gradients divided (tests/core/test_trainer.py).
 @pytest.mark.slow
 def test_paper_scale_n8_trains_with_sgd(tmp_path):
     """byte_rcae_n8 at 256 features under the paper's SGD settings (momentum 0.9, lr 0.001, weight

@@ -153,7 +153,9 @@ def test_each_pretraining_step_moves_only_its_layer(tmp_path):
         assert all(not np.array_equal(np.asarray(v), b) for b, v in zip(own, model.layer_variables(k)))
 
 
-@pytest.mark.slow   # ~16 s on 2 shared cores; --runslow
+# Slow tier (~16 s on 2 shared cores); default tier: the kill/resume of a two-optimizer phase
+# (tests/core/test_resume_and_multiworker.py) and test_each_pretraining_step_moves_only_its_layer.
+@pytest.mark.slow
 def test_killed_in_pretraining_phase2_resumes_there_and_matches_uninterrupted(tmp_path):
     ref_cfg = recipe(tmp_path / "ref", ADDING, ADDING_OPTS, max_steps=4)
     ref = Trainer(ref_cfg, log=lambda *a: None)
@@ -210,7 +212,9 @@ _SERVE = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow   # ~16 s on 2 shared cores; --runslow
+# Slow tier (~16 s on 2 shared cores); default tier: tests/recurrent/test_recurrent_seq2seq.py::
+# test_export_serves_each_depth and the fresh-process reload of test_task_sweep.
+@pytest.mark.slow
 def test_export_one_savedmodel_per_depth_fresh_process(tmp_path):
     args = {"name": "stacked_lstm_mnist", "units": 8, "num_layers": 3}
     model = zoo.create_model("stacked_lstm_mnist", units=8, num_layers=3, build=True)

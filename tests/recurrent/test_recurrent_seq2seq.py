@@ -13,7 +13,7 @@ from zoo.models.recurrent.seq2seq import EOS, GO, RESERVED
 from zoo.models.recurrent.pretrain import reconstruction_sums
 from zoo.training.trainer import Trainer
 
-from tests.test_recurrent_training import _same, _stage_model, recipe
+from tests.recurrent.test_recurrent_training import _same, _stage_model, recipe
 
 
 def _model(**kw):
@@ -115,6 +115,10 @@ S2S_OPTS = {"name": "digit_seq2seq", "length": 4, "train_examples": 96, "test_ex
             "pretrain_epochs": 1, "train_metric_examples": 32}
 
 
+# Slow tier: test_task_sweep[digit_seq2seq] steps every pretraining phase of this model (only the
+# phase's encoder layer moves, the decoders and head stay bit-identical, fine-tuning moves every
+# variable) and test_recurrent_training's greedy pretraining test runs the phases end to end.
+@pytest.mark.slow
 def test_greedy_pretraining_of_the_encoder_then_fine_tuning_of_everything(tmp_path):
     run = tmp_path / "s2s"
     config = recipe(run, S2S, S2S_OPTS, max_steps=4)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from zoo.config import save_recipe
@@ -49,7 +50,7 @@ def _kill_after_checkpoint(recipe, run, min_step, module="zoo_env"):
     log = run.parent / f"{run.name}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", run, module=module), env=ENV,
-                                stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
+                                stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
     deadline = time.time() + DEADLINE_S
     try:
         while (recorded_step(run / "checkpoints") or 0) < min_step:
@@ -70,11 +71,14 @@ def _kill_after_checkpoint(recipe, run, min_step, module="zoo_env"):
 def _train(recipe, run, module="zoo_env"):
     """`zoo train` to the end; its output."""
     out = subprocess.run(zoo_cmd("train", recipe, "--run-dir", run, module=module), env=ENV,
-                         capture_output=True, text=True, timeout=DEADLINE_S, cwd=Path(__file__).parent.parent)
+                         capture_output=True, text=True, timeout=DEADLINE_S, cwd=Path(__file__).parents[2])
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout + out.stderr
 
 
+# Slow tier: test_killed_in_a_phase_of_two_optimizers_resumes_exactly below kills and resumes
+# a run across a pass boundary too (both optimizers' state, the data position, exact weights).
+@pytest.mark.slow
 def test_killed_training_resumes_with_its_optimizer_state(tmp_path):
     # Short paragraphs (few buckets, few traces) and many per pass (each pass is a new pipeline).
     recipe = write_recipe(tmp_path, trainer={"max_steps": 40, "checkpoint_every_steps": 5,
@@ -116,7 +120,7 @@ def test_killed_in_a_phase_of_two_optimizers_resumes_exactly(tmp_path):
     recipe.write_text(yaml.safe_dump(raw))
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     reference = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", ref, module="tests.two_updates"), env=ENV,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent)
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[2])
     at_kill = _kill_after_checkpoint(recipe, killed, 6, module="tests.two_updates")
     assert 6 <= at_kill < 60
     assert reference.wait(timeout=DEADLINE_S) == 0
@@ -154,7 +158,7 @@ def test_killed_in_a_phase_over_two_streams_with_hooks_resumes_bit_for_bit(tmp_p
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     module = "tests.two_streams"
     reference = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", ref, module=module), env=ENV,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent)
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[2])
     at_kill = _kill_after_checkpoint(recipe, killed, 9, module=module)
     assert 9 <= at_kill < 40
     assert reference.wait(timeout=DEADLINE_S) == 0

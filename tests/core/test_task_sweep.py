@@ -43,7 +43,17 @@ def test_every_task_ships_a_smoke_recipe_that_names_it():
         assert load_recipe(zoo.task_entry(name).smoke_recipe).task.name == name
 
 
-@pytest.mark.parametrize("name", TASKS)
+# The two slowest tasks' sweeps are in the slow tier. Their parts stay in the default tier:
+# every weight's gradient (tests/core/test_registry.py), one step of every update of the task
+# (test_keras_conventions.py's mixed-precision sweep), two-replica training, evaluation and export
+# (the session's smoke run of the family: test_cli.py's per-family eval test, test_export.py,
+# tests/slicenet/test_slicenet_export.py) and the zoo-free fresh-process reload of the family's
+# export (test_every_family_s_export_serves_in_a_process_without_the_zoo below).
+SLOW_SWEEPS = {"byte_autoencoder", "translation"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SWEEPS else n
+                                  for n in TASKS])
 def test_task_sweep(name, tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
     config = load_recipe(zoo.task_entry(name).smoke_recipe,
@@ -112,6 +122,41 @@ def test_task_sweep(name, tmp_path, monkeypatch):
     keras_expected = np.asarray(model(example, training=False))
     (tmp_path / "inputs.json").write_text(json.dumps(inputs))
     proc = subprocess.run([sys.executable, "-c", _RELOAD, str(out), str(tmp_path)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = np.load(tmp_path / "served.npz", allow_pickle=True)
+    for key, outputs in expected.items():
+        for k, want in outputs.items():
+            got = served[f"{key}/{k}"]
+            if want.dtype.kind in "fc":
+                np.testing.assert_allclose(got, want, atol=1e-5, err_msg=f"{key}/{k}")
+            else:
+                np.testing.assert_array_equal(got, want, err_msg=f"{key}/{k}")
+    np.testing.assert_allclose(served["keras"], keras_expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", [f.name for f in zoo.families()])
+def test_every_family_s_export_serves_in_a_process_without_the_zoo(family, smoke_run, tmp_path):
+    """The session's smoke export of each family: every signature of every SavedModel serves in
+    a fresh process that never imports the zoo what it serves here, and its model.keras (after
+    `import zoo` there) gives the outputs it gives here."""
+    export = smoke_run(family).export
+    client = open_export(export)
+    inputs, expected = {}, {}
+    for name, entry in client.entries.items():
+        for sig in entry["signatures"]:
+            feed = client.example_inputs(name, sig)
+            got = client.savedmodel(name).signatures[sig](**{k: tf.constant(v) for k, v in feed.items()})
+            key = f"{entry['path']}/{sig}"
+            inputs[key] = {k: _jsonable(v) for k, v in feed.items()}
+            expected[key] = {k: np.asarray(v.numpy()) for k, v in got.items()}
+    assert expected, "the export has no signature"
+    model = keras.models.load_model(export / "model.keras")
+    example = zoo.model_entry(client.manifest["model"]).example_input(model, 2, np.random.default_rng(5))
+    (tmp_path / "keras_in.pkl").write_bytes(pickle.dumps(example))
+    keras_expected = np.asarray(model(example, training=False))
+    (tmp_path / "inputs.json").write_text(json.dumps(inputs))
+    proc = subprocess.run([sys.executable, "-c", _RELOAD, str(export), str(tmp_path)], capture_output=True,
                           text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = np.load(tmp_path / "served.npz", allow_pickle=True)

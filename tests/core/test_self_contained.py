@@ -1,7 +1,8 @@
 """A run folder holds everything needed to evaluate and export it: after the corpus is deleted,
 `zoo eval RUN`, `zoo export RUN` and `zoo eval EXPORT` still work, on the same test split the
-trainer evaluated. (The translation task's run, tokenizer cache deleted too, is the fixture of
-tests/test_slicenet_export.py: its export, eval and translate tests run without either.)"""
+trainer evaluated. (The session's smoke runs of every family (tests/conftest.py) have their
+cache deleted after training: tests/slicenet/test_slicenet_export.py evaluates, exports and
+translates the translation task's run without its SentencePiece cache.)"""
 import json
 import shutil
 
