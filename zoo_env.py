@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sys
 import warnings
 
@@ -71,7 +72,8 @@ def quiet_startup():
     every other line to the real stderr, so nothing else is lost or reordered, even when the
     process dies in the block. Without fork, or with TF_CPP_MIN_LOG_LEVEL=0 (the user asked for
     TensorFlow's notices), the block runs as it is."""
-    if not hasattr(os, "fork") or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
+    if (not hasattr(os, "fork") or "tensorflow" in sys.modules  # (loaded: nothing left to filter)
+            or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0")):
         yield
         return
     for stream in (sys.stdout, sys.stderr):
@@ -80,8 +82,6 @@ def quiet_startup():
     child = os.fork()
     if child == 0:  # the forwarder: ends at EOF, i.e. when the block is over or the parent died
         try:
-            import signal
-
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
             os.close(write_fd)
             _forward(read_fd, 2)
@@ -115,8 +115,6 @@ def apply(defaults: dict[str, str] | None = None) -> dict[str, str]:
 
 def main(argv=None) -> int:
     """The `zoo` command: apply the defaults, then run `zoo.cli`."""
-    import signal
-
     apply()
     # Importing TensorFlow takes seconds in which Ctrl-C may land, and some imported code catches
     # every exception (KeyboardInterrupt included) and carries on: remember the signal itself.
