@@ -7,6 +7,10 @@ text, a path that is not a run or an export, an export that does not serve the v
 another `zoo train` is using, a training run whose loss became NaN) is a `zoo.errors.ZooError`,
 reported as one line `zoo: error: ...` with exit status 2.
 
+`zoo train RUN_DIR` (a folder `zoo train` wrote) trains in that folder, from any directory: a
+copied run folder is the copy. Paths and names given with --data, --field and --run-dir are
+taken as typed (an emoji, quotes, braces); `--set` values are YAML, `1e-3` a number too.
+
 `zoo train` stopped by SIGTERM or SIGINT saves a checkpoint, skips `--export`, and exits with
 128 + the signal's number (143 for SIGTERM, 130 for SIGINT), as a shell reports a process the
 signal ended: `zoo train R --export X && deploy X` deploys only a finished run.
@@ -147,9 +151,8 @@ def cmd_train(args):
 
 
 def cmd_eval(args):
-    from zoo.eval.loop import evaluate_source
-
     from zoo.config import override
+    from zoo.eval.loop import evaluate_source
 
     overrides = list(args.set or [])
     if args.data:
@@ -253,8 +256,8 @@ def cmd_score(args):
     client = _client_that(args.export, TextScorer, "zoo score")
     path = Path(args.file)
     if not path.is_file():
-        raise ZooDataError(f"{args.file!r} is {'a folder' if path.is_dir() else 'not a regular file' if path.exists() else 'not found'}: "
-                           f"zoo score reads a text file, one text per line")
+        what = "a folder" if path.is_dir() else "not a regular file" if path.exists() else "not found"
+        raise ZooDataError(f"{args.file!r} is {what}: zoo score reads a text file, one text per line")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as e:
@@ -286,7 +289,9 @@ def recipe_args(s):
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. trainer.epochs=2")
     s.add_argument("--data", help="corpus name, file, folder, glob or .jsonl to train on")
     s.add_argument("--field", help="the .jsonl field holding the text (default: text)")
-    s.add_argument("--run-dir", help="where checkpoints, TensorBoard logs and the model go")
+    s.add_argument("--run-dir", help="where checkpoints, TensorBoard logs and the model go (this very "
+                                     "folder; default: the recipe's runtime.run_dir, or RECIPE when it "
+                                     "is a run folder)")
 
 
 def build_parser() -> argparse.ArgumentParser:
