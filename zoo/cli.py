@@ -7,6 +7,10 @@ text, a path that is not a run or an export, an export that does not serve the v
 another `zoo train` is using, a training run whose loss became NaN) is a `zoo.errors.ZooError`,
 reported as one line `zoo: error: ...` with exit status 2.
 
+`zoo train RUN_DIR` (a folder `zoo train` wrote) trains in that folder, from any directory: a
+copied run folder is the copy. Paths and names given with --data, --field and --run-dir are
+taken as typed (an emoji, quotes, braces); `--set` values are YAML, `1e-3` a number too.
+
 `zoo train` stopped by SIGTERM or SIGINT saves a checkpoint, skips `--export`, and exits with
 128 + the signal's number (143 for SIGTERM, 130 for SIGINT), as a shell reports a process the
 signal ended: `zoo train R --export X && deploy X` deploys only a finished run.
@@ -26,14 +30,31 @@ import warnings
 from zoo.errors import ZooError
 
 
+def _run_folder(recipe) -> str | None:
+    """`recipe` if it names a run folder (one `zoo train` wrote: it holds recipe.yaml), else None."""
+    from zoo.runs import is_run_dir
+
+    return str(recipe) if os.path.isdir(recipe) and is_run_dir(recipe) else None
+
+
 def _overrides(args) -> list[str]:
-    overrides = list(args.set or [])
+    from zoo.config import literal_run_dir, override
+
+    overrides = []
+    # A run folder given as the recipe is the run, wherever its recipe's runtime.run_dir (often
+    # relative, "runs/{name}") points from the current directory, and a copied run is the copy.
+    # --set runtime.run_dir and --run-dir, given explicitly, still choose another folder.
+    folder = _run_folder(getattr(args, "recipe", ""))
+    if folder is not None:
+        overrides.append(override("runtime.run_dir", literal_run_dir(folder)))
+    overrides += list(args.set or [])
+    # Paths and names a user typed, set exactly as typed (an emoji, a quote, braces).
     if getattr(args, "data", None):
-        overrides.append(f"data.corpus={json.dumps(args.data)}")
+        overrides.append(override("data.corpus", args.data))
     if getattr(args, "field", None):
-        overrides.append(f"data.field={json.dumps(args.field)}")
+        overrides.append(override("data.field", args.field))
     if getattr(args, "run_dir", None):
-        overrides.append(f"runtime.run_dir={json.dumps(args.run_dir)}")
+        overrides.append(override("runtime.run_dir", literal_run_dir(args.run_dir)))
     return overrides
 
 
@@ -74,18 +95,53 @@ def cmd_recipe(args):
     sys.stdout.write(recipe_yaml(_recipe(args)))
 
 
+def _cluster_note(config) -> str | None:
+    """One line for a multi-worker run: it waits, silently inside TensorFlow, until every worker
+    TF_CONFIG names has started (minutes, if one never does)."""
+    from zoo.training.strategy import cluster_workers
+
+    if config.runtime.strategy not in ("auto", "multi_worker"):
+        return None
+    try:
+        if cluster_workers() < 2:
+            return None
+        spec = json.loads(os.environ["TF_CONFIG"])
+    except (ValueError, KeyError):
+        return None  # the strategy names a broken TF_CONFIG itself
+    cluster, task = spec.get("cluster") or {}, spec.get("task") or {}
+    me = f"{task.get('type', 'worker')} {task.get('index', 0)}"
+    peers = ", ".join(f"{kind} {i} at {address}" for kind, addresses in cluster.items()
+                      for i, address in enumerate(addresses) if f"{kind} {i}" != me)
+    return (f"zoo: {me} of a {sum(map(len, cluster.values()))}-process cluster (TF_CONFIG): "
+            f"waiting for {peers} to start; the first step runs when all have")
+
+
 def cmd_train(args):
     import signal
 
     from zoo.training.trainer import train
 
     config = _recipe(args)
-    metrics = train(config)
+    note = _cluster_note(config)
+    if note:
+        print(note, file=sys.stderr, flush=True)
+    said = []
+
+    def log(*parts, **kwargs):
+        said.append(" ".join(map(str, parts)))
+        print(*parts, **kwargs)
+
+    metrics = train(config, log=log)
     if metrics.get("interrupted"):
         signum = int(metrics.get("signal") or signal.SIGTERM)
-        print(f"zoo: training stopped by {signal.Signals(signum).name} at step {metrics['step']}; "
-              f"checkpoint saved, rerun to resume" + ("; --export skipped" if args.export else ""),
-              file=sys.stderr)
+        # The trainer's last line says where it stopped (once); a worker that logs nothing
+        # (not the chief of a multi-worker run) says it here.
+        if not any(f"stopped by {signal.Signals(signum).name}" in line for line in said[-1:]):
+            print(f"zoo: training stopped by {signal.Signals(signum).name} at step {metrics['step']}; "
+                  f"checkpoint saved, rerun to resume", file=sys.stderr)
+        if args.export:
+            print("zoo: --export skipped: the run did not finish (rerun to resume, then export)",
+                  file=sys.stderr)
         return 128 + signum
     if args.export:
         from zoo.export import export_run
@@ -95,11 +151,12 @@ def cmd_train(args):
 
 
 def cmd_eval(args):
+    from zoo.config import override
     from zoo.sources import evaluate_source
 
     overrides = list(args.set or [])
     if args.data:
-        overrides += [f"data.corpus={json.dumps(args.data)}", f"data.field={json.dumps(args.field)}"]
+        overrides += [override("data.corpus", args.data), override("data.field", args.field)]
     if args.samples:
         overrides.append(f"eval.samples={args.samples}")
     out = args.out or os.path.join(args.source, "eval")
@@ -211,21 +268,32 @@ def cmd_score(args):
     client = _client_that(args.export, TextScorer, "zoo score")
     path = Path(args.file)
     if not path.is_file():
-        raise ZooDataError(f"{args.file!r} is {'a folder' if path.is_dir() else 'not found'}: "
-                           f"zoo score reads a text file, one text per line")
+        what = "a folder" if path.is_dir() else "not a regular file" if path.exists() else "not found"
+        raise ZooDataError(f"{args.file!r} is {what}: zoo score reads a text file, one text per line")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as e:
         raise ZooDataError(f"{args.file!r} is not UTF-8 text (byte {e.start} cannot be decoded): "
                            f"zoo score reads a text file, one text per line") from None
-    if not lines:
-        raise ZooDataError(f"{args.file!r} has no line to score")
-    out = client.score(lines, depth=args.depth)
-    for i, (lp, chars) in enumerate(zip(out["log_prob"], out["characters"])):
-        print(f"{i + 1}\t{-lp / math.log(2) / chars:.4f} bits/char\t{lines[i][:60]}")
+    # An empty line has no character: its "bits per character" would be the cost of ending a
+    # text at once (its end marker alone, e.g. 13.55 bits), which is no line's score. Skipped,
+    # and said; the lines scored keep their numbers in the file.
+    numbers = [i + 1 for i, line in enumerate(lines) if line]
+    empty = len(lines) - len(numbers)
+    if not numbers:
+        raise ZooDataError(f"{args.file!r} has no line to score" + (" (only empty lines)" if lines else ""))
+    if empty:
+        shown = ", ".join(str(i + 1) for i, line in enumerate(lines) if not line)
+        shown = shown if len(shown) <= 60 else shown[:shown.rfind(",", 0, 60)] + ", ..."
+        print(f"zoo: note: {empty} empty line(s) skipped (line {shown}): an empty line has no "
+              f"character to score", file=sys.stderr)
+    texts = [lines[n - 1] for n in numbers]
+    out = client.score(texts, depth=args.depth)
+    for n, text, lp, chars in zip(numbers, texts, out["log_prob"], out["characters"]):
+        print(f"{n}\t{-lp / math.log(2) / chars:.4f} bits/char\t{text[:60]}")
     total = -float(out["log_prob"].sum()) / math.log(2) / float(out["characters"].sum())
     print(f"total\t{total:.4f} bits/char over {int(out['characters'].sum())} characters "
-          f"({len(lines)} lines, each with its end)")
+          f"({len(texts)} lines, each with its end" + (f"; {empty} empty skipped)" if empty else ")"))
 
 
 def recipe_args(s):
@@ -233,7 +301,9 @@ def recipe_args(s):
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. trainer.epochs=2")
     s.add_argument("--data", help="corpus name, file, folder, glob or .jsonl to train on")
     s.add_argument("--field", help="the .jsonl field holding the text (default: text)")
-    s.add_argument("--run-dir", help="where checkpoints, TensorBoard logs and the model go")
+    s.add_argument("--run-dir", help="where checkpoints, TensorBoard logs and the model go (this very "
+                                     "folder; default: the recipe's runtime.run_dir, or RECIPE when it "
+                                     "is a run folder)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,7 +26,9 @@ from __future__ import annotations
 import collections.abc as cabc
 import dataclasses
 import inspect
+import math
 import os
+import re
 import types
 import typing
 import warnings
@@ -557,12 +559,43 @@ def resolve_recipe_path(recipe: str | os.PathLike) -> Path:
     p = Path(recipe)
     if p.is_file():
         return p
+    if p.is_dir() and (p / "recipe.yaml").is_file():   # a run directory (before a shipped name)
+        return p / "recipe.yaml"
     for cand in (REPO_RECIPES / f"{recipe}.yaml", REPO_RECIPES / str(recipe)):
         if cand.is_file():
             return cand
-    if p.is_dir() and (p / "recipe.yaml").is_file():   # a run directory
-        return p / "recipe.yaml"
     raise RecipeError(f"recipe not found: {str(recipe)!r} (give a YAML path or a name under {REPO_RECIPES})")
+
+
+class _OverrideLoader(yaml.SafeLoader):
+    """YAML for `--set` values, reading `1e-3`, `1.0e3` and `-2E+5` as numbers too: YAML 1.1
+    (PyYAML) wants a dot and a signed exponent (`1.0e-3`) and reads the rest as strings, which
+    a number's key then refuses. An integral one (`1e3`) reads as an int, so integer keys take it."""
+
+
+def _exponent_number(loader, node):
+    value = float(loader.construct_scalar(node))
+    if not math.isfinite(value):  # 1e999: left as text, which a number's key refuses by name
+        return loader.construct_scalar(node)
+    return int(value) if value.is_integer() else value
+
+
+_OverrideLoader.add_constructor("tag:zoo,2026:exponent-number", _exponent_number)
+_OverrideLoader.add_implicit_resolver(
+    "tag:zoo,2026:exponent-number", re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def override(key: str, value: Any) -> str:
+    """The override `key=value` that sets `value` exactly: a path or text a user typed (an emoji,
+    a lone surrogate of an undecodable file name, quotes, `yes`, `null`) comes back as itself."""
+    text = yaml.safe_dump(value, default_style='"', allow_unicode=True, width=float("inf"))
+    return f"{key}={text.rstrip()}"
+
+
+def literal_run_dir(path: str | os.PathLike) -> str:
+    """`runtime.run_dir` naming exactly `path` (its braces are not the `{name}` template)."""
+    return str(path).replace("{", "{{").replace("}", "}}")
 
 
 def parse_overrides(overrides: list[str] | None) -> list[tuple[list[str], Any]]:
@@ -575,7 +608,7 @@ def parse_overrides(overrides: list[str] | None) -> list[tuple[list[str], Any]]:
         if not all(parts):
             raise RecipeError(f"override {item!r} has an empty key")
         try:
-            parsed.append((parts, yaml.safe_load(value) if value != "" else None))
+            parsed.append((parts, yaml.load(value, Loader=_OverrideLoader) if value != "" else None))
         except yaml.YAMLError as e:
             raise RecipeError(f"override {item!r}: the value is not valid YAML ({e})") from None
     return parsed
@@ -617,7 +650,10 @@ def read_recipe(recipe: str | os.PathLike, _seen=()) -> dict:
     if path.resolve() in _seen:
         raise RecipeError(f"recipe {str(path)!r} includes itself through 'base'")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise RecipeError(f"recipe {str(path)!r} is not UTF-8 text (byte {e.start} cannot be decoded): "
+                          f"a recipe is a YAML file") from None
     except yaml.YAMLError as e:
         raise RecipeError(f"recipe {str(path)!r} is not valid YAML: {e}") from None
     if raw is None:

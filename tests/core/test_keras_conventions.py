@@ -215,6 +215,9 @@ def test_layer_cases_cover_every_public_layer():
                 assert value in public, value
 
 
+# The harness's fit step calls `model.fit(dataset)` with fit's default shuffle=True, which Keras
+# then says it ignores (keras/src/testing/test_case.py): Keras's own call, not the zoo's.
+@pytest.mark.filterwarnings("ignore:`shuffle=True` was passed, but will be ignored:UserWarning")
 @pytest.mark.parametrize("case", LAYER_CASES, ids=[c[0] for c in LAYER_CASES])
 def test_keras_layer_harness(case):
     _, cls, args = case

@@ -357,6 +357,17 @@ def _folder_files(folder: Path) -> list[Path]:
     return sorted(f for f in files if f.is_file())
 
 
+def _kind(path: Path) -> str:
+    import stat
+
+    mode = path.stat().st_mode
+    for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
 def load_paragraphs(spec: str, field: str | None = None) -> list[bytes]:
     """Paragraphs (bytes) from a corpus name or from the user's own files.
 
@@ -384,6 +395,9 @@ def load_paragraphs(spec: str, field: str | None = None) -> list[bytes]:
         paragraphs = _read_file(path, field)
     elif path.is_dir():
         paragraphs = [p for f in _folder_files(path) for p in _read_file(f, field)]
+    elif path.exists():  # /dev/zero, a FIFO, a socket: reading it may never end
+        raise ZooDataError(f"{spec!r} is {_kind(path)}, not a regular file or folder: give a text "
+                           f"file, a folder of them, a glob or a corpus name")
     elif _GLOB_CHARS.search(spec):
         matches = sorted(Path(m) for m in globlib.glob(os.path.expanduser(spec), recursive=True))
         files = [m for m in matches if m.is_file()]
