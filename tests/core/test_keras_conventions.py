@@ -188,7 +188,7 @@ def test_the_trainer_steps_under_a_global_bfloat16_policy(tmp_path, monkeypatch,
     trainer.load_data()
     trainer.build()
     assert trainer.model.compute_dtype == "bfloat16"
-    sums = trainer.train_step(next(trainer._batches(0)))
+    sums = trainer.train_step(next(trainer._batches("train", 0)))
     assert all(v.dtype == tf.float32 for v in sums.values())
     assert np.isfinite(float(sums["loss_sum"]))
 

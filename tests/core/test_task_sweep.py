@@ -74,7 +74,7 @@ def test_task_sweep(name, tmp_path, monkeypatch):
             others = [v for v in variables if id(v) not in own]
             before = [np.array(v.numpy()) for v in others]
             start = {id(v): np.array(v.numpy()) for v in update.variables()}
-            batches = trainer._batches(0)
+            batches = trainer._batches("train", 0)
             # A batch may route no gradient to some variables (e.g. recursion groups at depth 0);
             # a few steps reach every one.
             for _ in range(4):

@@ -143,7 +143,7 @@ def test_the_carried_state_is_the_state_after_the_previous_batch(smoke_trainer):
     trainer, task = smoke_trainer, smoke_trainer.task
     model = trainer.model
     carry = trainer.phase_states[-1].phase.carried["carried_state"]
-    batches = trainer._batches(0)
+    batches = trainer._batches("train", 0)
     b0, b1 = next(batches), next(batches)
     x = np.concatenate([b0["x"].numpy(), b1["x"].numpy()], axis=1)
     _, want = model.forward(x)
