@@ -9,13 +9,8 @@
     TF_CPP_MIN_LOG_LEVEL=3    oneDNN's fusion of a dense layer, its residual sum and ReLU makes
                               grappler log a spurious "empty op name" error per trace; Python
                               errors still raise
-    ONEDNN_MAX_CPU_ISA=AVX2   oneDNN picks its kernels by the processor (AVX-512 where there is
-                              one), and kernels of another instruction set sum in another order:
-                              the same recipe and seed trained to other numbers on an AVX-512 and
-                              an AVX2 machine. Capped at AVX2, both run the same kernels (no
-                              measurable cost on the byte autoencoder on this 2-core AVX-512 CPU)
 
-All must be set before TensorFlow is first imported, which is why this module lives outside
+Both must be set before TensorFlow is first imported, which is why this module lives outside
 the `zoo` package (importing `zoo` imports TensorFlow). An application opts in with
 
     import zoo_env; zoo_env.apply()     # first thing, before importing tensorflow or zoo
@@ -28,7 +23,7 @@ import os
 import sys
 import warnings
 
-DEFAULTS = {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+DEFAULTS = {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def apply(defaults: dict[str, str] | None = None) -> dict[str, str]:

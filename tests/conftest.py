@@ -2,8 +2,6 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import zoo_env  # noqa: E402
-zoo_env.apply()   # the command line's kernel settings: in-process runs match `zoo train` subprocesses
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -189,6 +189,9 @@ def test_report_trains_resumes_after_sigterm_and_reads_back(tmp_path, monkeypatc
     table = report["families"]["recurrent"]["tables"]["t"]
     assert table["complete"] and [len(r["runs"]) for r in table["rows"].values()] == [2, 2]
     assert all(r["metrics"]["step"] == 4 for row in table["rows"].values() for r in row["runs"])
+    # Each run's provenance rides into report.json (the commit, versions and CPU it was trained on).
+    assert all(r["metrics"]["provenance"]["op_determinism"] is True and r["metrics"]["provenance"]["cpu"]
+               for row in table["rows"].values() for r in row["runs"])
     # Resumed from step 2, not retrained: the interrupted run's checkpoint was not rewritten.
     assert json.loads((partial / "metrics.json").read_text())["step"] == 4
     assert first_checkpoint.stat().st_mtime_ns == stamp

@@ -1,11 +1,12 @@
 """What a run was computed with, written into its metrics.json under `provenance`.
 
 A run reproduces bit for bit only on the same code, library versions and processor kernels: the
-same recipe and seed gave different numbers on machines whose oneDNN kernels differ (AVX-512 vs
-AVX2), and with op determinism on or off. This records those inputs, so two runs that disagree can
-be told apart from a bug: the zoo's commit (`git describe` of the checkout the package is imported
-from, else the installed version), TensorFlow/Keras/NumPy/Python versions, the CPU model and the
-instruction set oneDNN may use, the threads TensorFlow may use, and whether op determinism was on.
+same recipe and seed trains to other numbers where oneDNN's kernels differ (it dispatches on the
+instruction set: AVX-512 vs AVX2) and with op determinism on or off. This records those inputs, so
+two runs that disagree can be told apart from a bug: the zoo's commit (`git describe` of the
+checkout the package is imported from, else the installed version), TensorFlow/Keras/NumPy/Python
+versions, the CPU model and its instruction sets, the cores and kernel settings TensorFlow runs
+with, and whether op determinism was on.
 """
 from __future__ import annotations
 
@@ -52,6 +53,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# The instruction sets oneDNN dispatches on (its AVX-512 and AVX2 kernels give other numbers).
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> list[str]:
+    """Which of `ISA_FLAGS` the processor has (/proc/cpuinfo; empty where it cannot be read)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.split(":", 1)[0].strip() == "flags":
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in ISA_FLAGS if f in have]
+    except OSError:
+        pass
+    return []
+
+
 def provenance() -> dict:
     """The versions, processor and kernel settings of this process (a JSON-able dict)."""
     import keras
@@ -70,6 +88,7 @@ def provenance() -> dict:
         "numpy": np.__version__,
         "python": platform.python_version(),
         "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "cpu_cores": cores,
         "op_determinism": bool(tf_config.is_op_determinism_enabled()),
         "kernel_settings": {k: os.environ[k] for k in KERNEL_SETTINGS if k in os.environ},

@@ -77,4 +77,4 @@ def test_every_run_records_its_provenance(tmp_path):
     assert saved["tensorflow"] == tf.__version__ and saved["keras"] == keras.__version__
     assert saved["zoo"] and saved["cpu"] and saved["cpu_cores"] >= 1
     assert saved["op_determinism"] is True   # OTHER asks for it
-    assert saved["kernel_settings"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"   # zoo_env's default (conftest)
+    assert isinstance(saved["kernel_settings"], dict) and isinstance(saved["cpu_flags"], list)
