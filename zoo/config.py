@@ -427,8 +427,10 @@ def _model_section(values) -> ModelConfig:
 
 def _model_arg_types(entry) -> dict[str, Any]:
     """The type each constructor argument of a registered model takes: its type hint, else the
-    type of its default (the variant's, then the signature's); arguments defaulting to None are
-    left to the model."""
+    type of its default (the variant's, then the signature's), or null as well where the
+    constructor's own default is None (a variant's `init_scale: 0.05` over `init_scale=None`:
+    `--set model.init_scale=null` starts the weights as Keras does); arguments defaulting to None
+    everywhere are left to the model."""
     factory = entry.factory
     target = factory.__init__ if isinstance(factory, type) else factory
     try:
@@ -447,7 +449,7 @@ def _model_arg_types(entry) -> dict[str, Any]:
             continue
         for tp in (bool, int, float, str):  # bool first: True is an int too
             if type(default) is tp:
-                out[key] = tp
+                out[key] = tp | None if param.default is None else tp
                 break
         else:
             if isinstance(default, (list, tuple)):

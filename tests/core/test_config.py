@@ -120,3 +120,20 @@ def test_a_recipe_names_its_task_or_gets_the_familys_default():
 def test_missing_recipe():
     with pytest.raises(RecipeError, match="recipe not found"):
         load_recipe("byte_rcae/does_not_exist")
+
+
+def test_a_model_argument_whose_constructor_default_is_none_takes_null():
+    # lstm_lm registers init_scale=0.05 over RNNLM(init_scale=None): null (Keras's start) is a value.
+    cfg = load_recipe("lm/smoke", ["model.init_scale=null"])
+    assert cfg.model.kwargs()["init_scale"] is None
+    assert load_recipe("lm/smoke", ["model.init_scale=0.01"]).model.kwargs()["init_scale"] == 0.01
+    with pytest.raises(RecipeError, match=r"model\.init_scale must be a number"):
+        load_recipe("lm/smoke", ["model.init_scale=wide"])
+    # An argument the constructor needs a value for still refuses null.
+    with pytest.raises(RecipeError, match=r"model\.units may not be null"):
+        load_recipe("lm/smoke", ["model.units=null"])
+
+
+def test_the_char_lm_recipes_start_as_keras_starts():
+    for name in ("lm/char_lstm", "lm/char_gru", "lm/paper_char_lstm"):
+        assert load_recipe(name).model.kwargs()["init_scale"] is None, name

@@ -18,7 +18,7 @@ ROOT = Path(zoo.__file__).resolve().parent
 LAYERS = [  # (module prefix, floor); the longest matching prefix decides
     ("zoo.errors", 0),
     ("zoo.io", 0), ("zoo.version", 0), ("zoo.layers", 0), ("zoo.data", 0), ("zoo.registry", 0), ("zoo.config", 0),
-    ("zoo.runs", 0),
+    ("zoo.runs", 0), ("zoo.provenance", 0),
     ("zoo.export", 1), ("zoo.eval", 2), ("zoo.training", 3), ("zoo.sources", 3),
     ("zoo.models", 4), ("zoo.tuning", 4), ("zoo.report", 4),
     ("zoo.cli", 5), ("zoo", 5),   # the package face imports every family

@@ -44,12 +44,15 @@ def test_every_family_declares_tables_whose_rows_resolve_at_both_scales(tmp_path
     assert static[1].config.data.seed == static[0].config.data.seed + 1
     assert static[0].config.model.name == "byte_rcae_static_n8" and static[0].config.model.args["features"] == 64
     assert static[0].config.model.args["n"] == 2
+    # Every report run has op determinism on: its numbers come back from `zoo train` of its recipe.
+    assert all(p.config.runtime.deterministic for p in cpu)
     # The paper scale of the attention tables trains the paper_* recipes as written.
     from zoo.training.settings import run_settings
     paper = plan(select_tables(experiments, ["ram:4.1"]), "paper", tmp_path)
     assert [p.row for p in paper] == ["with_context", "without_context"]
     for p, recipe in zip(paper, ("ram/paper_single", "ram/paper_single_no_context")):
-        assert run_settings(p.config) == run_settings(load_recipe(recipe, ["runtime.progress=false"]))
+        assert run_settings(p.config) == run_settings(load_recipe(recipe, ["runtime.progress=false",
+                                                                           "runtime.deterministic=true"]))
 
 
 def test_run_key_ignores_names_and_folders_but_no_setting():
@@ -190,6 +193,9 @@ def test_report_trains_resumes_after_sigterm_and_reads_back(tmp_path, monkeypatc
     table = report["families"]["recurrent"]["tables"]["t"]
     assert table["complete"] and [len(r["runs"]) for r in table["rows"].values()] == [2, 2]
     assert all(r["metrics"]["step"] == 4 for row in table["rows"].values() for r in row["runs"])
+    # Each run's provenance rides into report.json (the commit, versions and CPU it was trained on).
+    assert all(r["metrics"]["provenance"]["op_determinism"] is True and r["metrics"]["provenance"]["cpu"]
+               for row in table["rows"].values() for r in row["runs"])
     # Resumed from step 2, not retrained: the interrupted run's checkpoint was not rewritten.
     assert json.loads((partial / "metrics.json").read_text())["step"] == 4
     assert first_checkpoint.stat().st_mtime_ns == stamp

@@ -42,6 +42,7 @@ from keras.src.backend import AutocastScope
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from zoo.layers.checks import check_positive_int, check_rate
+from zoo.layers.initializers import uniform, weight_seed
 from zoo.registry import serializable
 
 SCHEMES = ("none", "semeniuta", "gal", "moon")
@@ -84,8 +85,9 @@ class _DropoutCellBase(keras.layers.Layer, DropoutRNNCell):
         dropout: forward dropout rate on the cell input x_t.
         layer_norm: normalise gate pre-activations (and the LSTM cell state).
         init_scale: if set, every weight matrix starts U[-init_scale, init_scale] (the greedy
-            pretraining paper's random baseline uses 0.003, Xu et al. §4.2); else Glorot/orthogonal.
-        seed: seed of the dropout masks.
+            pretraining paper's random baseline uses 0.003, Xu et al. §4.2), each its own draw;
+            else Glorot/orthogonal (as Keras's LSTM starts).
+        seed: seed of the dropout masks and (each weight its own, derived) of the initialisers.
     """
 
     n_blocks = 4
@@ -118,10 +120,13 @@ class _DropoutCellBase(keras.layers.Layer, DropoutRNNCell):
 
     # -- weights -----------------------------------------------------------------------------
     def _initializers(self):
+        # One object and one seed per weight: a shared initializer gives both weights the same
+        # values (zoo/layers/initializers.py), e.g. kernel == recurrent_kernel[:input_dim].
         if self.init_scale is not None:
-            u = keras.initializers.RandomUniform(-self.init_scale, self.init_scale, seed=self.seed)
-            return u, u
-        return keras.initializers.GlorotUniform(seed=self.seed), keras.initializers.Orthogonal(seed=self.seed)
+            return (uniform(self.init_scale, self.seed, "kernel"),
+                    uniform(self.init_scale, self.seed, "recurrent_kernel"))
+        return (keras.initializers.GlorotUniform(seed=weight_seed(self.seed, "kernel")),
+                keras.initializers.Orthogonal(seed=weight_seed(self.seed, "recurrent_kernel")))
 
     def build(self, input_shape):
         k_init, r_init = self._initializers()

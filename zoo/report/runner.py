@@ -96,7 +96,8 @@ def plan(selected, scale: str, runs: Path, seeds: int | None = None, sets=()) ->
             base = load_recipe(row.recipe_at(scale), overrides)
             for seed in range(n):
                 seeded = [f"trainer.seed={base.trainer.seed + seed}", f"data.seed={base.data.seed + seed}"] if seed else []
-                config = base.with_overrides([*seeded, "runtime.progress=false"])
+                # Op determinism on: a row's numbers then come back from `zoo train` of its recipe.yaml.
+                config = base.with_overrides([*seeded, "runtime.progress=false", "runtime.deterministic=true"])
                 key = run_key(config)
                 name = f"{config.model.name}-{key}"
                 config = config.with_overrides([f"name={name}", f"runtime.run_dir={json.dumps(str(runs / name))}"])

@@ -34,6 +34,7 @@ import numpy as np
 from zoo.config import ExperimentConfig, RecipeError, load_recipe, save_recipe
 from zoo.errors import ZooError
 from zoo.io import atomic_save_keras, atomic_write_json
+from zoo.provenance import provenance
 from zoo.runs import (ARTIFACTS, CHECKPOINTS, KERAS_FILE, METRICS, RECIPE, STAGES, adopt_checkpoint,
                       checkpoint_candidates, model_checkpoint, restore_intact, run_lock)
 from zoo.training.strategy import is_chief, make_strategy, worker_id
@@ -370,16 +371,17 @@ class Trainer:
 
     def _fit(self) -> dict:
         import keras
-        import tensorflow as tf
 
         cfg = self.config
         self._check_run_dir()
         self.load_data()
         if self.chief:
             self.task.save_artifacts(self.run_dir / ARTIFACTS)
+        # Op determinism is process-wide and changes results: set it either way, so a run after a
+        # deterministic one (zoo report) trains as in a fresh process; before the seed, whose
+        # tf.random.set_seed clears the eager kernels made under the previous setting.
+        set_op_determinism(cfg.runtime.deterministic)
         keras.utils.set_random_seed(cfg.trainer.seed)
-        if cfg.runtime.deterministic:
-            tf.config.experimental.enable_op_determinism()
         self.build()
         if self.chief:  # written once the model is built: a failed start leaves no recipe behind
             save_recipe(self.config, self.run_dir / RECIPE)
@@ -511,7 +513,7 @@ class Trainer:
             metrics["averaged_checkpoints"] = averaged
         metrics.update(self.task.final_metrics(self.model))
         metrics.update(step=step, train_seconds=round(time.time() - self._phase_start, 1),
-                       parameters=int(self.model.count_params()))
+                       parameters=int(self.model.count_params()), provenance=provenance())
         if self.chief:
             atomic_save_keras(self.model, self.run_dir / KERAS_FILE)
             atomic_write_json(self.run_dir / METRICS, metrics)
@@ -587,6 +589,13 @@ class Trainer:
                 metrics=[hp.Metric(name, group="eval", display_name=f"eval {name}")
                          for name in self.task.metrics])
             hp.hparams(hparams, trial_id=self.config.name)
+
+
+def set_op_determinism(on: bool):
+    """`tf.config.experimental.enable_op_determinism()`, or its undoing (no public name in TF 2.21)."""
+    from tensorflow.python.framework import config as tf_config
+
+    (tf_config.enable_op_determinism if on else tf_config.disable_op_determinism)()
 
 
 def _finite_weights(model) -> bool:

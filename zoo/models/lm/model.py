@@ -18,6 +18,7 @@ from keras import ops
 
 from zoo.layers.checks import check_depth, check_positive_int, check_rate
 from zoo.layers.dropout_rnn import DropoutRNN, make_cell
+from zoo.layers.initializers import uniform
 from zoo.registry import register_model, serializable
 
 CELLS = ("rnn", "gru", "lstm")
@@ -61,11 +62,12 @@ class RNNLM(keras.Model):
         self.recurrent_dropout, self.scheme, self.mask_sampling = recurrent_dropout, scheme, mask_sampling
         self.input_dropout = check_rate("input_dropout", input_dropout)
         self.output_dropout = check_rate("output_dropout", output_dropout)
-        init = (keras.initializers.RandomUniform(-init_scale, init_scale, seed=seed)
-                if init_scale is not None else None)
+        # Each weight its own initializer object and seed (zoo/layers/initializers.py): one shared
+        # U[-s, s] object made the embedding equal to the start of the softmax kernel.
         dtype = self.dtype_policy
-        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding",
-                                                embeddings_initializer=init or "uniform", dtype=dtype)
+        self.embedding = keras.layers.Embedding(
+            vocab_size, embedding_dim, name="embedding", dtype=dtype,
+            embeddings_initializer="uniform" if init_scale is None else uniform(init_scale, seed, "embedding"))
         self.in_drop = keras.layers.Dropout(self.input_dropout, seed=seed, name="input_dropout", dtype=dtype)
         for k in range(num_layers):
             c = make_cell(cell, units, recurrent_dropout=recurrent_dropout, scheme=scheme,
@@ -77,8 +79,9 @@ class RNNLM(keras.Model):
                                              name="output_dropout", dtype=dtype)
         self.head = None
         if not self.tied:
-            self.head = keras.layers.Dense(vocab_size, kernel_initializer=init or "glorot_uniform",
-                                           name="head", dtype=dtype)
+            self.head = keras.layers.Dense(
+                vocab_size, name="head", dtype=dtype,
+                kernel_initializer="glorot_uniform" if init_scale is None else uniform(init_scale, seed, "head"))
         else:
             self.head_bias = None
 

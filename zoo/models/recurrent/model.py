@@ -18,6 +18,7 @@ from keras import ops
 
 from zoo.layers.checks import check_depth, check_positive_int
 from zoo.layers.dropout_rnn import DropoutRNN, make_cell
+from zoo.layers.initializers import uniform
 from zoo.registry import register_model, serializable
 
 READOUTS = ("last", "sequence")
@@ -67,14 +68,16 @@ class StackedRNN(keras.Model):
         self.dropout, self.output_dropout, self.layer_norm = dropout, output_dropout, layer_norm
         self.init_scale, self.seed = init_scale, seed
 
-        init = (keras.initializers.RandomUniform(-init_scale, init_scale, seed=seed)
-                if init_scale is not None else None)
+        # Each weight its own initializer object and seed (zoo/layers/initializers.py).
+        def init(name, default):
+            return default if init_scale is None else uniform(init_scale, seed, name)
+
         # Sub-layers share the model's dtype policy, so a mixed-precision model is mixed throughout.
         dtype = self.dtype_policy
         self.embedding = None
         if input_vocab is not None and embedding_dim is not None:
             self.embedding = keras.layers.Embedding(
-                input_vocab, embedding_dim, embeddings_initializer=init or "uniform", name="embedding",
+                input_vocab, embedding_dim, embeddings_initializer=init("embedding", "uniform"), name="embedding",
                 dtype=dtype)
         cell_args = dict(recurrent_dropout=recurrent_dropout, scheme=scheme,
                          mask_sampling=mask_sampling, dropout=dropout, layer_norm=layer_norm,
@@ -89,7 +92,7 @@ class StackedRNN(keras.Model):
             setattr(self, f"rnn{k + 1}", DropoutRNN(cell_k, return_sequences=True, return_state=True,
                                                     name=f"rnn{k + 1}", dtype=dtype))
         self.drop = keras.layers.Dropout(output_dropout, seed=seed, name="output_dropout", dtype=dtype)
-        self.head = keras.layers.Dense(num_outputs, kernel_initializer=init or "glorot_uniform",
+        self.head = keras.layers.Dense(num_outputs, kernel_initializer=init("head", "glorot_uniform"),
                                        name="head", dtype=dtype)
 
     @property

@@ -17,6 +17,7 @@ from keras import ops
 
 from zoo.layers.checks import check_depth
 from zoo.layers.dropout_rnn import DropoutRNN, make_cell
+from zoo.layers.initializers import uniform
 from zoo.models.recurrent.model import StackedRNN
 from zoo.registry import register_model, serializable
 
@@ -55,8 +56,8 @@ class Seq2SeqLSTM(StackedRNN):
         if min(input_vocab, num_outputs) <= RESERVED:
             raise ValueError(f"input_vocab and num_outputs count GO={GO} and EOS={EOS} plus at least "
                              f"one symbol; got {input_vocab} and {num_outputs}")
-        init = (keras.initializers.RandomUniform(-self.init_scale, self.init_scale, seed=self.seed)
-                if self.init_scale is not None else "uniform")
+        init = ("uniform" if self.init_scale is None
+                else uniform(self.init_scale, self.seed, "target_embedding"))
         self.target_embedding = None
         if self.embedding_dim is not None:
             self.target_embedding = keras.layers.Embedding(num_outputs, self.embedding_dim,

@@ -80,6 +80,8 @@ class SliceConv1D(keras.layers.Layer):
         if c_in % g or c_out % g:
             raise ValueError(f"{self.separability}-separable conv with {g} groups needs channel counts "
                              f"divisible by {g}, got {c_in} -> {c_out}")
+        # One initializer object per weight: a shared one gives two weights the same draw
+        # (zoo/layers/initializers.py).
         init = keras.initializers.GlorotUniform()
         s = self.separability
         if s == "none":
@@ -87,7 +89,8 @@ class SliceConv1D(keras.layers.Layer):
         elif s == "sub":
             # Stored per group so the count is exactly k * c_in * c_out / g.
             self.kernel = self.add_weight(name="kernel", shape=(g, k, c_in // g, c_out // g), initializer=init)
-            self.pointwise = self.add_weight(name="pointwise", shape=(c_out, c_out), initializer=init)
+            self.pointwise = self.add_weight(name="pointwise", shape=(c_out, c_out),
+                                             initializer=keras.initializers.GlorotUniform())
         else:
             self.depthwise = self.add_weight(name="depthwise", shape=(k, c_in),
                                              initializer=keras.initializers.RandomUniform(
