@@ -3,6 +3,7 @@ schedules, export and command line (the n-gram, convolutional and tokenizer modu
 own test files)."""
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -84,6 +85,9 @@ def test_beam_search_takes_serving_time_sizes():
 
 
 def test_generation_is_seeded_and_scoring_is_the_chain_rule():
+    # `seed` seeds only the dropout masks and U[-s, s] starts: Keras's default starts draw from
+    # the global generator, so fix it (whether beam 1 stops early like greedy depends on weights).
+    keras.utils.set_random_seed(3)
     m = RNNLM(vocab_size=9, units=8, embedding_dim=8, seed=3)
     prompt = tf.constant([[4, 5, 6]])
     a = generate_ids(m, prompt, 12, temperature=1.0, seed=(1, 0))[0].numpy()
