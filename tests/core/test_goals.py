@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+import zoo
+
 from tests.helpers import phrase_corpus, tiny_recipe
 from zoo.config import RecipeError, load_recipe
 from zoo.eval.metrics import Metric
@@ -29,6 +31,20 @@ def test_a_metric_declares_its_goal():
 
     with pytest.raises(ValueError, match="goal 'up'; choose min or max"):
         Wrong.goal()
+
+
+# Metric names that grow as a model gets better; any family declaring one must maximise it.
+RISING = ("accuracy", "bleu", "neg_log_perplexity")
+
+
+@pytest.mark.parametrize("task", sorted(zoo.list_tasks()))
+def test_every_registered_metric_has_a_goal_and_scores_that_rise_are_maximised(task):
+    cls = zoo.task_entry(task).cls
+    for name in cls.metrics:
+        goal = cls.goal(name)
+        if name.endswith(RISING):
+            assert goal == "max", f"{task}: {name} rises as the model improves but its goal is {goal}"
+    assert cls.objective in cls.metrics, f"{task}: objective {cls.objective!r} is not a declared metric"
 
 
 def test_plateau_follows_a_maximised_objective(tmp_path):

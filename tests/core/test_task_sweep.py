@@ -118,21 +118,7 @@ def test_task_sweep(name, tmp_path, monkeypatch):
             expected[key] = {k: np.asarray(v.numpy()) for k, v in got.items()}
     entry = zoo.model_entry(config.model.name)
     example = entry.example_input(model, 2, np.random.default_rng(5))
-    (tmp_path / "keras_in.pkl").write_bytes(pickle.dumps(example))
-    keras_expected = np.asarray(model(example, training=False))
-    (tmp_path / "inputs.json").write_text(json.dumps(inputs))
-    proc = subprocess.run([sys.executable, "-c", _RELOAD, str(out), str(tmp_path)], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    served = np.load(tmp_path / "served.npz", allow_pickle=True)
-    for key, outputs in expected.items():
-        for k, want in outputs.items():
-            got = served[f"{key}/{k}"]
-            if want.dtype.kind in "fc":
-                np.testing.assert_allclose(got, want, atol=1e-5, err_msg=f"{key}/{k}")
-            else:
-                np.testing.assert_array_equal(got, want, err_msg=f"{key}/{k}")
-    np.testing.assert_allclose(served["keras"], keras_expected, atol=1e-5)
+    _served_in_a_fresh_process_as_here(out, model, example, inputs, expected, tmp_path)
 
 
 @pytest.mark.parametrize("family", [f.name for f in zoo.families()])
@@ -153,21 +139,7 @@ def test_every_family_s_export_serves_in_a_process_without_the_zoo(family, smoke
     assert expected, "the export has no signature"
     model = keras.models.load_model(export / "model.keras")
     example = zoo.model_entry(client.manifest["model"]).example_input(model, 2, np.random.default_rng(5))
-    (tmp_path / "keras_in.pkl").write_bytes(pickle.dumps(example))
-    keras_expected = np.asarray(model(example, training=False))
-    (tmp_path / "inputs.json").write_text(json.dumps(inputs))
-    proc = subprocess.run([sys.executable, "-c", _RELOAD, str(export), str(tmp_path)], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    served = np.load(tmp_path / "served.npz", allow_pickle=True)
-    for key, outputs in expected.items():
-        for k, want in outputs.items():
-            got = served[f"{key}/{k}"]
-            if want.dtype.kind in "fc":
-                np.testing.assert_allclose(got, want, atol=1e-5, err_msg=f"{key}/{k}")
-            else:
-                np.testing.assert_array_equal(got, want, err_msg=f"{key}/{k}")
-    np.testing.assert_allclose(served["keras"], keras_expected, atol=1e-5)
+    _served_in_a_fresh_process_as_here(export, model, example, inputs, expected, tmp_path)
 
 
 def _jsonable(a):
@@ -199,3 +171,23 @@ _RELOAD = textwrap.dedent("""
     out["keras"] = np.asarray(keras.models.load_model(export / "model.keras")(example, training=False))
     np.savez(work / "served.npz", **out)
 """)
+
+
+def _served_in_a_fresh_process_as_here(export, model, example, inputs, expected, tmp_path):
+    """Every signature fed `inputs` in a fresh process that never imports the zoo gives the
+    `expected` outputs, and the export's model.keras (after `import zoo` there) gives `model`'s."""
+    (tmp_path / "keras_in.pkl").write_bytes(pickle.dumps(example))
+    keras_expected = np.asarray(model(example, training=False))
+    (tmp_path / "inputs.json").write_text(json.dumps(inputs))
+    proc = subprocess.run([sys.executable, "-c", _RELOAD, str(export), str(tmp_path)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = np.load(tmp_path / "served.npz", allow_pickle=True)
+    for key, outputs in expected.items():
+        for k, want in outputs.items():
+            got = served[f"{key}/{k}"]
+            if want.dtype.kind in "fc":
+                np.testing.assert_allclose(got, want, atol=1e-5, err_msg=f"{key}/{k}")
+            else:
+                np.testing.assert_array_equal(got, want, err_msg=f"{key}/{k}")
+    np.testing.assert_allclose(served["keras"], keras_expected, atol=1e-5)

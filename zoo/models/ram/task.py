@@ -75,6 +75,9 @@ def box_coverage(glimpse_boxes, digit_boxes):
 class ClutteredMnistTask(Task):
     Options = ClutteredMnistOptions
     objective = "error"
+    # The metrics of every problem; __init__ adds those of its glimpse count and problem.
+    metrics = {"loss": Metric("loss_sum"), "nll": Metric("nll_sum"), "error": Metric("errors"),
+               "accuracy": Metric("correct", goal="max")}
 
     def __init__(self, config):
         super().__init__(config)
@@ -86,8 +89,7 @@ class ClutteredMnistTask(Task):
                               f"ram_mnist_no_context, ram_mnist_pair, ram_mnist_sum); got {config.model.name}")
         self.image_size, self.glimpses = int(args["image_size"]), int(args["glimpses"])
         self.num_classes = NUM_CLASSES[self.options.problem]
-        metrics = {"loss": Metric("loss_sum"), "nll": Metric("nll_sum"), "error": Metric("errors"),
-                   "accuracy": Metric("correct")}
+        metrics = dict(ClutteredMnistTask.metrics)
         metrics.update({f"error_after_{k}": Metric(f"errors_{k}") for k in range(1, self.glimpses)})
         if self.options.problem == "single":
             metrics.update(mislocalised=Metric("mislocalised"),

@@ -48,7 +48,7 @@ class RecurrentTask(Task):
 
     Options = RecurrentOptions
     objective = "error"
-    metrics = {"loss": Metric("loss_sum"), "error": Metric("errors"), "accuracy": Metric("correct")}
+    metrics = {"loss": Metric("loss_sum"), "error": Metric("errors"), "accuracy": Metric("correct", goal="max")}
 
     # -- data --------------------------------------------------------------------------------
     def restore(self, folder):
@@ -329,8 +329,8 @@ class DigitSeq2SeqOptions(GeneratedOptions):
 @register_task("digit_seq2seq", smoke_recipe="recurrent/smoke_digit_seq2seq")
 class DigitSeq2SeqTask(RecurrentTask):
     Options = DigitSeq2SeqOptions
-    metrics = {"loss": Metric("loss_sum"), "error": Metric("errors"), "accuracy": Metric("correct"),
-               "sequence_accuracy": Metric("seq_correct", "sequences")}
+    metrics = {"loss": Metric("loss_sum"), "error": Metric("errors"), "accuracy": Metric("correct", goal="max"),
+               "sequence_accuracy": Metric("seq_correct", "sequences", goal="max")}
 
     def load_data(self):
         from zoo.data.synthetic import digit_transduction

@@ -66,8 +66,8 @@ def bleu(hypotheses, references) -> float:
 @register_task("translation", smoke_recipe="slicenet/smoke")
 class TranslationTask(Task):
     Options = TranslationOptions
-    metrics = {"loss": Metric("loss_sum", "count"), "accuracy": Metric("correct", "count"),
-               "neg_log_perplexity": Metric("neg_loss_sum", "count")}
+    metrics = {"loss": Metric("loss_sum", "count"), "accuracy": Metric("correct", "count", goal="max"),
+               "neg_log_perplexity": Metric("neg_loss_sum", "count", goal="max")}
     objective = "loss"
 
     def __init__(self, config):
