@@ -329,9 +329,20 @@ def test_a_rerun_of_one_table_replaces_it_and_keeps_the_others(tmp_path, capsys)
     [old_u_run] = first["families"]["recurrent"]["tables"]["u"]["rows"]["b"]["runs"]
     t_evidence = (out / old_t["rows"]["a"]["runs"][0]["evidence"]).read_text()
     assert (out / old_u_run["evidence"]).is_file()
-    # Table u again, with two seeds and another setting (so other runs): t is kept as it was.
-    report = build_report(["recurrent:u"], "cpu", seeds=2, command="zoo report recurrent:u",
-                          sets=["runtime.strategy=one_device", "trainer.max_steps=3"], **kw)
+    # Table u again, with two seeds and another setting (so other runs): t is kept as it was. First
+    # the report written before any of u's new runs finished (a command stopped there): the old
+    # evidence stays until the new runs replace it, and a resumed command still removes it.
+    from zoo.report import all_experiments, plan, select_tables, write_report
+
+    sets = ["runtime.strategy=one_device", "trainer.max_steps=3"]
+    selected = select_tables(all_experiments(tmp_path / "decl"), ["recurrent:u"])
+    stopped = write_report(selected, plan(selected, "cpu", tmp_path / "runs", 2, sets), "cpu", out,
+                           figures=False, existing=json.loads((out / "report.json").read_text()),
+                           root=tmp_path / "decl")
+    assert stopped["families"]["recurrent"]["tables"]["t"]["rows"]["a"]["mean"] == old_t["rows"]["a"]["mean"]
+    assert old_u_run["evidence"] in stopped["families"]["recurrent"]["tables"]["u"]["stale_files"]
+    assert (out / old_u_run["evidence"]).is_file()
+    report = build_report(["recurrent:u"], "cpu", seeds=2, command="zoo report recurrent:u", sets=sets, **kw)
     fam = report["families"]["recurrent"]
     assert list(fam["tables"]) == ["t", "u"]
     t = fam["tables"]["t"]

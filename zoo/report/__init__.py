@@ -13,6 +13,11 @@ report.md (the claims' summary per family, then one table per paper table; verdi
 re-running) and PNGs (bars with error bars and training curves per table, plus the figures a
 table asks of its task's analyses). The report is rewritten after every table, so a long report shows its
 finished tables while the rest still train.
+
+With tables named, a report of the same scale already in --out keeps its other tables (re-judged
+from their recorded values, as `--rejudge` does) and the named tables are replaced, with their
+evidence files and figures; each table records the command and date that ran it. A report of
+another scale in --out is refused.
 """
 from __future__ import annotations
 
@@ -137,8 +142,7 @@ def write_report(selected, planned: list[PlannedRun], scale: str, out: Path, com
         keep = [(e, t) for e, t in select_tables(declared, []) if t.id not in results
                 and t.key in old_families.get(t.family, {}).get("tables", {})]
         kept, matched, unmatched = _rejudged(out, existing, keep, scale, figures, keep_evidence=True)
-        if figures:
-            _remove_replaced(out, old_families, results, kept)
+        _remove_replaced(out, old_families, results, kept, figures)
         # The whole report in the declarations' order: the fresh tables where selected, else the kept.
         results = {t.id: results.get(t.id) or kept[t.id] for _, t in select_tables(declared, [])
                    if t.id in results or t.id in kept}
@@ -184,19 +188,28 @@ def _family_cost(fam: dict, planned) -> None:
     fam["train_seconds"] = round(sum(m.get("train_seconds", 0) for m in seen.values()), 1)
 
 
-def _remove_replaced(out: Path, old_families: dict, fresh: dict, kept: dict) -> None:
+def _remove_replaced(out: Path, old_families: dict, fresh: dict, kept: dict, figures: bool) -> None:
     """The evidence files and figures that the replaced tables' old runs left, which neither a
-    fresh nor a kept table lists any more; only files the old tables listed are touched."""
+    fresh nor a kept table lists any more; only files the old tables listed are touched. The
+    report written while the fresh runs still train (without figures) lists them as stale_files,
+    so a report stopped there and resumed still removes them."""
     def listed(results):
         files = set()
         for _, t in results:
             files.update(t.get("figures", []))
+            files.update(t.get("stale_files", []))
             files.update(f for fs in t.get("analysis_figures", {}).values() for f in fs)
             files.update(r["evidence"] for row in t["rows"].values() for r in row["runs"] if r.get("evidence"))
         return files
 
     old = [(None, t) for tid, (table, _) in fresh.items()
            for t in [old_families.get(table.family, {}).get("tables", {}).get(table.key)] if t]
+    if not figures:
+        for tid, (table, result) in fresh.items():
+            old_table = old_families.get(table.family, {}).get("tables", {}).get(table.key)
+            if old_table:
+                result["stale_files"] = sorted(listed([(None, old_table)]))
+        return
     for name in listed(old) - listed(fresh.values()) - listed(kept.values()):
         path = out / name
         if path.resolve().parent in {out.resolve(), (out / "runs").resolve()} and path.is_file():
