@@ -360,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("tables", nargs="*", metavar="FAMILY|FAMILY:TABLE", help="default: every declared table")
     s.add_argument("--scale", choices=["cpu", "paper"], default="cpu")
     s.add_argument("--seeds", type=int, help="seeds per row (default: as each table declares)")
-    s.add_argument("--out", help="report folder (default: reports/<scale>)")
+    s.add_argument("--out", help="report folder (default: reports/<scale>); with tables named, the other tables of "
+                                        "a report already there are kept, re-judged")
     s.add_argument("--runs", default="runs/report", help="where the runs go (one folder per recipe and seed)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run")
     s.add_argument("--plan", action="store_true", help="list the runs and whether each is finished; train nothing")

@@ -306,3 +306,66 @@ def test_an_unreadable_metrics_file_is_set_aside_and_the_run_reruns(tmp_path, ca
     rerun = report["families"]["recurrent"]["tables"]["t"]["rows"]["a"]["runs"][0]["metrics"]
     assert rerun["error"] == json.loads(text)["error"] and rerun["step"] == 4
     assert [p.name for p in run.iterdir() if p.name.startswith("metrics.json.unreadable-")]
+
+
+TWO = TINY + """
+  u:
+    title: "tiny too"
+    metric: error
+    rows:
+      b: {recipe: recurrent/smoke_temporal_order, set: {model.units: 4}}
+"""
+
+
+def test_a_rerun_of_one_table_replaces_it_and_keeps_the_others(tmp_path, capsys):
+    from zoo.cli import main
+    from zoo.report import build_report
+
+    _declare(tmp_path / "decl", TWO)
+    out = tmp_path / "out"
+    kw = dict(out=out, runs=tmp_path / "runs", root=tmp_path / "decl")
+    first = build_report(["recurrent"], "cpu", sets=["runtime.strategy=one_device"], **kw)
+    old_t = first["families"]["recurrent"]["tables"]["t"]
+    [old_u_run] = first["families"]["recurrent"]["tables"]["u"]["rows"]["b"]["runs"]
+    t_evidence = (out / old_t["rows"]["a"]["runs"][0]["evidence"]).read_text()
+    assert (out / old_u_run["evidence"]).is_file()
+    # Table u again, with two seeds and another setting (so other runs): t is kept as it was. First
+    # the report written before any of u's new runs finished (a command stopped there): the old
+    # evidence stays until the new runs replace it, and a resumed command still removes it.
+    from zoo.report import all_experiments, plan, select_tables, write_report
+
+    sets = ["runtime.strategy=one_device", "trainer.max_steps=3"]
+    selected = select_tables(all_experiments(tmp_path / "decl"), ["recurrent:u"])
+    stopped = write_report(selected, plan(selected, "cpu", tmp_path / "runs", 2, sets), "cpu", out,
+                           figures=False, existing=json.loads((out / "report.json").read_text()),
+                           root=tmp_path / "decl")
+    assert stopped["families"]["recurrent"]["tables"]["t"]["rows"]["a"]["mean"] == old_t["rows"]["a"]["mean"]
+    assert old_u_run["evidence"] in stopped["families"]["recurrent"]["tables"]["u"]["stale_files"]
+    assert (out / old_u_run["evidence"]).is_file()
+    report = build_report(["recurrent:u"], "cpu", seeds=2, command="zoo report recurrent:u", sets=sets, **kw)
+    fam = report["families"]["recurrent"]
+    assert list(fam["tables"]) == ["t", "u"]
+    t = fam["tables"]["t"]
+    assert t["rows"]["a"]["runs"] == old_t["rows"]["a"]["runs"] and t["rows"]["a"]["mean"] == old_t["rows"]["a"]["mean"]
+    assert (out / t["rows"]["a"]["runs"][0]["evidence"]).read_text() == t_evidence   # curves kept
+    u_runs = fam["tables"]["u"]["rows"]["b"]["runs"]
+    assert [r["seed"] for r in u_runs] == [0, 1] and all(r["metrics"]["step"] == 3 for r in u_runs)
+    assert old_u_run["key"] not in {r["key"] for r in u_runs}
+    assert not (out / old_u_run["evidence"]).exists()                                # stale evidence gone
+    assert all((out / r["evidence"]).is_file() for r in u_runs)
+    assert fam["runs_finished"] == 3 and fam["runs_planned"] == 3        # t's one run and u's two
+    seconds = [r["metrics"]["train_seconds"] for r in [*t["rows"]["a"]["runs"], *u_runs]]
+    assert fam["train_seconds"] == pytest.approx(sum(seconds), abs=0.1)
+    assert t["source"]["command"] == "" and fam["tables"]["u"]["source"]["command"] == "zoo report recurrent:u"
+    assert json.loads((out / "report.json").read_text())["families"]["recurrent"]["tables"].keys() == {"t", "u"}
+    md = (out / "report.md").read_text()
+    assert md.index("tiny") < md.index("tiny too")
+    assert "Tables recurrent:u were run by this command. The other 1 tables were kept" in md
+    assert "| recurrent | 3/3 |" in md
+    # A report of another scale in --out is refused in one line, and left as it was.
+    before = (out / "report.json").read_text()
+    capsys.readouterr()
+    assert main(["report", "recurrent:3.1", "--scale", "paper", "--plan", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("zoo: error:") and "a report of the cpu scale, not paper" in err and "\n" not in err
+    assert (out / "report.json").read_text() == before

@@ -13,6 +13,11 @@ report.md (the claims' summary per family, then one table per paper table; verdi
 re-running) and PNGs (bars with error bars and training curves per table, plus the figures a
 table asks of its task's analyses). The report is rewritten after every table, so a long report shows its
 finished tables while the rest still train.
+
+With tables named, a report of the same scale already in --out keeps its other tables (re-judged
+from their recorded values, as `--rejudge` does) and the named tables are replaced, with their
+evidence files and figures; each table records the command and date that ran it. A report of
+another scale in --out is refused.
 """
 from __future__ import annotations
 
@@ -83,14 +88,19 @@ def _evidence(out: Path, run_name: str, record: dict) -> str:
 
 
 def write_report(selected, planned: list[PlannedRun], scale: str, out: Path, command: str = "",
-                 figures: bool = True) -> dict:
-    """report.md, report.json, runs/<run>.json and the figures of every finished run of `planned`."""
+                 figures: bool = True, existing: dict | None = None, root=None) -> dict:
+    """report.md, report.json, runs/<run>.json and the figures of every finished run of `planned`.
+    With `existing` (the report.json found in `out` before this command), every table it records
+    that `selected` does not replace is kept, re-judged from its recorded values as `rejudge` does,
+    and the replaced tables' evidence files and figures that the fresh runs do not rewrite are
+    removed."""
     from zoo.io import atomic_write, atomic_write_json
     from zoo.training.settings import run_settings
 
     out.mkdir(parents=True, exist_ok=True)
-    families: dict[str, dict] = {}
-    sections: dict[str, list[str]] = {}
+    today = time.strftime("%Y-%m-%d")
+    results: dict[str, tuple] = {}
+    fresh_families: dict[str, dict] = {}
     for experiments, table in selected:
         result = table_result(table, planned, scale)
         if figures:
@@ -98,10 +108,10 @@ def write_report(selected, planned: list[PlannedRun], scale: str, out: Path, com
                     curves_figure(table, result, out / f"{table.family}_{table.key}_curves.png")]
             result["figures"] = [p.name for p in pngs if p is not None]
             result["analysis_figures"] = analysis_figures(table, result, out)
-        fam = families.setdefault(table.family, {"scale_note": experiments.scales[scale].note,
-                                                 "declared_in": str(experiments.path.name), "tables": {}})
-        fam["tables"][table.key] = result
-        _add_section(sections, table, result, scale)
+        result["source"] = {"command": command, "date": today}
+        fresh_families.setdefault(table.family, {"scale_note": experiments.scales[scale].note,
+                                                 "declared_in": str(experiments.path.name)})
+        results[table.id] = (table, result)
     # Each run once, though rows of several tables may share it.
     done = [p for p in unique(planned) if p.finished()]
     if figures:
@@ -115,20 +125,95 @@ def write_report(selected, planned: list[PlannedRun], scale: str, out: Path, com
                 "rows": sorted({f"{q.table.id} {q.row}" for q in planned if q.key == p.key}),
                 "recipe": json.loads(json.dumps(run_settings(p.config), default=str)),
                 "metrics": p.metrics(), "curves": run_curves(p.run_dir, sorted(metrics_of[p.key]))})
-        for fam in families.values():
-            for t in fam["tables"].values():
-                for row in t["rows"].values():
-                    for r in row["runs"]:
-                        r["evidence"] = evidence.get(r["key"])
-    for name, fam in families.items():
+        for _, result in results.values():
+            for row in result["rows"].values():
+                for r in row["runs"]:
+                    r["evidence"] = evidence.get(r["key"])
+    for name, fam in fresh_families.items():
         runs = [p for p in done if p.table.family == name]
         fam["train_seconds"] = round(sum(p.metrics().get("train_seconds", 0) for p in runs), 1)
         fam["runs_finished"] = len(runs)
         fam["runs_planned"] = len([p for p in unique(planned) if p.table.family == name])
-    atomic_write(out / "report.md", _document(scale, command, families, sections))
-    report = {"scale": scale, "command": command, "families": families}
+    note = ""
+    old_families = {}
+    if existing is not None:
+        declared = all_experiments(root) if root else all_experiments()
+        old_families = existing["families"]
+        keep = [(e, t) for e, t in select_tables(declared, []) if t.id not in results
+                and t.key in old_families.get(t.family, {}).get("tables", {})]
+        kept, matched, unmatched = _rejudged(out, existing, keep, scale, figures, keep_evidence=True)
+        _remove_replaced(out, old_families, results, kept, figures)
+        # The whole report in the declarations' order: the fresh tables where selected, else the kept.
+        results = {t.id: results.get(t.id) or kept[t.id] for _, t in select_tables(declared, [])
+                   if t.id in results or t.id in kept}
+        kept_from = sorted({(s["command"], s.get("date") or "date not recorded")
+                            for _, r in kept.values() for s in [r["source"]]})
+        note = "" if not kept else (f"Tables {', '.join(t.id for t, r in results.values() if t.id not in kept)} were run by this "
+                f"command. The other {len(kept)} tables were kept from the report in this folder (run by "
+                + "; ".join(f"`{c}` ({d})" for c, d in kept_from)
+                + f") and re-judged from their recorded values with the current declarations and rules; "
+                f"{matched} of their runs' recipes were recovered from the declarations, {unmatched} not.")
+    families: dict[str, dict] = {}
+    sections: dict[str, list[str]] = {}
+    for table, result in results.values():
+        fam = families.setdefault(table.family, {"tables": {}})
+        fam["tables"][table.key] = result
+        _add_section(sections, table, result, scale)
+    for name, fam in families.items():
+        old = old_families.get(name, {})
+        if name not in fresh_families:   # untouched: the family's cost as recorded
+            fam.update({k: old.get(k) for k in ("scale_note", "declared_in", "train_seconds",
+                                                "runs_finished", "runs_planned")})
+            continue
+        fam.update(fresh_families[name])
+        if any(t.family == name and t.id not in {p.table.id for p in planned} for t, _ in results.values()):
+            _family_cost(fam, [p for p in unique(planned) if p.table.family == name])
+    atomic_write(out / "report.md", _document(scale, command, families, sections, note))
+    report = {"scale": scale, "command": command, "date": today, "families": families}
     atomic_write_json(out / "report.json", report)
     return report
+
+
+def _family_cost(fam: dict, planned) -> None:
+    """A family of fresh and kept tables: its runs and training time over every table's runs, each
+    run once (rows of several tables may share one)."""
+    seen: dict[str, dict] = {}
+    for t in fam["tables"].values():
+        for row in t["rows"].values():
+            for r in row["runs"]:
+                seen.setdefault(r["key"], r.get("metrics") or {})
+    fresh_planned = {p.key for p in planned}
+    fam["runs_finished"] = len(seen)
+    fam["runs_planned"] = len(fresh_planned | set(seen))
+    fam["train_seconds"] = round(sum(m.get("train_seconds", 0) for m in seen.values()), 1)
+
+
+def _remove_replaced(out: Path, old_families: dict, fresh: dict, kept: dict, figures: bool) -> None:
+    """The evidence files and figures that the replaced tables' old runs left, which neither a
+    fresh nor a kept table lists any more; only files the old tables listed are touched. The
+    report written while the fresh runs still train (without figures) lists them as stale_files,
+    so a report stopped there and resumed still removes them."""
+    def listed(results):
+        files = set()
+        for _, t in results:
+            files.update(t.get("figures", []))
+            files.update(t.get("stale_files", []))
+            files.update(f for fs in t.get("analysis_figures", {}).values() for f in fs)
+            files.update(r["evidence"] for row in t["rows"].values() for r in row["runs"] if r.get("evidence"))
+        return files
+
+    old = [(None, t) for tid, (table, _) in fresh.items()
+           for t in [old_families.get(table.family, {}).get("tables", {}).get(table.key)] if t]
+    if not figures:
+        for tid, (table, result) in fresh.items():
+            old_table = old_families.get(table.family, {}).get("tables", {}).get(table.key)
+            if old_table:
+                result["stale_files"] = sorted(listed([(None, old_table)]))
+        return
+    for name in listed(old) - listed(fresh.values()) - listed(kept.values()):
+        path = out / name
+        if path.resolve().parent in {out.resolve(), (out / "runs").resolve()} and path.is_file():
+            path.unlink()
 
 
 def _add_section(sections: dict, table, result: dict, scale: str) -> None:
@@ -138,42 +223,39 @@ def _add_section(sections: dict, table, result: dict, scale: str) -> None:
     sections.setdefault(table.family, []).append(text + ("\n\n" + " ".join(links) if links else ""))
 
 
-def rejudge(out, root=None, command: str = "", stream=None) -> dict:
-    """Re-judge a written report from the per-run values its report.json records, with the
-    families' current declarations (claims, baselines, paper values) and the current rules;
-    nothing is trained and no run folder is read. Runs a table declares but the report does not
-    record are not invented: a row with fewer seeds is judged on the seeds it has. Each recorded
-    run's resolved recipe is recovered by planning the declaration and matching the run's key."""
-    import sys
-
+def _read_report(path: Path, scale: str | None = None) -> dict:
+    """A report.json written by zoo report; one line naming the problem otherwise, or when it is
+    of another scale than `scale`."""
     from zoo.config import RecipeError
-    from zoo.io import atomic_write, atomic_write_json
-    from zoo.training.settings import run_settings
 
-    stream = stream or sys.stderr
-    out = Path(out)
-    path = out / "report.json"
-    if not path.is_file():
-        raise RecipeError(f"{path}: no report to re-judge")
     try:
         old = json.loads(path.read_text())
-        scale = old["scale"]
-        recorded_families = old["families"]
+        old["scale"], old["families"]
     except (ValueError, KeyError, TypeError) as e:
         raise RecipeError(f"{path}: not a report written by zoo report ({e})") from None
-    experiments = all_experiments(root) if root else all_experiments()
-    selected = [(e, t) for e, t in select_tables(experiments, [])
-                if t.key in recorded_families.get(e.family, {}).get("tables", {})]
+    if scale is not None and old["scale"] != scale:
+        raise RecipeError(f"{path} is a report of the {old['scale']} scale, not {scale}; "
+                          f"choose a new --out folder for a {scale} report")
+    return old
+
+
+def _rejudged(out: Path, old: dict, selected, scale: str, figures: bool = True, keep_evidence: bool = False):
+    """The tables of `selected` judged from the per-run values `old` (a report.json) records:
+    table id -> (table, result), and how many runs' recipes were and were not recovered. Each
+    recorded run's resolved recipe is recovered by planning the declaration and matching the run's
+    key. With `keep_evidence`, an evidence file already in out/runs is kept as written (it may hold
+    the run's curves)."""
+    from zoo.training.settings import run_settings
+
     planned = plan(selected, scale, Path("runs/report"), None)
     configs = {p.key: p for p in planned}
     more = plan(selected, scale, Path("runs/report"), 5)     # the seeds a report of old may have had
     configs.update({p.key: p for p in more if p.key not in configs})
-    families: dict[str, dict] = {}
-    sections: dict[str, list[str]] = {}
+    results = {}
     matched = unmatched = 0
-    for experiments_, table in selected:
-        old_fam = recorded_families[table.family]
-        old_table = old_fam["tables"][table.key]
+    source = {"command": old.get("command", ""), "date": old.get("date")}
+    for _, table in selected:
+        old_table = old["families"][table.family]["tables"][table.key]
         recorded = {}
         for name, row in old_table["rows"].items():
             runs = [{k: r[k] for k in ("seed", "run", "key", "metrics") if k in r} for r in row.get("runs", [])]
@@ -181,22 +263,56 @@ def rejudge(out, root=None, command: str = "", stream=None) -> dict:
         result = table_result(table, [], scale, recorded)
         stem = f"{table.family}_{table.key}"
         result["figures"] = [f for f in (f"{stem}_bars.png", f"{stem}_curves.png") if (out / f).is_file()]
-        if result["figures"] and result["figures"][0].endswith("_bars.png"):
+        if figures and result["figures"] and result["figures"][0].endswith("_bars.png"):
             bars_figure(table, result, out / result["figures"][0])
         result["analysis_figures"] = old_table.get("analysis_figures", {})
+        result["source"] = old_table.get("source") or source
         for row in result["rows"].values():
             for r in row["runs"]:
                 p = configs.get(r["key"])
                 matched += p is not None
                 unmatched += p is None
-                r["evidence"] = _evidence(out, Path(r["run"]).name, {
-                    "run": Path(r["run"]).name, "key": r["key"], "seed": r["seed"],
+                name = Path(r["run"]).name
+                if not figures or keep_evidence and (out / "runs" / f"{name}.json").is_file():
+                    r["evidence"] = f"runs/{name}.json" if figures else None
+                    continue
+                r["evidence"] = _evidence(out, name, {
+                    "run": name, "key": r["key"], "seed": r["seed"],
                     "recipe": None if p is None else json.loads(json.dumps(run_settings(p.config), default=str)),
                     "recipe_note": ("resolved from the declaration; its key matches the run's" if p else
                                     "not recovered: the declaration no longer resolves to this run's key"),
                     "metrics": r["metrics"],
                     "curves": None, "curves_note": "not recorded: the report was re-judged from report.json "
                                                    "and the runs' event files were not kept"})
+        results[table.id] = (table, result)
+    return results, matched, unmatched
+
+
+def rejudge(out, root=None, command: str = "", stream=None) -> dict:
+    """Re-judge a written report from the per-run values its report.json records, with the
+    families' current declarations (claims, baselines, paper values) and the current rules;
+    nothing is trained and no run folder is read. Runs a table declares but the report does not
+    record are not invented: a row with fewer seeds is judged on the seeds it has."""
+    import sys
+
+    from zoo.config import RecipeError
+    from zoo.io import atomic_write, atomic_write_json
+
+    stream = stream or sys.stderr
+    out = Path(out)
+    path = out / "report.json"
+    if not path.is_file():
+        raise RecipeError(f"{path}: no report to re-judge")
+    old = _read_report(path)
+    scale, recorded_families = old["scale"], old["families"]
+    experiments = all_experiments(root) if root else all_experiments()
+    selected = [(e, t) for e, t in select_tables(experiments, [])
+                if t.key in recorded_families.get(e.family, {}).get("tables", {})]
+    results, matched, unmatched = _rejudged(out, old, selected, scale)
+    families: dict[str, dict] = {}
+    sections: dict[str, list[str]] = {}
+    for table, result in results.values():
+        old_fam = recorded_families[table.family]
         fam = families.setdefault(table.family, {k: old_fam.get(k) for k in
                                                  ("scale_note", "declared_in", "train_seconds",
                                                   "runs_finished", "runs_planned")} | {"tables": {}})
@@ -208,8 +324,8 @@ def rejudge(out, root=None, command: str = "", stream=None) -> dict:
             f"declarations (their keys match), {unmatched} not. The training-curve figures are those "
             f"of the original report; the curves' data was not kept for these runs.")
     atomic_write(out / "report.md", _document(scale, command or "zoo report --rejudge", families, sections, note))
-    report = {"scale": scale, "command": old.get("command", ""), "rejudged_by": command or "zoo report --rejudge",
-              "families": families}
+    report = {"scale": scale, "command": old.get("command", ""), "date": old.get("date"),
+              "rejudged_by": command or "zoo report --rejudge", "families": families}
     atomic_write_json(out / "report.json", report)
     stream.write(f"zoo report: re-judged {sum(len(f['tables']) for f in families.values())} tables from "
                  f"{path}; {matched} runs' recipes recovered, {unmatched} not\n")
@@ -224,6 +340,11 @@ def build_report(names=None, scale: str = "cpu", seeds: int | None = None, out=N
     stream = stream or sys.stderr
     selected = select_tables(all_experiments(root) if root else all_experiments(), list(names or []))
     out = Path(out or f"reports/{scale}")
+    # A report already in --out: never overwritten by one of another scale; with a selection, its
+    # other tables are kept (re-judged) and the selected ones replaced.
+    existing = _read_report(out / "report.json", scale) if (out / "report.json").is_file() else None
+    if not names:
+        existing = None
     planned = plan(selected, scale, Path(runs), seeds, sets)
     for p in unique(planned) if not dry_run else ():
         p.set_aside_unreadable(stream)
@@ -244,7 +365,7 @@ def build_report(names=None, scale: str = "cpu", seeds: int | None = None, out=N
             batch = by_table.get(table.id, [])
             execute(batch, progress)
             if batch:  # the finished tables so far, while the rest trains
-                write_report(selected, planned, scale, out, command, figures=False)
+                write_report(selected, planned, scale, out, command, figures=False, existing=existing, root=root)
     finally:
         progress.close()
-    return write_report(selected, planned, scale, out, command)
+    return write_report(selected, planned, scale, out, command, existing=existing, root=root)
