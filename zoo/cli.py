@@ -236,10 +236,12 @@ def cmd_generate(args):
     if args.top_k is not None and args.top_k < 1:
         raise RecipeError(f"--top-k must be at least 1, got {args.top_k}")
     try:
-        check_sampler(args.temperature, args.top_k or 0, args.top_p, args.beam or 1)
+        check_sampler(args.temperature, args.top_k or 0, args.top_p, 1 if args.beam is None else args.beam,
+                      args.length_penalty, args.seed)
     except ValueError as e:
         raise RecipeError(str(e).replace("top_k", "--top-k").replace("top_p", "--top-p")
-                          .replace("temperature", "--temperature")) from None
+                          .replace("temperature", "--temperature").replace("beam size", "--beam")
+                          .replace("length penalty", "--length-penalty").replace("seed", "--seed")) from None
     from zoo.export import TextGenerator
 
     client = _client_that(args.export, TextGenerator, "zoo generate")

@@ -169,6 +169,19 @@ def test_a_diverging_loss_stops_without_saving_it(tmp_path, capsys):
                 assert np.isfinite(value).all(), (s, n)
 
 
+def test_divergence_in_the_last_step_is_caught_before_anything_is_shipped(tmp_path, capsys):
+    """Issue 28 item 7: one step at a learning rate of 1e30 leaves finite weights (~1e30) and a
+    NaN evaluation; it must not end with exit 0, a NaN metrics.json and an export."""
+    run = tmp_path / "run"
+    recipe = small_recipe(tmp_path / "r.yaml", run, optimizer="sgd", learning_rate=1e30, momentum=0.0,
+                          max_steps=1, checkpoint_every_steps=1)
+    code, _, err = run_cli(capsys, "train", recipe, "--export", tmp_path / "out")
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("zoo: error: training diverged at step 1: the evaluated ") and " is nan" in err
+    for made in (run / "model.keras", run / "metrics.json", tmp_path / "out"):
+        assert not made.exists(), made
+
+
 @pytest.mark.parametrize("override, message", [
     ("trainer.learning_rate=-0.1", "trainer.learning_rate must be a number > 0, got -0.1"),
     ("trainer.max_steps=0", "trainer.max_steps must be a positive integer or null, got 0"),

@@ -57,7 +57,10 @@ def test_sampler_settings_are_checked_and_serving_tensors_filter_as_python_value
     for bad, match in [(dict(temperature=0.0), "temperature must be > 0"),
                        (dict(top_k=-1), "top_k must be an integer >= 1"),
                        (dict(top_p=0.0), r"top_p must be in \(0, 1\]"), (dict(top_p=1.5), "top_p"),
-                       (dict(beam_size=0), "beam size must be an integer >= 1")]:
+                       (dict(beam_size=0), "beam size must be an integer >= 1"),
+                       (dict(length_penalty=float("nan")), "length penalty must be a finite number >= 0"),
+                       (dict(length_penalty=float("inf")), "length penalty"), (dict(length_penalty=-50.0), "length penalty"),
+                       (dict(seed=2**70), r"seed must be an integer in \[0, 2\*\*63\)"), (dict(seed=-1), "seed")]:
         with pytest.raises(ValueError, match=match):
             check_sampler(**bad)
     logp = tf.nn.log_softmax(tf.constant(np.random.default_rng(0).normal(size=(4, 30)), tf.float32))

@@ -463,7 +463,7 @@ class Trainer:
             if step % t.checkpoint_every_steps == 0:
                 self._save_checkpoint(state, step)
             if state.main and step % t.eval_every_steps == 0 and step < state.total:
-                self._plateau(state, self._log_eval(self._eval_writer, step))
+                self._plateau(state, self._check_eval(state, step, self._log_eval(self._eval_writer, step)))
             if self._stop_requested or (deadline and time.time() > deadline):
                 break
         self._save_checkpoint(state, step)
@@ -497,6 +497,16 @@ class Trainer:
             self._diverged(state, step, "the weights are not finite")
         state.manager.save(checkpoint_number=step)
 
+    def _check_eval(self, state: PhaseState, step: int, metrics: dict) -> dict:
+        """Weights can be finite and useless (a learning rate of 1e30 takes them to ~1e30 in one
+        step, after the step's own loss was read): a non-finite evaluated loss or objective is
+        divergence too, caught before model.keras, metrics.json or an export are written."""
+        for key in dict.fromkeys((self.task.objective, "loss")):
+            value = metrics.get(key)
+            if isinstance(value, float) and not math.isfinite(value):
+                self._diverged(state, step, f"the evaluated {key} is {value}")
+        return metrics
+
     def _diverged(self, state: PhaseState, step: int, what: str):
         latest = state.manager.latest_checkpoint
         kept = (f"the last checkpoint ({Path(latest).name}, all finite) is kept" if latest
@@ -511,7 +521,7 @@ class Trainer:
         averaged = self._average_checkpoints(main)
         if not _finite_weights(self.model):
             self._diverged(main, step, "the final weights are not finite")
-        metrics = self._log_eval(self._eval_writer or self._writer(tb / "eval"), step)
+        metrics = self._check_eval(main, step, self._log_eval(self._eval_writer or self._writer(tb / "eval"), step))
         if averaged:
             metrics["averaged_checkpoints"] = averaged
         metrics.update(self.task.final_metrics(self.model))

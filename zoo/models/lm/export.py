@@ -143,7 +143,7 @@ class LMClient(ExportClient, TextGenerator, TextScorer):
         from zoo.eval.decoding import check_sampler
 
         try:
-            check_sampler(temperature, top_k, top_p, beam or 1)
+            check_sampler(temperature, top_k, top_p, 1 if beam is None else beam, length_penalty, seed)
         except ValueError as e:
             raise ExportError(str(e)) from None
         if not 1 <= int(max_tokens) <= self.max_generate_tokens:
