@@ -21,8 +21,10 @@ before TensorFlow loads and then runs `main` here.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import re
 import signal
 import sys
 import warnings
@@ -429,7 +431,29 @@ def _main(argv) -> int:
         msg = " ".join(str(msg).split())  # one line, whatever the message's own layout
         print(f"zoo: error: {msg}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.errno not in _STORAGE_ERRNOS:
+            raise
+        # A read-only, full or over-quota folder: every write of the zoo is atomic (temporary file,
+        # then rename), so what was saved before (checkpoints, exports) is intact.
+        where = f" {e.filename}" if e.filename else ""
+        print(f"zoo: error: cannot write{where}: {e.strerror}; what was saved before is kept", file=sys.stderr)
+        return 2
+    except tf.errors.OpError as e:
+        # TensorFlow's own file writes (checkpoints, SavedModels) report a full or read-only
+        # folder under several error classes; anything else is a bug and keeps its traceback.
+        text = " ".join(str(e.message).split())
+        if not any(k in text for k in _STORAGE_MESSAGES):
+            raise
+        text = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:\w+\]|\s*\[\[.*", "", text).strip()
+        print(f"zoo: error: cannot write {text}; the last checkpoint saved before is kept", file=sys.stderr)
+        return 2
     return code if isinstance(code, int) else 0
+
+
+_STORAGE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM}
+_STORAGE_MESSAGES = ("No space left", "Read-only file system", "File too large", "Permission denied",
+                     "Disk quota exceeded")
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ def test_killed_training_resumes_with_its_optimizer_state(tmp_path):
         np.testing.assert_allclose(wa, wb, atol=1e-5)
 
 
+@pytest.mark.slow  # minutes of subprocess training: the slow tier (CI runs it)
 def test_killed_in_a_phase_of_two_optimizers_resumes_exactly(tmp_path):
     """One phase, two updates (SGD on layer 1, Adam twice per step on the rest): after SIGKILL,
     the rerun restores both optimizers and the data position and ends where an uninterrupted
@@ -139,6 +140,7 @@ def test_killed_in_a_phase_of_two_optimizers_resumes_exactly(tmp_path):
         assert [s for s, _ in scalars(killed / "tb" / "train", tag)][-1] == 60, tag
 
 
+@pytest.mark.slow  # minutes of subprocess training: the slow tier (CI runs it)
 def test_killed_in_a_phase_over_two_streams_with_hooks_resumes_bit_for_bit(tmp_path):
     """tests/two_streams.py: one phase, three updates over two data streams of different lengths
     (32 and 6 batches per pass) and none, a moving average and weight clipping after updates,
@@ -187,6 +189,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # minutes of subprocess training: the slow tier (CI runs it)
 def test_two_workers_train_with_multi_worker_mirrored_strategy(tmp_path):
     recipe = write_recipe(tmp_path, trainer={"max_steps": 12, "checkpoint_every_steps": 6,
                                              "eval_every_steps": 1000, "log_every_steps": 6})
