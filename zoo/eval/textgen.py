@@ -493,3 +493,333 @@ def distinct_ngrams(samples, n: int = 4, limit: int | None = None) -> DistinctRe
     return DistinctResult(n=int(n), unique=int(unique), total=int(total),
                           ratio=float(unique / total) if total else 0.0,
                           n_samples=len(samples), limit=None if limit is None else int(limit))
+
+
+# -- Fréchet distance ------------------------------------------------------------------------
+def _covariance(x: np.ndarray) -> np.ndarray:
+    return np.atleast_2d(np.cov(x, rowvar=False, ddof=1))
+
+
+def ledoit_wolf_ratio(x: np.ndarray) -> float:
+    """The shrinkage intensity of Ledoit and Wolf (2004, "A well-conditioned estimator for
+    large-dimensional covariance matrices", Lemma 3.2 / Theorem 3.4) toward mu * I: with X
+    centred, S = X'X / n, mu = tr(S) / d, delta = ||S - mu I||^2 / d and
+    beta = min(delta, (sum_k ||x_k||^4 / n^2 - ||S||^2 / n) / d), the ratio beta / delta
+    (0 when S is already a multiple of I)."""
+    x = x - x.mean(axis=0)
+    n, d = x.shape
+    s = x.T @ x / n
+    mu = np.trace(s) / d
+    s_fro2 = float(np.sum(s * s))
+    delta = (s_fro2 - 2 * mu * np.trace(s) + d * mu * mu) / d
+    if delta <= 0:
+        return 0.0
+    row4 = float(np.sum(np.einsum("ij,ij->i", x, x) ** 2))
+    beta = (row4 / n ** 2 - s_fro2 / n) / d
+    return float(min(max(beta, 0.0), delta) / delta)
+
+
+def _shrunk(c: np.ndarray, ratio: float) -> np.ndarray:
+    if ratio == 0:
+        return c
+    d = c.shape[0]
+    return (1 - ratio) * c + ratio * (np.trace(c) / d) * np.eye(d)
+
+
+def _sym_sqrt(c: np.ndarray) -> np.ndarray:
+    """The symmetric PSD square root (eigenvalues below 0 from rounding clipped to 0)."""
+    w, v = np.linalg.eigh((c + c.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def trace_sqrt_product(c1: np.ndarray, c2: np.ndarray) -> float:
+    """tr((C1 C2)^(1/2)) for symmetric PSD C1, C2, without complex numbers: C1 C2 is similar to
+    the symmetric PSD matrix C1^(1/2) C2 C1^(1/2), so the trace is the sum of the square roots of
+    that matrix's eigenvalues (negative rounding clipped to 0)."""
+    s = _sym_sqrt(c1)
+    m = s @ c2 @ s
+    w = np.linalg.eigvalsh((m + m.T) / 2)
+    return float(np.sum(np.sqrt(np.clip(w, 0, None))))
+
+
+def frechet_distance(x, y, shrinkage: str | float | None = None,
+                     encoder: str | None = None) -> FrechetResult:
+    """The Fréchet distance of Eq. 5.6.1 between embeddings `x` [n_x, d] and `y` [n_y, d]:
+    ||mu_x - mu_y||^2 + tr(S_x + S_y - 2 (S_x S_y)^(1/2)), with np.cov (ddof=1) covariances and
+    the trace of the square root from a symmetric eigendecomposition (`trace_sqrt_product`), so
+    the result is real, finite and >= 0 (the trace part, the squared Bures distance, is clipped
+    at 0 against rounding).
+
+    A full-rank covariance needs d + 1 samples per set; fewer are refused unless `shrinkage`
+    is given: "ledoit_wolf" (each covariance pulled toward tr(S)/d * I by Ledoit and Wolf's
+    ratio) or a fixed ratio in (0, 1]. `encoder` (e.g. the encoder export's manifest hash) is
+    recorded in the result."""
+    x = _features(x, "x embeddings")
+    y = _features(y, "y embeddings")
+    _same_dim(x, y, "x embeddings", "y embeddings")
+    (nx, d), ny = x.shape, y.shape[0]
+    if min(nx, ny) < 2:
+        raise TextgenInputError(f"Fréchet distance needs at least 2 samples per set for a "
+                                f"covariance, got n_x={nx}, n_y={ny}")
+    if shrinkage is None:
+        if min(nx, ny) < d + 1:
+            raise TextgenInputError(
+                f"Fréchet distance over {d}-dim embeddings needs at least {d + 1} samples per set "
+                f"for a full-rank covariance, got n_x={nx}, n_y={ny} (or pass "
+                "shrinkage='ledoit_wolf' or a fixed ratio)")
+        name, rx, ry = None, 0.0, 0.0
+    elif shrinkage == "ledoit_wolf":
+        name, rx, ry = "ledoit_wolf", ledoit_wolf_ratio(x), ledoit_wolf_ratio(y)
+    elif isinstance(shrinkage, (int, float, np.floating)) and not isinstance(shrinkage, bool) \
+            and 0 < float(shrinkage) <= 1:
+        name, rx, ry = "fixed", float(shrinkage), float(shrinkage)
+    else:
+        raise TextgenInputError(f"shrinkage must be None, 'ledoit_wolf' or a ratio in (0, 1], "
+                                f"not {shrinkage!r}")
+    cx = _shrunk(_covariance(x), rx)
+    cy = _shrunk(_covariance(y), ry)
+    mean_term = float(np.sum((x.mean(axis=0) - y.mean(axis=0)) ** 2))
+    trace_term = max(0.0, float(np.trace(cx) + np.trace(cy) - 2 * trace_sqrt_product(cx, cy)))
+    return FrechetResult(value=mean_term + trace_term, n_x=nx, n_y=ny, dim=d, mean_term=mean_term,
+                         trace_term=trace_term, shrinkage=name, shrinkage_x=rx, shrinkage_y=ry,
+                         encoder=encoder)
+
+
+# -- MAUVE -----------------------------------------------------------------------------------
+_CHUNK_ELEMENTS = 1 << 22   # distance-matrix block size (32 MiB of float64)
+
+
+def _assign(x: np.ndarray, xx: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, float]:
+    """Nearest centroid of each row, and the sum of squared distances (the k-means objective)."""
+    cc = np.einsum("ij,ij->i", c, c)
+    step = max(1, _CHUNK_ELEMENTS // max(1, len(c)))
+    labels = np.empty(len(x), dtype=np.int64)
+    inertia = 0.0
+    for s in range(0, len(x), step):
+        d2 = cc[None, :] - 2 * (x[s:s + step] @ c.T)
+        j = np.argmin(d2, axis=1)
+        labels[s:s + step] = j
+        inertia += float(np.sum(np.maximum(d2[np.arange(len(j)), j] + xx[s:s + step], 0)))
+    return labels, inertia
+
+
+def _kmeans_pp(x: np.ndarray, xx: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeding (Arthur and Vassilvitskii 2007): each next centre drawn with
+    probability proportional to the squared distance to the nearest centre so far."""
+    n = len(x)
+    centres = np.empty((k, x.shape[1]))
+    i = int(rng.integers(n))
+    centres[0] = x[i]
+    d2 = np.maximum(xx - 2 * (x @ x[i]) + xx[i], 0)
+    for j in range(1, k):
+        total = d2.sum()
+        if total > 0:
+            i = int(np.searchsorted(np.cumsum(d2), rng.random() * total, side="right"))
+            i = min(i, n - 1)
+        else:   # fewer distinct points than clusters: any point
+            i = int(rng.integers(n))
+        centres[j] = x[i]
+        d2 = np.minimum(d2, np.maximum(xx - 2 * (x @ x[i]) + xx[i], 0))
+    return centres
+
+
+KMEANS_INITS = ("k-means++", "random")
+
+
+def kmeans(x: np.ndarray, k: int, seed: int, redo: int = 5, max_iter: int = 500,
+           init: str = "k-means++") -> np.ndarray:
+    """Cluster labels of Lloyd's k-means, the best objective of `redo` seedings, deterministic
+    given `seed`; `init` "k-means++" (Arthur and Vassilvitskii 2007) or "random" (k distinct
+    rows drawn uniformly, as faiss seeds). Lloyd stops when no label changes (a fixed point: more
+    iterations would change nothing) or after `max_iter` iterations; a cluster that empties keeps
+    its last centre."""
+    x = np.asarray(x, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    xx = np.einsum("ij,ij->i", x, x)
+    best, best_inertia = None, np.inf
+    for _ in range(redo):
+        c = (_kmeans_pp(x, xx, k, rng) if init == "k-means++"
+             else x[rng.choice(len(x), size=k, replace=False)].copy())
+        labels, inertia = _assign(x, xx, c)
+        for _ in range(max_iter):
+            counts = np.bincount(labels, minlength=k)
+            order = np.argsort(labels, kind="stable")
+            starts = np.r_[0, np.cumsum(counts)[:-1]]
+            filled = counts > 0
+            sums = np.add.reduceat(x[order], starts[filled], axis=0)
+            c[filled] = sums / counts[filled, None]
+            new, inertia = _assign(x, xx, c)
+            if np.array_equal(new, labels):
+                break
+            labels = new
+        if inertia < best_inertia:
+            best, best_inertia = labels, inertia
+    return best
+
+
+def _kl(a: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """KL(a || r_i) for each row r_i (r > 0 wherever a > 0)."""
+    m = a > 0
+    return np.sum(a[m] * np.log(a[m] / r[:, m]), axis=1)
+
+
+def mauve_from_histograms(p: np.ndarray, q: np.ndarray, scaling_factor: float = 5.0,
+                          discretization: int = 25) -> float:
+    """MAUVE of two histograms (Pillutla et al. 2021, §3): the divergence curve
+    (exp(-c KL(Q||R_w)), exp(-c KL(P||R_w))) for R_w = w P + (1 - w) Q at `discretization`
+    weights w evenly in [1e-6, 1 - 1e-6], closed by its end points (1, 0) and (0, 1); the area
+    under it by the trapezoid rule, averaged over integrating along either axis (as mauve-text
+    does)."""
+    w = np.linspace(1e-6, 1 - 1e-6, discretization)[:, None]
+    r = w * p[None, :] + (1 - w) * q[None, :]
+    xs = np.r_[1.0, np.exp(-scaling_factor * _kl(q, r)), 0.0]
+    ys = np.r_[0.0, np.exp(-scaling_factor * _kl(p, r)), 1.0]
+    # Sorting along either axis follows the curve (x falls and y rises with w); points tied on
+    # an axis keep the curve's order, so P = Q (every inner point at (1, 1)) gives area 1.
+    idx = np.arange(len(xs))
+    ix, iy = np.lexsort((-idx, xs)), np.lexsort((idx, ys))
+    return float(0.5 * (np.trapezoid(ys[ix], xs[ix]) + np.trapezoid(xs[iy], ys[iy])))
+
+
+def mauve(p_features, q_features, seeds: Sequence[int] = (0, 1, 2, 3, 4),
+          num_buckets: int | str = "auto", explained_variance: float = 0.9,
+          scaling_factor: float = 5.0, discretization: int = 25, kmeans_redo: int = 5,
+          kmeans_max_iter: int = 500, kmeans_init: str = "k-means++",
+          encoder: str | None = None) -> MauveResult:
+    """MAUVE (Pillutla et al. 2021, "MAUVE: Measuring the Gap Between Neural Text and Human Text
+    using Divergence Frontiers", §4 "quantization") between model features `p_features` and
+    human features `q_features`, with mauve-text's defaults: rows L2-normalised; a joint PCA
+    (of Q stacked on P) keeping the fewest leading components that explain `explained_variance`
+    of the variance; k-means into `num_buckets` clusters ("auto": max(2, round(min(n_p, n_q) /
+    10))); the two cluster histograms; `mauve_from_histograms` with c = `scaling_factor`.
+    One value per k-means seed (k-means++ seeding here, best of `kmeans_redo`; mauve-text uses
+    faiss with random seeding), reported as mean and std: the k-means seed moves MAUVE."""
+    p = _features(p_features, "p_features")
+    q = _features(q_features, "q_features")
+    _same_dim(p, q, "p_features", "q_features")
+    if not 0 < explained_variance <= 1:
+        raise TextgenInputError(f"explained_variance must be in (0, 1], not {explained_variance!r}")
+    if kmeans_init not in KMEANS_INITS:
+        raise TextgenInputError(f"unknown k-means init {kmeans_init!r}: one of {', '.join(KMEANS_INITS)}")
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise TextgenInputError("MAUVE needs at least one k-means seed")
+    if num_buckets == "auto":
+        k = max(2, int(round(min(len(p), len(q)) / 10)))
+    elif isinstance(num_buckets, (int, np.integer)) and num_buckets >= 2:
+        k = int(num_buckets)
+    else:
+        raise TextgenInputError(f"num_buckets must be 'auto' or an integer >= 2, not {num_buckets!r}")
+    if k > len(p) + len(q):
+        raise TextgenInputError(f"MAUVE with {k} clusters needs at least {k} samples in all, "
+                                f"got {len(p) + len(q)}")
+    data = np.vstack([q, p])
+    norms = np.linalg.norm(data, axis=1, keepdims=True)
+    data = data / np.where(norms > 0, norms, 1.0)   # a zero row stays zero (as sklearn's normalize)
+    data = data - data.mean(axis=0)
+    var, vec = np.linalg.eigh(data.T @ data)
+    var, vec = var[::-1], vec[:, ::-1]
+    total = var.sum()
+    if total > 0:
+        ratio = np.cumsum(np.clip(var, 0, None)) / total
+        keep = int(np.argmax(ratio >= min(explained_variance, ratio[-1]))) + 1
+    else:   # every point the same: one component holds everything there is
+        keep = 1
+    z = data @ vec[:, :keep]
+    values = []
+    for seed in seeds:
+        labels = kmeans(z, k, seed=seed, redo=kmeans_redo, max_iter=kmeans_max_iter, init=kmeans_init)
+        hq = np.bincount(labels[:len(q)], minlength=k) / len(q)
+        hp = np.bincount(labels[len(q):], minlength=k) / len(p)
+        values.append(mauve_from_histograms(hp, hq, scaling_factor, discretization))
+    return MauveResult(value=float(np.mean(values)), std=float(np.std(values)), values=tuple(values),
+                       seeds=seeds, n_p=len(p), n_q=len(q), dim=p.shape[1], pca_dim=keep,
+                       num_buckets=k, explained_variance=float(explained_variance),
+                       scaling_factor=float(scaling_factor), kmeans_init=kmeans_init,
+                       kmeans_redo=int(kmeans_redo), kmeans_max_iter=int(kmeans_max_iter),
+                       encoder=encoder)
+
+
+# -- precision and recall --------------------------------------------------------------------
+_EPS = np.finfo(np.float64).eps
+
+
+def _pairs_exact(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Squared distances ||a[rows] - b[cols]||^2 computed from the differences, in slices."""
+    out = np.empty(len(rows))
+    step = max(1, _CHUNK_ELEMENTS // a.shape[1])
+    for s in range(0, len(rows), step):
+        diff = a[rows[s:s + step]] - b[cols[s:s + step]]
+        out[s:s + step] = np.einsum("ij,ij->i", diff, diff)
+    return out
+
+
+def _blocks(a: np.ndarray, b: np.ndarray):
+    """(start, stop, squared distances by the expansion, their error bound) per row block.
+
+    The expansion |a|^2 + |b|^2 - 2 a.b is fast but off by rounding; every decision taken on it
+    that is closer than the bound `slack` (4 d eps (|a|^2 + max |b|^2), above the rounding of a
+    length-d dot product) is redone on the differences, so the results are those of exact
+    distances (two equal points are at distance 0, not 1e-16)."""
+    na = np.einsum("ij,ij->i", a, a)
+    nb = np.einsum("ij,ij->i", b, b)
+    step = max(1, _CHUNK_ELEMENTS // len(b))
+    for s in range(0, len(a), step):
+        e = min(len(a), s + step)
+        d2 = na[s:e, None] + nb[None, :] - 2 * (a[s:e] @ b.T)
+        slack = 4 * a.shape[1] * _EPS * (na[s:e] + nb.max()) + 1e-300
+        yield s, e, d2, slack
+
+
+def _kth_neighbour_sq(a: np.ndarray, k: int) -> np.ndarray:
+    """Squared distance from each row of `a` to its k-th nearest other row (by index, so a
+    duplicate of a point is a neighbour at distance 0)."""
+    out = np.empty(len(a))
+    for s, e, d2, slack in _blocks(a, a):
+        rows = np.arange(e - s)
+        d2[rows, s + rows] = np.inf
+        kth = np.partition(d2, k - 1, axis=1)[:, k - 1]
+        # Every true k nearest has an expanded distance within 2 * slack of the expanded k-th.
+        r, c = np.nonzero(d2 <= (kth + 2 * slack)[:, None])
+        exact = _pairs_exact(a, a, r + s, c)
+        order = np.lexsort((exact, r))
+        first = np.searchsorted(r[order], rows)
+        out[s:e] = exact[order][first + k - 1]
+    return out
+
+
+def _inside_any_ball(queries: np.ndarray, centres: np.ndarray, radii_sq: np.ndarray) -> np.ndarray:
+    """Whether each query lies in at least one ball (centre, radius), boundary included."""
+    inside = np.zeros(len(queries), dtype=bool)
+    for s, e, d2, slack in _blocks(queries, centres):
+        gap = d2 - radii_sq[None, :]
+        sure = (gap <= -slack[:, None]).any(axis=1)
+        inside[s:e] = sure
+        r, c = np.nonzero((np.abs(gap) <= slack[:, None]) & ~sure[:, None])
+        if len(r):
+            hit = _pairs_exact(queries, centres, r + s, c) <= radii_sq[c]
+            inside[s + np.unique(r[hit])] = True
+    return inside
+
+
+def precision_recall(real, fake, k: int = 3, encoder: str | None = None) -> PrecisionRecallResult:
+    """Improved precision and recall (Kynkäänniemi et al. 2019, §2): each set's manifold is the
+    union of balls around its points with radius the distance to the point's k-th nearest
+    neighbour in the same set; precision = share of `fake` rows inside the real manifold
+    (boundary included), recall = share of `real` rows inside the fake manifold. Euclidean
+    distances, exact (see `_blocks`), in row blocks of bounded memory."""
+    real = _features(real, "real embeddings")
+    fake = _features(fake, "fake embeddings")
+    _same_dim(real, fake, "real embeddings", "fake embeddings")
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise TextgenInputError(f"k must be a positive integer, not {k!r}")
+    for a, what in ((real, "real"), (fake, "fake")):
+        if len(a) <= k:
+            raise TextgenInputError(f"precision/recall with k={k} needs at least {k + 1} {what} "
+                                    f"samples, got {len(a)}")
+    r_real = _kth_neighbour_sq(real, k)
+    r_fake = _kth_neighbour_sq(fake, k)
+    precision = float(_inside_any_ball(fake, real, r_real).mean())
+    recall = float(_inside_any_ball(real, fake, r_fake).mean())
+    return PrecisionRecallResult(precision=precision, recall=recall, k=int(k), n_real=len(real),
+                                 n_fake=len(fake), dim=real.shape[1], encoder=encoder)
