@@ -201,6 +201,9 @@ def test_trace_sqrt_product_closed_form_for_commuting_covariances():
     a, b = rng.uniform(0.1, 3, 6), rng.uniform(0.1, 3, 6)
     c1, c2 = (q * a) @ q.T, (q * b) @ q.T
     assert T.trace_sqrt_product(c1, c2) == pytest.approx(np.sum(np.sqrt(a * b)), rel=1e-10)
+    a[:3] = 0   # singular C1: no Cholesky factor, the eigen square root
+    c1 = (q * a) @ q.T
+    assert T.trace_sqrt_product(c1, c2) == pytest.approx(np.sum(np.sqrt(a * b)), rel=1e-7)
 
 
 def test_frechet_distance_estimates_the_gaussian_closed_form():
@@ -238,6 +241,7 @@ def test_frechet_distance_under_mode_collapse_is_finite_and_non_negative():
     collapsed = real[rng.integers(0, 3, 200)]
     r = T.frechet_distance(real, collapsed)
     assert np.isfinite(r.value) and r.value > 0 and isinstance(r.value, float)
+    assert T.frechet_distance(collapsed, real).value == pytest.approx(r.value, rel=1e-6)
     with pytest.raises(T.TextgenInputError, match=r"needs at least 17 samples per set .* got n_x=200, n_y=10"):
         T.frechet_distance(real, real[:10])
     lw = T.frechet_distance(real, real[:10], shrinkage="ledoit_wolf")

@@ -534,10 +534,17 @@ def _sym_sqrt(c: np.ndarray) -> np.ndarray:
 
 def trace_sqrt_product(c1: np.ndarray, c2: np.ndarray) -> float:
     """tr((C1 C2)^(1/2)) for symmetric PSD C1, C2, without complex numbers: C1 C2 is similar to
-    the symmetric PSD matrix C1^(1/2) C2 C1^(1/2), so the trace is the sum of the square roots of
-    that matrix's eigenvalues (negative rounding clipped to 0)."""
-    s = _sym_sqrt(c1)
-    m = s @ c2 @ s
+    the symmetric PSD matrix S' C2 S for any square root C1 = S S' (S = C1^(1/2), or the
+    Cholesky factor L: L' C2 L = L^-1 (C1 C2) L), so the trace is the sum of the square roots of
+    that matrix's eigenvalues (negative rounding clipped to 0). The Cholesky factor is the
+    cheaper root (a fraction of an eigendecomposition); a singular C1 (no Cholesky factor) takes
+    the symmetric eigen square root."""
+    c1 = (c1 + c1.T) / 2
+    try:
+        s = np.linalg.cholesky(c1)
+    except np.linalg.LinAlgError:
+        s = _sym_sqrt(c1)
+    m = s.T @ c2 @ s
     w = np.linalg.eigvalsh((m + m.T) / 2)
     return float(np.sum(np.sqrt(np.clip(w, 0, None))))
 
