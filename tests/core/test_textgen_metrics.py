@@ -344,3 +344,37 @@ def test_precision_recall_equals_a_direct_computation_across_blocks(monkeypatch)
     recall = np.mean((d_fr.T <= rad_f[None, :]).any(axis=1))
     pr = T.precision_recall(real, fake, k=k)
     assert (pr.precision, pr.recall) == (precision, recall)
+
+
+# -- split metrics ---------------------------------------------------------------------------
+def _run_split(metric, batches, name):
+    state = metric.start()
+    for batch in batches:
+        state = metric.add(state, {metric.inputs[0]: batch})
+    return metric.values(name, state)
+
+
+def test_split_metric_adapters_reduce_the_gathered_rows_with_the_functions():
+    rng = np.random.default_rng(9)
+    rows = rng.integers(0, 5, size=(12, 9))
+    rows[:, 6:] = -1                      # padding
+    rows[3, 2:] = -1
+    batches = [rows[:5], rows[5:]]        # the batching must not matter
+    tokens = [[int(t) for t in r if t >= 0] for r in rows]
+    refs = tuple(tuple(int(t) for t in r) for r in rng.integers(0, 5, size=(7, 6)))
+    b = T.BleuSplitMetric(("ids",), references=refs, smoothing="add_epsilon")
+    got = _run_split(b, batches, "bleu")
+    want = T.bleu(tokens, [list(r) for r in refs], smoothing="add_epsilon")
+    assert got["bleu"] == want.value and got["bleu_precision_2"] == want.precisions[1]
+    assert b.goal == "max"
+    assert _run_split(T.SelfBleuSplitMetric(("ids",)), batches, "sb") == {"sb": T.self_bleu(tokens).value}
+    d = _run_split(T.DistinctSplitMetric(("ids",), n=2, limit=10), batches, "d2")
+    assert d == {"d2": T.distinct_ngrams(tokens, 2, 10).ratio,
+                 "d2_unique": float(T.distinct_ngrams(tokens, 2, 10).unique)}
+    assert _run_split(T.DistinctSplitMetric(("ids",), n=2, limit=13), batches, "d2") == {}
+
+    emb = rng.normal(size=(40, 3))
+    ref = rng.normal(size=(50, 3))
+    f = T.FrechetSplitMetric(("emb",), reference=ref)
+    assert _run_split(f, [emb[:15], emb[15:]], "fd") == {"fd": T.frechet_distance(emb, ref).value}
+    assert _run_split(f, [emb[:3]], "fd") == {}      # fewer rows than dim + 1: nothing reported

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -830,3 +830,112 @@ def precision_recall(real, fake, k: int = 3, encoder: str | None = None) -> Prec
     recall = float(_inside_any_ball(real, fake, r_fake).mean())
     return PrecisionRecallResult(precision=precision, recall=recall, k=int(k), n_real=len(real),
                                  n_fake=len(fake), dim=real.shape[1], encoder=encoder)
+
+
+# -- split metrics ---------------------------------------------------------------------------
+# Thin adapters so a task can report these metrics over a whole evaluation split (periodic
+# TensorBoard curves during training, `zoo eval` after): they gather the per-example rows the
+# evaluation loop hands them (token ids padded with negative values, or embeddings) and reduce
+# them once with the functions above. A split too small for a metric reports nothing (None),
+# never NaN, so a short evaluation does not stop training.
+from zoo.eval.metrics import SplitMetric  # noqa: E402 (the adapters only)
+
+
+def _token_rows(rows, pad_id: int | None) -> list[list[int]]:
+    """Token lists of a batch of id rows: ids < 0 (padding) and `pad_id` dropped."""
+    out = []
+    for row in np.asarray(rows):
+        row = row[row >= 0]
+        if pad_id is not None:
+            row = row[row != pad_id]
+        out.append(row.astype(np.int64).tolist())
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class BleuSplitMetric(SplitMetric):
+    """`bleu` of the split's generated id rows (`inputs[0]`) against a fixed reference set of id
+    lists; reports the value and the precision of every order (`<name>_precision_<n>`)."""
+    references: tuple = ()
+    max_n: int = 4
+    smoothing: str = "none"
+    pad_id: int | None = None
+    goal: str = field(default="max", kw_only=True)
+
+    def start(self):
+        return ()
+
+    def add(self, state, outputs):
+        return state + tuple(_token_rows(outputs[self.inputs[0]], self.pad_id))
+
+    def result(self, state):
+        if not state or not self.references:
+            return None
+        r = bleu(list(state), list(self.references), self.max_n, self.smoothing)
+        return {"": r.value, **{f"precision_{n + 1}": p for n, p in enumerate(r.precisions)}}
+
+
+@dataclass(frozen=True, eq=False)
+class SelfBleuSplitMetric(SplitMetric):
+    """Leave-one-out `self_bleu` of the split's generated id rows (`inputs[0]`); lower is more
+    diverse."""
+    max_n: int = 4
+    smoothing: str = "none"
+    pad_id: int | None = None
+
+    def start(self):
+        return ()
+
+    def add(self, state, outputs):
+        return state + tuple(_token_rows(outputs[self.inputs[0]], self.pad_id))
+
+    def result(self, state):
+        if len(state) < 2:
+            return None
+        return self_bleu(list(state), max_n=self.max_n, smoothing=self.smoothing).value
+
+
+@dataclass(frozen=True, eq=False)
+class DistinctSplitMetric(SplitMetric):
+    """`distinct_ngrams` of the split's generated id rows: the distinct-n ratio, and the unique
+    count as `<name>_unique` (over the first `limit` rows; None with fewer rows)."""
+    n: int = 4
+    limit: int | None = None
+    pad_id: int | None = None
+    goal: str = field(default="max", kw_only=True)
+
+    def start(self):
+        return ()
+
+    def add(self, state, outputs):
+        return state + tuple(_token_rows(outputs[self.inputs[0]], self.pad_id))
+
+    def result(self, state):
+        if not state or (self.limit is not None and len(state) < self.limit):
+            return None
+        r = distinct_ngrams(list(state), self.n, self.limit)
+        return {"": r.ratio, "unique": float(r.unique)}
+
+
+@dataclass(frozen=True, eq=False)
+class FrechetSplitMetric(SplitMetric):
+    """`frechet_distance` between the split's embeddings (`inputs[0]`, one row per example) and
+    a fixed reference embedding array; None while the split has fewer rows than the covariance
+    needs (dim + 1, unless `shrinkage`)."""
+    reference: Any = None
+    shrinkage: str | float | None = None
+
+    def start(self):
+        return ()
+
+    def add(self, state, outputs):
+        return state + (np.asarray(outputs[self.inputs[0]], dtype=np.float64),)
+
+    def result(self, state):
+        if not state or self.reference is None:
+            return None
+        x = np.concatenate(state)
+        d = x.shape[1]
+        if self.shrinkage is None and min(len(x), len(self.reference)) < d + 1:
+            return None
+        return frechet_distance(x, self.reference, shrinkage=self.shrinkage).value
