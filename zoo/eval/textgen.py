@@ -237,7 +237,7 @@ class _Ngrams:
         if n < self._order:
             raise ValueError("n-gram orders must be asked for in increasing order")
         while self._order < n:
-            m = len(self.ids) - self._order   # positions with room for one more token
+            m = max(0, len(self.ids) - self._order)   # positions with room for one more token
             prefix = self._code[:m]
             if self._card * self.vocab_size >= 2 ** 62:
                 _, prefix = np.unique(prefix, return_inverse=True)
