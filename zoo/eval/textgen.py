@@ -20,7 +20,8 @@ Each metric is one sentence:
   set from the same model) or "leave_one_out" (each sample against all the others, itself
   excluded, nothing truncated).
 - `distinct_ngrams`: unique n-grams over the first `limit` samples and their ratio to all n-grams.
-- `frechet_distance`: Eq. 5.6.1 between two embedding sets, with a symmetric eigen square root.
+- `frechet_distance`: Eq. 5.6.1 between two embedding sets, the trace of the matrix square root
+  from the eigenvalues of a symmetric PSD matrix similar to the covariances' product.
 - `mauve`: the area under the divergence frontier of k-means histograms of two feature sets.
 - `precision_recall`: the share of fakes inside the real k-NN manifold, and vice versa.
 
@@ -553,8 +554,9 @@ def frechet_distance(x, y, shrinkage: str | float | None = None,
                      encoder: str | None = None) -> FrechetResult:
     """The Fréchet distance of Eq. 5.6.1 between embeddings `x` [n_x, d] and `y` [n_y, d]:
     ||mu_x - mu_y||^2 + tr(S_x + S_y - 2 (S_x S_y)^(1/2)), with np.cov (ddof=1) covariances and
-    the trace of the square root from a symmetric eigendecomposition (`trace_sqrt_product`), so
-    the result is real, finite and >= 0 (the trace part, the squared Bures distance, is clipped
+    the trace of the square root from the eigenvalues of a symmetric PSD matrix similar to
+    S_x S_y (`trace_sqrt_product`; never scipy's sqrtm of the non-symmetric product), so the
+    result is real, finite and >= 0 (the trace part, the squared Bures distance, is clipped
     at 0 against rounding).
 
     A full-rank covariance needs d + 1 samples per set; fewer are refused unless `shrinkage`
