@@ -30,9 +30,13 @@ default for plain text. Bad input raises `TextgenInputError` with one line; no r
 
 Speed: the reference set is the same for every hypothesis, so the largest count of each n-gram
 over the references is one table built once (for leave-one-out: the largest and second-largest
-count with who holds the largest), and n-grams are exact int64 codes (token ids, and for longer
-n-grams the dense rank of the (n-1)-gram prefix times the vocabulary size plus the last id, so
-nothing can collide).
+count with who holds the largest), and n-grams are exact int64 codes (token ids; an n-gram is
+its (n-1)-gram prefix's code times the vocabulary size plus its last id, the prefix codes first
+replaced by their dense ranks whenever the product could pass 2**62, so nothing can collide).
+
+Results are frozen dataclasses whose `.to_dict()` carries the value with the sample sizes and the
+settings' names. `BleuSplitMetric`, `SelfBleuSplitMetric`, `DistinctSplitMetric` and
+`FrechetSplitMetric` report them over a whole evaluation split (`zoo.eval.metrics.SplitMetric`).
 """
 from __future__ import annotations
 
