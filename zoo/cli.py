@@ -439,6 +439,14 @@ def _main(argv) -> int:
         where = f" {e.filename}" if e.filename else ""
         print(f"zoo: error: cannot write{where}: {e.strerror}; what was saved before is kept", file=sys.stderr)
         return 2
+    except tf.errors.UnavailableError as e:
+        # MultiWorkerMirroredStrategy: a peer worker died or became unreachable mid-step.
+        node = re.search(r"Detected at node '?([\w/.-]+)", str(e.message))
+        where = f" in {node.group(1)}" if node else ""
+        print("zoo: error: a peer worker of this multi-worker run was lost; the checkpoints saved so far "
+              "are kept: start every worker again with the same command to resume "
+              f"(TensorFlow: UnavailableError{where})", file=sys.stderr)
+        return 2
     except tf.errors.OpError as e:
         # TensorFlow's own file writes (checkpoints, SavedModels) report a full or read-only
         # folder under several error classes; anything else is a bug and keeps its traceback.

@@ -214,3 +214,36 @@ def test_two_workers_train_with_multi_worker_mirrored_strategy(tmp_path):
     assert names
     for n in names:
         np.testing.assert_allclose(chief.get_tensor(n), other.get_tensor(n), atol=1e-6)
+
+
+@pytest.mark.slow  # minutes of subprocess training: the slow tier (CI runs it)
+def test_losing_a_peer_worker_is_one_line_and_keeps_the_checkpoints(tmp_path):
+    """Issue 28 item 8: losing a peer ended the other worker with a bare UnavailableError."""
+    recipe = write_recipe(tmp_path, trainer={"max_steps": 100_000, "checkpoint_every_steps": 2,
+                                             "eval_every_steps": 100_000, "log_every_steps": 100_000})
+    run = tmp_path / "mw"
+    workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
+    envs = [{**ENV, "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})}
+            for i in range(2)]
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+    procs = []
+    for env, log in zip(envs, logs):
+        with open(log, "wb") as out:
+            procs.append(subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", run), env=env,
+                                          stdout=out, stderr=subprocess.STDOUT))
+    try:
+        deadline = time.time() + DEADLINE_S
+        while (recorded_step(run / "checkpoints") or 0) < 2:
+            assert procs[0].poll() is None and time.time() < deadline, logs[0].read_text()[-3000:]
+            time.sleep(0.05)
+        procs[1].kill()
+        procs[0].wait(timeout=DEADLINE_S)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    err = logs[0].read_text()
+    lines = [line for line in err.splitlines() if line.startswith("zoo: error")]
+    assert procs[0].returncode == 2 and "Traceback" not in err, err[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("zoo: error: a peer worker of this multi-worker run was lost"), lines
+    assert recorded_step(run / "checkpoints") >= 2
