@@ -121,6 +121,10 @@ def add_commands(sub) -> None:
     s.add_argument("--out", help="JSON path (default: SAMPLES.textgen.json)")
     s.set_defaults(fn=cmd_textgen_eval)
 
+    from zoo.models.textgen import study
+
+    study.add_commands(sub)
+
 
 if __name__ == "__main__":  # pragma: no cover
     from zoo.cli import main
