@@ -38,17 +38,20 @@ def test_word_swap_keeps_the_multiset_and_moves_only_chosen_words():
     assert Counter(some) == Counter(TEXT.split())
 
 
-def test_collapse_keeps_only_k_topics_and_n_samples():
+def test_collapse_keeps_only_k_topics_and_n_distinct_samples():
     sents = _sentences()
     for k in (1, 2, 6):
-        drawn = collapse(sents, k, 50, np.random.default_rng(k))
-        assert len(drawn) == 50
+        drawn = collapse(sents, k, 18, np.random.default_rng(k))
+        assert len(drawn) == 18 and len({s.text for s in drawn}) == 18
         assert len({s.topic for s in drawn}) == k
-    # One topic of 20 sentences for 50 samples: all 20 used, then repeats.
-    drawn = collapse(sents, 1, 50, np.random.default_rng(0))
-    assert len({s.text for s in drawn}) == 20
+    # A second draw of the same collapsed "model": same topics, other sentences.
+    a = collapse(sents, 2, 10, np.random.default_rng(7), np.random.default_rng(1))
+    b = collapse(sents, 2, 10, np.random.default_rng(7), np.random.default_rng(2))
+    assert {s.topic for s in a} == {s.topic for s in b} and a != b
     with pytest.raises(StudyError, match="7 topics"):
         collapse(sents, 7, 10, np.random.default_rng(0))
+    with pytest.raises(StudyError, match="at least 30"):   # one topic of 20 cannot give 30 distinct
+        collapse(sents, 1, 30, np.random.default_rng(0))
 
 
 def test_perturbed_samples_are_deterministic_per_seed():
@@ -56,6 +59,7 @@ def test_perturbed_samples_are_deterministic_per_seed():
     a = perturbed_samples(sents, "dropout", 0.3, 30, seed=4)
     assert a == perturbed_samples(sents, "dropout", 0.3, 30, seed=4)
     assert a != perturbed_samples(sents, "dropout", 0.3, 30, seed=5)
+    assert a != perturbed_samples(sents, "dropout", 0.3, 30, seed=4, draw=1)
     # Strength 0 of any perturbation is the clean sample set of the seed (one cell, cached once).
     clean = perturbed_samples(sents, "topics", "all", 30, seed=2)
     assert perturbed_samples(sents, "swap", 0.0, 30, seed=2) == clean

@@ -20,7 +20,7 @@ every cell also reports each metric's relative change from the clean cell of the
 so that positive means "worse" (`<metric>_worse`), which is how the claims compare metrics of
 different scales ("BLEU barely reacts while FD rises").
 
-The scorers are trained once through the platform and cached in `<out>/assets`: the fixed LM-score
+The scorers are trained once through the platform and cached in `--assets` (default runs/textgen_study): the fixed LM-score
 recipe on the training sentences, two sentence encoders (recipes/textgen/study_infersent.yaml,
 study_unisent.yaml) for FD / MAUVE / precision-recall, and one reverse LM per sample set
 (recipes/textgen/reverse_lm.yaml). The table and its claims are declared in
@@ -36,6 +36,7 @@ import hashlib
 import json
 import math
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -78,36 +79,43 @@ def word_swap(text: str, p: float, rng: np.random.Generator) -> str:
     return " ".join(words)
 
 
-def collapse(sentences, k: int, n: int, rng: np.random.Generator) -> list:
-    """`n` sentences drawn from `k` topics chosen uniformly at random among the topics of
-    `sentences` (items with `.topic`): without replacement while the chosen topics hold enough
-    sentences, the rest with replacement (a collapsed model repeats itself)."""
-    topics = sorted({s.topic for s in sentences})
-    if not 1 <= k <= len(topics):
-        raise StudyError(f"mode collapse to {k} topics: the sentences hold {len(topics)} topics")
-    allowed = set(rng.choice(topics, size=k, replace=False).tolist())
+def collapse(sentences, k: int, n: int, rng: np.random.Generator, draw_rng: np.random.Generator | None = None) -> list:
+    """`n` distinct sentences drawn from `k` topics chosen uniformly at random among the topics of
+    `sentences` (items with `.topic`) that hold at least ceil(n / k) sentences, so the draw never
+    repeats a sentence (§5.6.3 samples MultiNLI's large genres; a repeated sentence would be caught
+    by any n-gram overlap and is not the mode collapse the study emulates). `rng` picks the
+    topics, `draw_rng` (default: `rng`) the sentences: a second, independent sample set of the
+    same collapsed "model" shares the topics and redraws the sentences."""
+    draw_rng = rng if draw_rng is None else draw_rng
+    sizes = Counter(s.topic for s in sentences)
+    need = -(-n // k) if k >= 1 else n
+    eligible = sorted(t for t, c in sizes.items() if c >= need)
+    if not 1 <= k <= len(eligible):
+        raise StudyError(f"mode collapse to {k} topics of {n} samples needs {k} topics with at least {need} "
+                         f"sentences each; the sentences have {len(eligible)} such topics")
+    allowed = set(rng.choice(eligible, size=k, replace=False).tolist())
     pool = [s for s in sentences if s.topic in allowed]
-    if len(pool) >= n:
-        return [pool[i] for i in rng.choice(len(pool), size=n, replace=False)]
-    extra = rng.choice(len(pool), size=n - len(pool), replace=True)
-    order = rng.permutation(len(pool) + len(extra))
-    drawn = pool + [pool[i] for i in extra]
-    return [drawn[i] for i in order]
+    return [pool[i] for i in draw_rng.choice(len(pool), size=n, replace=False)]
 
 
-def perturbed_samples(sentences, perturbation: str, strength, n: int, seed: int) -> list[str]:
+def perturbed_samples(sentences, perturbation: str, strength, n: int, seed: int, draw: int = 0) -> list[str]:
     """The sample texts of one cell: `n` training sentences (all topics unless `topics`), then the
-    perturbation at its strength; deterministic per seed."""
+    perturbation at its strength; deterministic per (seed, draw). `draw` 1 is the second,
+    independent sample set of the same seed (same topics, other sentences, other perturbation)."""
     if perturbation not in PERTURBATIONS:
         raise StudyError(f"unknown perturbation {perturbation!r}; one of {', '.join(PERTURBATIONS)}")
-    rng = np.random.default_rng([seed, 5603])
     all_topics = len({s.topic for s in sentences})
     k = int(strength) if perturbation == "topics" and strength != "all" else all_topics
-    drawn = collapse(sentences, k, n, rng)
+    if k == all_topics:   # every topic: a plain random draw of the training sentences
+        rng = np.random.default_rng([seed, 5603, draw])
+        drawn = [sentences[i] for i in rng.choice(len(sentences), size=n, replace=False)]
+    else:
+        drawn = collapse(sentences, k, n, np.random.default_rng([seed, 5603]),
+                         np.random.default_rng([seed, 5603, draw]))
     texts = [s.text for s in drawn]
     if perturbation == "topics" or float(strength) == 0.0:  # (strength "all": every topic)
         return texts
-    prng = np.random.default_rng([seed, 5603, 1])
+    prng = np.random.default_rng([seed, 5603, draw, 1])
     fn = word_dropout if perturbation == "dropout" else word_swap
     return [fn(t, float(strength), prng) for t in texts]
 
@@ -136,13 +144,12 @@ def reference_set(held_out, size: int) -> list:
 class Study:
     """The study's data, its scorers (trained on first use, cached in `assets`) and its cells."""
 
-    def __init__(self, out, *, corpus: str = "wiki", samples: int = 500, references: int = 600,
+    def __init__(self, assets, *, corpus: str = "wiki", samples: int = 400, references: int = 600,
                  encoders: dict[str, str] | None = None, encoder_overrides=(), mauve_seeds=(0, 1, 2),
                  log=print):
         from zoo.models.textgen.data import topic_sentences
 
-        self.out = Path(out)
-        self.assets = self.out / "assets"
+        self.assets = Path(assets)
         self.corpus, self.n, self.mauve_seeds, self.log = corpus, int(samples), tuple(mauve_seeds), log
         self.train = topic_sentences(corpus, "train")
         self.reference = [s.text for s in reference_set(topic_sentences(corpus, "test"), references)]
@@ -197,7 +204,7 @@ class Study:
         from zoo.models.textgen.scores import evaluate_samples
 
         samples = perturbed_samples(self.train, perturbation, strength, self.n, seed)
-        second = perturbed_samples(self.train, perturbation, strength, self.n, seed + 1000)
+        second = perturbed_samples(self.train, perturbation, strength, self.n, seed, draw=1)
         encoders = self.encoders()
         settings = {"samples": samples, "second": second, "reference": self.reference,
                     "encoders": {k: str(v) for k, v in encoders.items()}, "mauve_seeds": self.mauve_seeds,
@@ -282,7 +289,11 @@ def _with_changes(cells: list[dict], clean: dict[int, dict]) -> list[dict]:
     return out
 
 
-def run_study(out, *, seeds: int | None = None, spec: str = STUDY_SPEC, only=None, log=print) -> dict:
+DEFAULT_ASSETS = "runs/textgen_study"
+
+
+def run_study(out, *, assets=DEFAULT_ASSETS, seeds: int | None = None, spec: str = STUDY_SPEC, only=None,
+              log=print) -> dict:
     """Run every cell of the declared grid for `seeds` seeds (cached: a rerun reads them), then
     write `textgen_study.json`, `textgen_study.md` (the table and its claims' verdicts, by
     `zoo.report`) and one PNG per perturbation into `out`."""
@@ -293,7 +304,7 @@ def run_study(out, *, seeds: int | None = None, spec: str = STUDY_SPEC, only=Non
     sizes = raw.get("sizes", {})
     seeds = int(seeds or raw.get("seeds", 5))
     out = Path(out)
-    study = Study(out, samples=sizes.get("samples", 500), references=sizes.get("references", 600),
+    study = Study(assets, samples=sizes.get("samples", 400), references=sizes.get("references", 600),
                   encoder_overrides=tuple(f"{k}={json.dumps(v)}" for k, v in (raw.get("encoder_set") or {}).items()),
                   mauve_seeds=tuple(range(int(sizes.get("mauve_seeds", 3)))), log=log)
     start = time.time()
@@ -310,7 +321,7 @@ def run_study(out, *, seeds: int | None = None, spec: str = STUDY_SPEC, only=Non
     for name, cs in cells.items():
         cs = _with_changes(cs, clean) if clean else cs
         cells[name] = cs
-        recorded[name] = ([{"seed": c["seed"], "run": f"assets/cells ({name} seed {c['seed']})", "key": name,
+        recorded[name] = ([{"seed": c["seed"], "run": f"{assets}/cells ({name} seed {c['seed']})", "key": name,
                             "metrics": c["metrics"]} for c in cs], seeds)
     for r in table.rows:
         recorded.setdefault(r.name, ([], seeds))
@@ -372,7 +383,8 @@ def plot_perturbation(perturbation: str, strengths, cells: dict, path: Path):
 
 
 def cmd_textgen_study(args) -> int:
-    record = run_study(args.out, seeds=args.seeds, only=args.only, log=lambda *a: print(*a, flush=True))
+    record = run_study(args.out, assets=args.assets, seeds=args.seeds, only=args.only,
+                       log=lambda *a: print(*a, flush=True))
     s = record["summary"]
     print(f"claims: " + ", ".join(f"{v} {k}" for k, v in s.items()))
     print(f"written: {Path(args.out) / 'textgen_study.md'}, textgen_study.json, "
@@ -384,6 +396,8 @@ def add_commands(sub) -> None:
     s = sub.add_parser("textgen-study", help="the §5.6.3 metric study (mode collapse, word dropout, word "
                                              "swapping): every metric vs strength, claims judged")
     s.add_argument("--out", required=True, help="folder for the table, JSON, PNGs and the cached scorers")
+    s.add_argument("--assets", default=DEFAULT_ASSETS, help="where the trained scorers and the cached cells "
+                                                            f"go (default: {DEFAULT_ASSETS})")
     s.add_argument("--seeds", type=int, help="repetitions (default: the declaration's, 5)")
     s.add_argument("--only", action="append", choices=PERTURBATIONS, help="run only these perturbations")
     s.set_defaults(fn=cmd_textgen_study)
