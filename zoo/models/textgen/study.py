@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -200,11 +201,16 @@ class Study:
     # cells
     def cell(self, perturbation: str, strength, seed: int) -> dict:
         """Every metric value of one (perturbation, strength, seed), cached by the samples' text."""
+        samples = perturbed_samples(self.train, perturbation, strength, self.n, seed)
+        second = perturbed_samples(self.train, perturbation, strength, self.n, seed, draw=1)
+        return self.score(samples, second, {"perturbation": perturbation, "strength": strength, "seed": seed})
+
+    def score(self, samples: list[str], second: list[str] | None, meta: dict) -> dict:
+        """Every metric of one sample set (and its independent second set, if any), cached in
+        `assets/cells` by the texts and the scorers."""
         from zoo.io import atomic_write_json
         from zoo.models.textgen.scores import evaluate_samples
 
-        samples = perturbed_samples(self.train, perturbation, strength, self.n, seed)
-        second = perturbed_samples(self.train, perturbation, strength, self.n, seed, draw=1)
         encoders = self.encoders()
         settings = {"samples": samples, "second": second, "reference": self.reference,
                     "encoders": {k: str(v) for k, v in encoders.items()}, "mauve_seeds": self.mauve_seeds,
@@ -220,23 +226,23 @@ class Study:
                                mauve_seeds=self.mauve_seeds, reference_embeddings=self._ref_cache)
         m = res["metrics"]
         values = {"bleu4": m["bleu4"]["value"], "self_bleu4": m["self_bleu4_leave_one_out"]["value"],
-                  "self_bleu4_independent": m["self_bleu4_independent"]["value"],
                   "distinct_4": m["distinct_4"]["value"], "unique_4grams": m["unique_4grams"]["value"],
                   "lm_score": m["lm_score"]["value"], "reverse_lm": m["reverse_lm"]["value"]}
+        if second is not None:
+            values["self_bleu4_independent"] = m["self_bleu4_independent"]["value"]
         for i, suffix in enumerate(order):
             src = "" if i == 0 else f"_{i + 1}"
             for name in ("fd", "mauve", "precision", "recall"):
                 values[f"{name}{suffix}"] = m[f"{name}{src}"]["value"]
-        # Clear the reverse LM's export: one per sample set adds up (the cell's numbers are kept).
-        cell = {"perturbation": perturbation, "strength": strength, "seed": seed, "metrics": values,
+        cell = {**meta, "metrics": values,
                 "samples": len(samples), "references": len(self.reference),
                 "topics_total": len({s.topic for s in self.train}),
                 "words": sum(len(t.split()) for t in samples), "seconds": round(time.time() - t, 1),
                 "details": {k: v.get("on") for k, v in m.items()}, "encoders": res["encoders"],
                 "example": samples[:3]}
         atomic_write_json(path, cell)
+        # One reverse-LM export per sample set adds up: the cell keeps its numbers, not the model.
         for d in (self.assets / "work" / "reverse_lm").glob("export-*"):
-            import shutil
             shutil.rmtree(d, ignore_errors=True)
         return cell
 
@@ -383,6 +389,11 @@ def plot_perturbation(perturbation: str, strengths, cells: dict, path: Path):
 
 
 def cmd_textgen_study(args) -> int:
+    if args.models:
+        record = run_model_study(args.out, assets=args.assets, seeds=args.seeds,
+                                 log=lambda *a: print(*a, flush=True))
+        print("claims: " + ", ".join(f"{v} {k}" for k, v in record["summary"].items()))
+        return 0
     record = run_study(args.out, assets=args.assets, seeds=args.seeds, only=args.only,
                        log=lambda *a: print(*a, flush=True))
     s = record["summary"]
@@ -400,4 +411,143 @@ def add_commands(sub) -> None:
                                                             f"go (default: {DEFAULT_ASSETS})")
     s.add_argument("--seeds", type=int, help="repetitions (default: the declaration's, 5)")
     s.add_argument("--only", action="append", choices=PERTURBATIONS, help="run only these perturbations")
+    s.add_argument("--models", action="store_true", help="run the model-size / training-time study instead "
+                                                         "(recipes/textgen/study_models.yaml; LSTM LMs, sampled)")
     s.set_defaults(fn=cmd_textgen_study)
+
+
+# -- model size and training time (§5.6.3, Figure 5.10) ---------------------------------------
+
+MODELS_SPEC = "textgen/study_models"
+
+
+def model_row(width: int, steps: int) -> str:
+    return f"lstm{width}_s{steps}"
+
+
+def sample_export(export, n: int, draw: int, max_tokens: int = 60) -> list[str]:
+    """`n` sentences sampled (temperature 1, from the beginning of text) from a language-model
+    export serving `TextGenerator`; sample i of draw d has seed d * 100003 + i. An empty sample
+    (the model ended the text at once) is kept: it is what the model produced."""
+    from zoo.export.client import open_export
+    from zoo.export.contracts import TextGenerator, require
+
+    client = require(open_export(export), TextGenerator, "the model study")
+    return [" ".join(client.generate("", max_tokens, seed=draw * 100003 + i)["text"].split()) for i in range(n)]
+
+
+def train_checkpoints(study: Study, recipe: str, width: int, steps: list[int], log=print) -> dict[int, Path]:
+    """Train `recipe` at `model.units = width` on the study's training sentences (one paragraph
+    each) through the platform's trainer, exporting the model after each of `steps` (the run
+    resumes from its checkpoint up to the next budget: one training, several checkpoints)."""
+    from zoo.config import load_recipe
+    from zoo.export import export_run
+    from zoo.io import atomic_write
+
+    corpus = study.assets / "lm_train_sentences.txt"
+    if not corpus.is_file():
+        atomic_write(corpus, "\n\n".join(" ".join(s.text.split()) for s in study.train) + "\n")
+    run_dir = study.assets / f"lm-{width}"
+    out = {}
+    for s in sorted(steps):
+        export_dir = study.assets / f"lm-{width}-s{s}-export"
+        if not (export_dir / "manifest.json").is_file():
+            t = time.time()
+            saved = run_dir / "recipe.yaml"
+            # A later budget resumes the run: its saved recipe (with the model arguments the first
+            # training adopted) and only the step budget changed.
+            config = load_recipe(str(saved), [f"trainer.max_steps={s}"]) if saved.is_file() else \
+                load_recipe(recipe, [f"model.units={width}", f"trainer.max_steps={s}",
+                                     f"data.corpus={json.dumps(str(corpus))}",
+                                     f"runtime.run_dir={json.dumps(str(run_dir))}", "runtime.progress=false"])
+            from zoo.training.trainer import Trainer
+
+            metrics = Trainer(config, log=lambda *a, **k: None).fit()
+            if metrics.get("interrupted"):
+                raise StudyError(f"training {recipe} ({width} units) was interrupted; rerun to resume")
+            (run_dir / "metrics.json").rename(run_dir / f"metrics-s{s}.json")   # the next budget resumes
+            export_run(run_dir, export_dir)
+            log(f"{recipe} {width} units, {s} steps: test perplexity {metrics.get('perplexity', float('nan')):.1f} "
+                f"({time.time() - t:.0f} s)")
+        out[s] = export_dir
+    return out
+
+
+def run_model_study(out, *, assets=DEFAULT_ASSETS, seeds: int | None = None, spec: str = MODELS_SPEC,
+                    log=print) -> dict:
+    """Figure 5.10 at CPU scale: LSTM LMs of the declared widths, exported at several training
+    budgets, sampled `seeds` times (independent draws of the same checkpoint), every metric per
+    checkpoint; `textgen_study_models.{md,json,png}` in `out`, claims judged by zoo.report over
+    the draws."""
+    import yaml
+
+    from zoo.config import REPO_RECIPES
+    from zoo.io import atomic_write, atomic_write_json
+    from zoo.report.render import table_markdown, table_result
+    from zoo.report.spec import _table
+
+    path = REPO_RECIPES / f"{spec}.yaml"
+    raw = yaml.safe_load(path.read_text())
+    widths, steps = [int(w) for w in raw["widths"]], [int(s) for s in raw["steps"]]
+    seeds = int(seeds or raw.get("seeds", 3))
+    sizes = raw.get("sizes", {})
+    table_raw = dict(raw["table"])
+    table_raw["rows"] = {model_row(w, s): {"recipe": f"{raw['recipe']} units={w} steps={s}"}
+                         for w in widths for s in steps}
+    table = _table("textgen", "study_models", table_raw, str(path))
+    out = Path(out)
+    study = Study(assets, samples=sizes.get("samples", 400), references=sizes.get("references", 600),
+                  mauve_seeds=tuple(range(int(sizes.get("mauve_seeds", 3)))), log=log)
+    start = time.time()
+    cells: dict[str, list[dict]] = {}
+    for w in widths:
+        exports = train_checkpoints(study, raw["recipe"], w, steps, log=log)
+        for s in steps:
+            for d in range(seeds):
+                samples = sample_export(exports[s], study.n, d)
+                c = study.score(samples, None, {"width": w, "steps": s, "seed": d})
+                cells.setdefault(model_row(w, s), []).append(c)
+                log(f"[{time.time() - start:6.0f} s] {model_row(w, s)} draw {d}: "
+                    + ", ".join(f"{k}={v:.4g}" for k, v in c["metrics"].items() if k in ("bleu4", "fd", "lm_score", "reverse_lm")))
+    recorded = {name: ([{"seed": c["seed"], "run": f"{assets}/cells ({name} draw {c['seed']})", "key": name,
+                         "metrics": c["metrics"]} for c in cs], seeds) for name, cs in cells.items()}
+    result = table_result(table, None, "cpu", recorded=recorded)
+    fig = plot_models(widths, steps, cells, out / "textgen_study_models.png")
+    md = ["# Model size and training time (Semeniuta 2019, §5.6.3, Figure 5.10) at CPU scale", "",
+          f"Generated by `zoo textgen-study --models --out {out}` on {time.strftime('%Y-%m-%d')}; declared in "
+          f"recipes/{spec}.yaml. {raw.get('note', '')}", "", table_markdown(table, result, "cpu"), "",
+          f"![{fig.stem}]({fig.name})"]
+    atomic_write(out / "textgen_study_models.md", "\n".join(md) + "\n")
+    atomic_write_json(out / "textgen_study_models.json", {
+        "spec": f"recipes/{spec}.yaml", "widths": widths, "steps": steps, "draws": seeds, "claims": result["claims"],
+        "summary": result["summary"], "cells": cells, "figures": [fig.name], "seconds": round(time.time() - start, 1)})
+    return {"summary": result["summary"], "figures": [fig.name]}
+
+
+def plot_models(widths, steps, cells, path: Path):
+    """Small multiples: every metric against training steps, one line per width (mean ± std)."""
+    from matplotlib.figure import Figure
+
+    from zoo.io import atomic_save_figure
+
+    first = cells[model_row(widths[0], steps[0])][0]["metrics"]
+    shown = [(k, label) for k, label in PLOTTED if k in first]
+    cols = 4
+    rows = math.ceil(len(shown) / cols)
+    fig = Figure(figsize=(3.2 * cols, 2.4 * rows))
+    for i, (k, label) in enumerate(shown):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        for w in widths:
+            vals = [[c["metrics"][k] for c in cells[model_row(w, s)]] for s in steps]
+            ax.errorbar(steps, [float(np.mean(v)) for v in vals],
+                        yerr=[float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in vals],
+                        marker="o", capsize=3, label=f"{w} units")
+        ax.set_title(f"{label} ({'higher' if HIGHER_BETTER.get(k) else 'lower'} better)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("training steps", fontsize=7)
+        if i == 0:
+            ax.legend(fontsize=6)
+    fig.suptitle("§5.6.3 model size and training time: every metric per checkpoint, mean ± std over sample draws",
+                 fontsize=10)
+    fig.tight_layout()
+    return atomic_save_figure(fig, path)
