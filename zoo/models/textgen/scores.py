@@ -188,6 +188,10 @@ def train_lm(texts, workdir, *, recipe: str, seed: int = 0, overrides=(), keep: 
     run_dir, export_dir = workdir / f"run-{key}", workdir / f"export-{key}"
     config = config.with_overrides([f"runtime.run_dir={json.dumps(str(run_dir))}"])
     if not (export_dir / "manifest.json").is_file():
+        # A run folder without its export is an interrupted training of these same texts: the
+        # model is counted again in seconds, from a clean folder (its recorded model arguments,
+        # adopted from the data, would not match a fresh config).
+        shutil.rmtree(run_dir, ignore_errors=True)
         workdir.mkdir(parents=True, exist_ok=True)
         atomic_write(corpus, text)
         try:
