@@ -18,7 +18,7 @@ precision/recall compare.
 
 Ids: 0 is padding (the shared tokenizers never produce 0: it is their `<eos>`), 1 `<unk>`, then
 pieces; rows are right-padded. `model(ids)` -> the code [batch, code_dim] in the model's compute
-dtype; a sentence with no token has the zero code.
+dtype; a sentence with no token has the zero code (whatever the biases: `call` zeroes it).
 
 The training heads (the `textgen_encoder` task, `zoo/models/textgen/task.py`) sit beside the
 encoder, never on its path: `num_topics > 0` adds a linear topic classifier
@@ -148,7 +148,10 @@ class SentenceEncoder(keras.Model):
         if not self.built:
             self.build()
         ids = ops.convert_to_tensor(ids, "int32")
-        return self.encode(ids, ops.not_equal(ids, PAD), training=training)
+        mask = ops.not_equal(ids, PAD)
+        code = self.encode(ids, mask, training=training)
+        # No token, no code: an empty text is the zero vector whatever the biases say.
+        return code * ops.cast(ops.any(mask, axis=1), code.dtype)[:, None]
 
     def encode(self, ids, mask, training=False):
         raise NotImplementedError
