@@ -119,7 +119,10 @@ def test_encoder_metrics_and_too_few_samples(tmp_path, capsys, texts, smoke_run)
 
 @pytest.mark.slow
 def test_every_metric_with_lm_and_reverse_lm(tmp_path, capsys, texts, smoke_run):
-    """The whole command: an encoder, an LM export and the reverse LM trained on the samples."""
+    """The whole command: an encoder, an LM export and the reverse LM trained on the samples
+    (three n-gram trainings and exports, minutes). Default tier: the command without the reverse
+    LM (test_tiny_end_to_end_without_encoder, test_encoder_metrics_and_too_few_samples), the LM
+    score's definition (test_scores.py) and the reverse LM's test split (test_scores.py)."""
     train, test = texts
     encoder, lm = smoke_run("textgen").export, smoke_run("lm").export
     samples = _write(tmp_path / "samples.txt", train[:120])
