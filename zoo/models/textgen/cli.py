@@ -125,8 +125,3 @@ def add_commands(sub) -> None:
 
     study.add_commands(sub)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    from zoo.cli import main
-
-    sys.exit(main(["textgen-eval", *sys.argv[1:]]))
