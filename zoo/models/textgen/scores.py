@@ -66,7 +66,7 @@ class ReverseLMResult:
     perplexity: float        # of the reference under the LM trained on the samples (DEFINITION)
     nll_per_word: float
     bits_per_char: float
-    samples: int             # samples the reverse LM was trained on
+    samples: int             # nonempty samples the reverse LM was trained on
     held_out_samples: int    # samples the lm task kept as its own test split (by content hash)
     reference_texts: int
     reference_words: int
@@ -111,7 +111,7 @@ def open_scorer(export):
 
 
 def _context_limit(client) -> int | None:
-    """The longest text in tokens an export declares it reads (None: unbounded)."""
+    """The longest text, in characters, an export declares it reads (None: unbounded)."""
     limits = [int(e[k]) for e in client.entries.values() for k in ("max_length", "max_text_tokens")
               if isinstance(e.get(k), int)]
     return min(limits) if limits else None
@@ -220,7 +220,8 @@ def reverse_lm_score(samples, reference, workdir, *, recipe: str = REVERSE_LM_RE
     scored = lm_score(export_dir, reference, what="reference")
     held = _held_out(samples, fraction)
     return ReverseLMResult(perplexity=scored.perplexity, nll_per_word=scored.nll_per_word,
-                           bits_per_char=scored.bits_per_char, samples=len(samples) - held,
+                           bits_per_char=scored.bits_per_char,
+                           samples=sum(1 for t in samples if t.split()) - held,   # empty ones: nothing to read
                            held_out_samples=held, reference_texts=scored.texts, reference_words=scored.words,
                            recipe=recipe, run_key=run_key(config), model=scored.model.split(" at ")[0])
 
