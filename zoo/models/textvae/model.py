@@ -77,8 +77,14 @@ def content_noise(ids, dim: int):
 
 
 def kl_to_prior(mu, logvar):
-    """KL(N(mu, diag exp(logvar)) || N(0, I)) per row, in nats (closed form)."""
-    return 0.5 * tf.reduce_sum(tf.exp(logvar) + tf.square(mu) - 1.0 - logvar, axis=-1)
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) per row, in nats (closed form), float32.
+
+    Computed in float64 as 0.5 * sum(expm1(logvar) - logvar + mu^2): near the prior (the start of
+    training, a collapsed posterior) exp(logvar) - 1 - logvar cancels to a few float32 ulps,
+    which made the KL of one batch differ with how it was split over replicas."""
+    mu, logvar = tf.cast(mu, tf.float64), tf.cast(logvar, tf.float64)
+    kl = 0.5 * tf.reduce_sum(tf.math.expm1(logvar) - logvar + tf.square(mu), axis=-1)
+    return tf.cast(kl, tf.float32)
 
 
 class _TextVAE(keras.Model):
@@ -223,7 +229,10 @@ class HybridVAE(_TextVAE):
         dtype = self.dtype_policy
 
         def norm(name):
-            return keras.layers.BatchNormalization(name=name, dtype=dtype)
+            # synchronized: the statistics of the global batch, all-reduced over the replicas, so
+            # every replica's copy of the moving averages gets the same update (unsynchronized,
+            # each replica averaged its own half-batch and the copies drifted apart).
+            return keras.layers.BatchNormalization(name=name, dtype=dtype, synchronized=True)
 
         self.enc_convs, self.enc_norms = [], []
         for i, c in enumerate(self.encoder_channels):
