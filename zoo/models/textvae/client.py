@@ -60,6 +60,8 @@ class TextVAEClient(ExportClient, Reconstructor, TextEncoder):
     @texts_in(TEXT_OR_BYTES)
     def encode(self, texts) -> np.ndarray:
         """The posterior mean of each text: float32 [latent_dim], [batch, latent_dim] for a list."""
+        if not texts:
+            return np.zeros((0, self.latent_dim), np.float32)
         return self.call(self._path, "encode", self.ids(texts))["mu"]
 
     @texts_in(TEXT_OR_BYTES)
@@ -70,6 +72,8 @@ class TextVAEClient(ExportClient, Reconstructor, TextEncoder):
     @texts_in(TEXT_OR_BYTES)
     def reconstruct(self, texts):
         """Each text greedily decoded from its posterior mean, of the input's type (str or bytes)."""
+        if not texts:
+            return []
         return self._texts(self.call(self._path, "reconstruct", self.ids(texts))["bytes"], texts)
 
     # -- generation ------------------------------------------------------------------------------
@@ -80,6 +84,8 @@ class TextVAEClient(ExportClient, Reconstructor, TextEncoder):
             raise ExportError(f"z must have {self.latent_dim} values per code (shape [{self.latent_dim}] "
                               f"or [batch, {self.latent_dim}]), got shape {list(z.shape)}")
         single = z.ndim == 1
+        if not single and len(z) == 0:
+            return []
         texts = self._texts(self.call(self._path, "decode", z[None] if single else z)["bytes"])
         return texts[0] if single else texts
 
@@ -89,6 +95,8 @@ class TextVAEClient(ExportClient, Reconstructor, TextEncoder):
             raise ExportError(f"count must be a non-negative integer, got {count!r}")
         if count > self.entries[self._path]["max_count"]:
             raise ExportError(f"count must be at most {self.entries[self._path]['max_count']}, got {count}")
+        if count == 0:
+            return []
         out = self.call(self._path, "sample", {"count": np.int32(count), "seed": np.int32(seed)})
         return self._texts(out["bytes"])
 

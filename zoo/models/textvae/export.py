@@ -13,7 +13,8 @@ with END as the windows were padded in training). Signatures of `length_{L}/`:
                                                           greedily decoded from the posterior mean}
 
 serving_default is `reconstruct`. The functions check their inputs in the graph (shape, byte
-range, finite codes, a count in [0, 10000]) and say so in a sentence.
+range, finite codes, a count in [1, 10000]) and say so in a sentence. (An empty batch is the
+client's to answer: the decoders' matmuls cannot reshape a batch of none inside the loop.)
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ class TextVAEServing(ServingModule):
         return {"bytes": self.model.generate(z)}
 
     def _sample(self, count, seed):
-        count = checked_input(count, "count", [], value_range=(0, MAX_COUNT))
+        count = checked_input(count, "count", [], value_range=(1, MAX_COUNT))
         z = tf.random.stateless_normal(tf.stack([count, self.model.latent_dim]), seed=tf.stack([seed, 0]))
         return {"z": z, "bytes": self.model.generate(z)}
 

@@ -57,8 +57,8 @@ def _example_ids(model, batch, rng):
 
 
 def content_noise(ids, dim: int):
-    """Standard normal noise [B, dim] that is a function of each row of `ids` alone (a MINSTD
-    hash of the row, Box-Muller of two hashed uniforms per unit): the same for a row whatever
+    """Standard normal noise [B, dim] that is a function of each row of `ids` alone (a hash of
+    the row, Box-Muller of two hashed uniforms per unit): the same for a row whatever
     batch or replica it is in, so evaluating with it is reproducible and the same on any number
     of replicas. Not for training, where every step needs fresh noise."""
     length = ids.shape[1]
@@ -66,10 +66,15 @@ def content_noise(ids, dim: int):
     row = tf.math.floormod(tf.reduce_sum((tf.cast(ids, tf.int64) + 2) * weights, axis=1), _PRIME)
 
     def uniform01(offset):
-        s = tf.math.floormod(row[:, None] + np.arange(dim, dtype=np.int64)[None] * 7919 + offset, _PRIME)
-        for _ in range(3):   # mix: each round multiplies by the MINSTD multiplier modulo 2^31 - 1
-            s = tf.math.floormod(s * 48271, _PRIME)
-        return (tf.cast(tf.maximum(s, 1), tf.float64) / _PRIME)
+        # A 32-bit integer hash of (row, unit, offset) (xor-shift-multiply rounds), so units of
+        # one row are not linear functions of each other; every product stays below 2^59.
+        s = tf.bitwise.bitwise_and(row[:, None] + np.arange(dim, dtype=np.int64)[None] * 2654435761 + offset,
+                                   0xFFFFFFFF)
+        for _ in range(3):
+            s = tf.bitwise.bitwise_and((tf.bitwise.bitwise_xor(s, tf.bitwise.right_shift(s, 16))) * 0x45D9F3B,
+                                       0xFFFFFFFF)
+        s = tf.bitwise.bitwise_xor(s, tf.bitwise.right_shift(s, 16))
+        return (tf.cast(s, tf.float64) + 0.5) / 2.0 ** 32
 
     u1, u2 = uniform01(1013), uniform01(500009)
     noise = tf.sqrt(-2.0 * tf.math.log(u1)) * tf.cos(2.0 * np.pi * u2)
