@@ -21,8 +21,10 @@ before TensorFlow loads and then runs `main` here.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import re
 import signal
 import sys
 import warnings
@@ -236,10 +238,12 @@ def cmd_generate(args):
     if args.top_k is not None and args.top_k < 1:
         raise RecipeError(f"--top-k must be at least 1, got {args.top_k}")
     try:
-        check_sampler(args.temperature, args.top_k or 0, args.top_p, args.beam or 1)
+        check_sampler(args.temperature, args.top_k or 0, args.top_p, 1 if args.beam is None else args.beam,
+                      args.length_penalty, args.seed)
     except ValueError as e:
         raise RecipeError(str(e).replace("top_k", "--top-k").replace("top_p", "--top-p")
-                          .replace("temperature", "--temperature")) from None
+                          .replace("temperature", "--temperature").replace("beam size", "--beam")
+                          .replace("length penalty", "--length-penalty").replace("seed", "--seed")) from None
     from zoo.export import TextGenerator
 
     client = _client_that(args.export, TextGenerator, "zoo generate")
@@ -427,7 +431,37 @@ def _main(argv) -> int:
         msg = " ".join(str(msg).split())  # one line, whatever the message's own layout
         print(f"zoo: error: {msg}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.errno not in _STORAGE_ERRNOS:
+            raise
+        # A read-only, full or over-quota folder: every write of the zoo is atomic (temporary file,
+        # then rename), so what was saved before (checkpoints, exports) is intact.
+        where = f" {e.filename}" if e.filename else ""
+        print(f"zoo: error: cannot write{where}: {e.strerror}; what was saved before is kept", file=sys.stderr)
+        return 2
+    except tf.errors.UnavailableError as e:
+        # MultiWorkerMirroredStrategy: a peer worker died or became unreachable mid-step.
+        node = re.search(r"Detected at node '?([\w/.-]+)", str(e.message))
+        where = f" in {node.group(1)}" if node else ""
+        print("zoo: error: a peer worker of this multi-worker run was lost; the checkpoints saved so far "
+              "are kept: start every worker again with the same command to resume "
+              f"(TensorFlow: UnavailableError{where})", file=sys.stderr)
+        return 2
+    except tf.errors.OpError as e:
+        # TensorFlow's own file writes (checkpoints, SavedModels) report a full or read-only
+        # folder under several error classes; anything else is a bug and keeps its traceback.
+        text = " ".join(str(e.message).split())
+        if not any(k in text for k in _STORAGE_MESSAGES):
+            raise
+        text = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:\w+\]|\s*\[\[.*", "", text).strip()
+        print(f"zoo: error: cannot write {text}; the last checkpoint saved before is kept", file=sys.stderr)
+        return 2
     return code if isinstance(code, int) else 0
+
+
+_STORAGE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM}
+_STORAGE_MESSAGES = ("No space left", "Read-only file system", "File too large", "Permission denied",
+                     "Disk quota exceeded")
 
 
 if __name__ == "__main__":

@@ -83,8 +83,8 @@ class Range:
                 and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
 
     def describe(self) -> str:
-        low = (f"[{self.ge:g}" if self.ge is not None else f"({self.gt:g}" if self.gt is not None else None)
-        high = (f"{self.le:g}]" if self.le is not None else f"{self.lt:g})" if self.lt is not None else None)
+        low = (f"[{_num(self.ge)}" if self.ge is not None else f"({_num(self.gt)}" if self.gt is not None else None)
+        high = (f"{_num(self.le)}]" if self.le is not None else f"{_num(self.lt)})" if self.lt is not None else None)
         if low and high:
             return f"in {low}, {high}"
         if low:
@@ -94,7 +94,13 @@ class Range:
         return "any value"
 
 
+def _num(v) -> str:
+    return str(v) if isinstance(v, int) else f"{v:g}"
+
+
 PositiveInt = Annotated[int, Range(ge=1)]
+# Keras and NumPy take seeds below 2**32 (keras.utils.set_random_seed raises past it).
+Seed = Annotated[int, Range(ge=0, le=2**32 - 1)]
 NonNegativeInt = Annotated[int, Range(ge=0)]
 PositiveFloat = Annotated[float, Range(gt=0)]
 NonNegativeFloat = Annotated[float, Range(ge=0)]
@@ -126,7 +132,7 @@ class DataConfig:
     batch_size: PositiveInt = 32               # global batch size (all replicas together)
     max_paragraphs: PositiveInt | None = None  # cap on training items (quick runs)
     max_test_paragraphs: PositiveInt | None = 2000
-    seed: NonNegativeInt = 0
+    seed: Seed = 0
 
 
 @dataclass(frozen=True)
@@ -159,7 +165,7 @@ class TrainerConfig:
     keep_checkpoints: PositiveInt = 3
     average_checkpoints: PositiveInt = 1     # final model = mean of the last N saved checkpoints' weights
     text_samples: NonNegativeInt = 3
-    seed: NonNegativeInt = 0
+    seed: Seed = 0
 
     def __post_init__(self):
         check_optimizer(self.optimizer, self.optimizer_args)

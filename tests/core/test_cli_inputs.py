@@ -105,6 +105,25 @@ def test_exponent_numbers_are_numbers_where_a_number_is_expected(capsys):
         assert code == 2 and err.startswith(f"zoo: error: {expected}") and err.count("\n") == 1, err
 
 
+def test_sampler_and_seed_settings_no_sampler_can_use_get_one_line(capsys, tmp_path):
+    """Issue 28 items 4 and 7: `--beam 0` sampled silently, a NaN, infinite or -50 length penalty
+    was taken, a huge `--seed` or `trainer.seed` ended in an OverflowError/ValueError traceback.
+    The settings are refused before any export is opened (the path need not exist)."""
+    export = tmp_path / "no_export"
+    for args, expected in [(["--beam", "0"], "--beam must be an integer >= 1, got 0"),
+                           (["--beam", "2", "--length-penalty", "nan"], "--length-penalty must be a finite number >= 0"),
+                           (["--beam", "2", "--length-penalty", "inf"], "--length-penalty must be a finite number >= 0"),
+                           (["--beam", "2", "--length-penalty", "-50"], "--length-penalty must be a finite number >= 0"),
+                           (["--seed", str(2**70)], "--seed must be an integer in [0, 2**63)")]:
+        code, out, err = cli(capsys, "generate", export, "--prompt", "a", *args)
+        assert code == 2 and err.startswith(f"zoo: error: {expected}") and err.count("\n") == 1, (args, err)
+    for key in ("trainer.seed", "data.seed"):
+        code, _, err = cli(capsys, "recipe", "byte_rcae/smoke", "--set", f"{key}={2**32}")
+        assert code == 2 and err.startswith(f"zoo: error: {key} must be an integer in [0, 4294967295]"), err
+    code, out, _ = cli(capsys, "recipe", "byte_rcae/smoke", "--set", f"trainer.seed={2**32 - 1}")
+    assert code == 0 and f"seed: {2**32 - 1}" in out
+
+
 @pytest.mark.parametrize("kind", ["character device", "FIFO"])
 def test_data_that_is_no_regular_file_says_what_it_is(kind, tmp_path, capsys):
     if kind == "FIFO":

@@ -523,3 +523,30 @@ def test_a_run_with_a_damaged_model_keras_is_a_named_error(exported, tmp_path, c
     assert err.startswith("zoo: error: ") and err.count("\n") == 1, err
     assert "model.keras' is corrupted or truncated" in err and "latest checkpoint" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_export_again_keeps_what_zoo_eval_wrote_for_the_same_weights(exported, tmp_path, capsys):
+    """Issue 28 item 3: re-exporting must not delete `eval/` (written by `zoo eval`) without
+    saying so; kept when the weights are the same, refused with one line when they are not."""
+    model, run, _ = exported
+    config = load_recipe(run / "recipe.yaml")
+    out = tmp_path / "out"
+    export_model(model, config, out, depths=[0])
+    (out / "eval").mkdir()
+    (out / "eval" / "metrics.json").write_text('{"error": 0.25}')
+    (out / "notes.txt").write_text("mine")
+    fingerprint = read_manifest(out)["weights_sha256"]
+    export_model(model, config, out, depths=[1])  # same weights, another SavedModel
+    assert read_manifest(out)["weights_sha256"] == fingerprint
+    assert not (out / "depth_0").exists()  # the exporter's own earlier folder is replaced
+    assert (out / "eval" / "metrics.json").read_text() == '{"error": 0.25}'
+    assert (out / "notes.txt").read_text() == "mine"
+    assert "kept eval/, notes.txt" in capsys.readouterr().err
+
+    other = zoo.create_model("byte_rcae_n2", features=32, max_length=64, build=True)
+    other.set_weights([w + 1.0 for w in model.get_weights()])  # other weights, same shapes
+    export_model(other, config, out, depths=[1])
+    assert read_manifest(out)["weights_sha256"] != fingerprint
+    assert not (out / "eval").exists()
+    err = capsys.readouterr().err
+    assert "eval/, notes.txt of the earlier export not carried over" in err and "other weights" in err

@@ -169,6 +169,19 @@ def test_a_diverging_loss_stops_without_saving_it(tmp_path, capsys):
                 assert np.isfinite(value).all(), (s, n)
 
 
+def test_divergence_in_the_last_step_is_caught_before_anything_is_shipped(tmp_path, capsys):
+    """Issue 28 item 7: one step at a learning rate of 1e30 leaves finite weights (~1e30) and a
+    NaN evaluation; it must not end with exit 0, a NaN metrics.json and an export."""
+    run = tmp_path / "run"
+    recipe = small_recipe(tmp_path / "r.yaml", run, optimizer="sgd", learning_rate=1e30, momentum=0.0,
+                          max_steps=1, checkpoint_every_steps=1)
+    code, _, err = run_cli(capsys, "train", recipe, "--export", tmp_path / "out")
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("zoo: error: training diverged at step 1: the evaluated ") and " is nan" in err
+    for made in (run / "model.keras", run / "metrics.json", tmp_path / "out"):
+        assert not made.exists(), made
+
+
 @pytest.mark.parametrize("override, message", [
     ("trainer.learning_rate=-0.1", "trainer.learning_rate must be a number > 0, got -0.1"),
     ("trainer.max_steps=0", "trainer.max_steps must be a positive integer or null, got 0"),
@@ -264,3 +277,30 @@ def test_ctrl_c_before_training_is_one_line_and_status_130(tmp_path):
     lines = [l for l in err.splitlines() if l.startswith("zoo:") or "Traceback" in l]
     assert lines == ["zoo: interrupted"], err
     assert not (tmp_path / "run" / "model.keras").exists()
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_keeps_the_last_one(tmp_path, capsys):
+    """Issue 28 item 4: a full folder ended in a `ResourceExhaustedError` traceback from SaveV2.
+    The disk fills up here by a file-size limit (RLIMIT_FSIZE) on a real `zoo train`: writes past
+    it fail as they do on a full disk; the earlier checkpoint stays intact and the run resumes."""
+    run = tmp_path / "run"
+    recipe = small_recipe(tmp_path / "r.yaml", run, max_steps=2, checkpoint_every_steps=1, keep_checkpoints=5)
+    assert run_cli(capsys, "train", recipe)[0] == 0
+    data = max(p.stat().st_size for p in (run / "checkpoints").glob("ckpt-2.data-*"))
+    longer = small_recipe(tmp_path / "r4.yaml", run, max_steps=4, checkpoint_every_steps=1, keep_checkpoints=5)
+    limit = data // 2   # the next checkpoint's data file cannot be written; small files still can
+    setup = ("import resource, signal, sys, zoo_env; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+             f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+             f"sys.argv = ['zoo', 'train', {str(longer)!r}]; sys.exit(zoo_env.main())")
+    proc = subprocess.run([sys.executable, "-c", setup], env=ENV, capture_output=True, text=True, timeout=1800)
+    err = [line for line in proc.stderr.splitlines() if line.startswith("zoo: ")]
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert len(err) == 1 and err[0].startswith("zoo: error: ") and "File too large" in err[0], proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert 2 in steps(run / "checkpoints") and not (run / "checkpoints" / "ckpt-3.index").exists() or \
+        3 not in steps(run / "checkpoints")
+    # The earlier checkpoint is intact: the run resumes from it and finishes once space is back.
+    code, _, err = run_cli(capsys, "train", longer)
+    assert code == 0, err
+    assert json.loads((run / "metrics.json").read_text())["step"] == 4

@@ -76,8 +76,8 @@ def _train(recipe, run, module="zoo_env"):
     return out.stdout + out.stderr
 
 
-# Slow tier: test_killed_in_a_phase_of_two_optimizers_resumes_exactly below kills and resumes
-# a run across a pass boundary too (both optimizers' state, the data position, exact weights).
+# Slow tier, as every kill test here: the default tier resumes a run stopped by a real SIGTERM
+# (test_faults.py) and checks each stream's position (test_streams_and_hooks.py).
 @pytest.mark.slow
 def test_killed_training_resumes_with_its_optimizer_state(tmp_path):
     # Short paragraphs (few buckets, few traces) and many per pass (each pass is a new pipeline).
@@ -102,6 +102,7 @@ def test_killed_training_resumes_with_its_optimizer_state(tmp_path):
         np.testing.assert_allclose(wa, wb, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_killed_in_a_phase_of_two_optimizers_resumes_exactly(tmp_path):
     """One phase, two updates (SGD on layer 1, Adam twice per step on the rest): after SIGKILL,
     the rerun restores both optimizers and the data position and ends where an uninterrupted
@@ -139,6 +140,7 @@ def test_killed_in_a_phase_of_two_optimizers_resumes_exactly(tmp_path):
         assert [s for s, _ in scalars(killed / "tb" / "train", tag)][-1] == 60, tag
 
 
+@pytest.mark.slow
 def test_killed_in_a_phase_over_two_streams_with_hooks_resumes_bit_for_bit(tmp_path):
     """tests/two_streams.py: one phase, three updates over two data streams of different lengths
     (32 and 6 batches per pass) and none, a moving average and weight clipping after updates,
@@ -187,6 +189,9 @@ def _free_port():
         return s.getsockname()[1]
 
 
+# Slow tier: the default tier trains two real replicas under MirroredStrategy (test_trainer.py)
+# and starts a worker whose peer never comes (test_cli_inputs.py).
+@pytest.mark.slow
 def test_two_workers_train_with_multi_worker_mirrored_strategy(tmp_path):
     recipe = write_recipe(tmp_path, trainer={"max_steps": 12, "checkpoint_every_steps": 6,
                                              "eval_every_steps": 1000, "log_every_steps": 6})
@@ -211,3 +216,36 @@ def test_two_workers_train_with_multi_worker_mirrored_strategy(tmp_path):
     assert names
     for n in names:
         np.testing.assert_allclose(chief.get_tensor(n), other.get_tensor(n), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_losing_a_peer_worker_is_one_line_and_keeps_the_checkpoints(tmp_path):
+    """Issue 28 item 8: losing a peer ended the other worker with a bare UnavailableError."""
+    recipe = write_recipe(tmp_path, trainer={"max_steps": 100_000, "checkpoint_every_steps": 2,
+                                             "eval_every_steps": 100_000, "log_every_steps": 100_000})
+    run = tmp_path / "mw"
+    workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
+    envs = [{**ENV, "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})}
+            for i in range(2)]
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+    procs = []
+    for env, log in zip(envs, logs):
+        with open(log, "wb") as out:
+            procs.append(subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", run), env=env,
+                                          stdout=out, stderr=subprocess.STDOUT))
+    try:
+        deadline = time.time() + DEADLINE_S
+        while (recorded_step(run / "checkpoints") or 0) < 2:
+            assert procs[0].poll() is None and time.time() < deadline, logs[0].read_text()[-3000:]
+            time.sleep(0.05)
+        procs[1].kill()
+        procs[0].wait(timeout=DEADLINE_S)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    err = logs[0].read_text()
+    lines = [line for line in err.splitlines() if line.startswith("zoo: error")]
+    assert procs[0].returncode == 2 and "Traceback" not in err, err[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("zoo: error: a peer worker of this multi-worker run was lost"), lines
+    assert recorded_step(run / "checkpoints") >= 2

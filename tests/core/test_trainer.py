@@ -127,6 +127,28 @@ def test_final_weights_average_the_last_checkpoints(tmp_path):
         Trainer(bad, log=lambda *a: None).fit()
 
 
+def test_running_a_finished_run_again_keeps_what_it_recorded(tmp_path):
+    """Issue 28 item 3: `zoo train` of a finished run trains nothing and must not replace the
+    recorded training time (it wrote 5.7 s over 991.3 s) nor drop keys others added."""
+    config = tiny_recipe(tmp_path / "run", trainer={"max_steps": 6, "eval_every_steps": 100, "text_samples": 0},
+                         task={"max_length": 16}, model={"max_length": 16}, data={"max_paragraphs": 256})
+    first = Trainer(config, log=lambda *a: None).fit()
+    path = tmp_path / "run" / "metrics.json"
+    recorded = json.loads(path.read_text())
+    recorded.update(train_seconds=991.3, note="added by hand")
+    path.write_text(json.dumps(recorded))
+    lines = []
+    again = Trainer(config, log=lines.append).fit()
+    kept = json.loads(path.read_text())
+    assert again == kept
+    assert kept["train_seconds"] == 991.3 and kept["note"] == "added by hand"
+    assert kept["byte_error"] == first["byte_error"] and kept["step"] == 6
+    assert any("already finished at step 6" in line for line in lines)
+    # A longer recipe over the same run trains on: its own time is recorded, not the old one.
+    longer = Trainer(config.with_overrides(["trainer.max_steps=8"]), log=lambda *a: None).fit()
+    assert longer["step"] == 8 and longer["train_seconds"] != 991.3
+
+
 @pytest.mark.parametrize("warmup", [0, 10])
 def test_cosine_schedule_reaches_zero_at_the_last_step(warmup):
     """lr(i) = lr0 * (1 + cos(pi * (i - w) / (T - w))) / 2 after w linear warm-up steps."""

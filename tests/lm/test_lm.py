@@ -57,7 +57,10 @@ def test_sampler_settings_are_checked_and_serving_tensors_filter_as_python_value
     for bad, match in [(dict(temperature=0.0), "temperature must be > 0"),
                        (dict(top_k=-1), "top_k must be an integer >= 1"),
                        (dict(top_p=0.0), r"top_p must be in \(0, 1\]"), (dict(top_p=1.5), "top_p"),
-                       (dict(beam_size=0), "beam size must be an integer >= 1")]:
+                       (dict(beam_size=0), "beam size must be an integer >= 1"),
+                       (dict(length_penalty=float("nan")), "length penalty must be a finite number >= 0"),
+                       (dict(length_penalty=float("inf")), "length penalty"), (dict(length_penalty=-50.0), "length penalty"),
+                       (dict(seed=2**70), r"seed must be an integer in \[0, 2\*\*63\)"), (dict(seed=-1), "seed")]:
         with pytest.raises(ValueError, match=match):
             check_sampler(**bad)
     logp = tf.nn.log_softmax(tf.constant(np.random.default_rng(0).normal(size=(4, 30)), tf.float32))
@@ -225,6 +228,7 @@ def test_the_ngram_model_counts_scores_generates_and_serves(ngram_export, tmp_pa
     _counting_is_a_phase_without_gradient_and_its_metric_is_the_exact_kn_score(ngram_export)
     _the_export_scores_and_generates_as_the_counts_say(ngram_export)
     _zoo_generate_and_zoo_score_speak_in_lines(ngram_export, tmp_path, capsys)
+    _the_serving_graphs_refuse_what_is_too_big_and_the_client_streams(ngram_export)
 
 
 def _counting_is_a_phase_without_gradient_and_its_metric_is_the_exact_kn_score(ngram_export):
@@ -286,3 +290,41 @@ def _zoo_generate_and_zoo_score_speak_in_lines(ngram_export, tmp_path, capsys):
     rows = capsys.readouterr().out.strip().splitlines()
     assert len(rows) == 3 and rows[-1].startswith("total\t") and "bits/char over 34 characters" in rows[-1]
     assert main(["score", str(out), str(tmp_path / "missing.txt")]) == 2
+
+
+def _the_serving_graphs_refuse_what_is_too_big_and_the_client_streams(ngram_export):
+    """Issue 28 item 6: beam 10^6 passed 6 GB, a 1 MB text to `score` took 3.3 GB, texts padded
+    together to the longest. Limits in the graph (in the manifest), one line each; the client
+    groups texts by length within the limit, in the caller's order."""
+    from zoo.export import ExportError, open_export
+    from zoo.models.lm.export import MAX_BEAM_SIZE, MAX_PROMPT_BYTES, max_score_tokens
+
+    trainer, _, out = ngram_export
+    client = open_export(out)
+    entry = client.entries["lm"]
+    limit = entry["max_score_tokens"]
+    assert (entry["max_beam_size"], entry["max_prompt_bytes"]) == (MAX_BEAM_SIZE, MAX_PROMPT_BYTES)
+    assert limit == max_score_tokens(trainer.model.vocab_size)
+    search = {"prompt": np.array("The ", object), "max_tokens": np.int32(5), "beam_size": np.int32(2),
+              "length_penalty": np.float32(0.0)}
+    for bad, message in [({"beam_size": np.int32(10**6)}, f"beam_size must be in 1..{MAX_BEAM_SIZE}"),
+                         ({"length_penalty": np.float32("nan")}, "length_penalty must be a finite number >= 0"),
+                         ({"length_penalty": np.float32(-50)}, "length_penalty must be a finite number >= 0"),
+                         ({"prompt": np.array("x" * (MAX_PROMPT_BYTES + 1), object)},
+                          f"over this export's max_prompt_bytes \\({MAX_PROMPT_BYTES}\\)")]:
+        with pytest.raises(ExportError, match=message):
+            client.call("lm", "search", {**search, **bad})
+    with pytest.raises(ExportError, match=f"over this export's max_score_tokens \\({limit}\\)"):
+        client.call("lm", "score", {"texts": np.array(["ab " * (limit // 3 + 1)], object)})
+    with pytest.raises(ExportError, match=f"^text 2 of 3: .*max_score_tokens \\({limit}\\)"):
+        client.score(["a", "b" * (limit + 1), "c"])
+    # 40 short texts and one of a third of the limit: padded together they would take 41 x limit / 3.
+    short = [f"Line {i}: the object is returned." for i in range(40)]
+    long_text = ("the object is returned. " * (limit // 72 + 1))[: limit // 3]
+    texts = short[:20] + [long_text] + short[20:]
+    got = client.score(texts)
+    alone = client.score(short)
+    np.testing.assert_allclose(np.delete(got["log_prob"], 20), alone["log_prob"], rtol=1e-6)
+    assert got["tokens"][20] == len(long_text) + 1 and np.isfinite(got["log_prob"][20])
+    assert got["tokens"].tolist() == [len(t) + 1 for t in texts]
+

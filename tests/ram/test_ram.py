@@ -254,6 +254,22 @@ def test_export_serves_every_glimpse_count_and_reads_as_sentences(trained, tmp_p
     text.write_text("not an image")
     with pytest.raises(ExportError, match="is not an image file"):
         read_image(text, 40)
+    # Issue 28: a 16-bit greyscale PNG keeps its values (an 8-bit conversion clipped them at 255,
+    # mean 0.995 for 0.513); a decompression bomb is refused from its header, unread.
+    deep = tmp_path / "deep.png"
+    values = (x[0] * 65535).round().astype(np.uint16)
+    Image.fromarray(values).save(deep)
+    assert Image.open(deep).mode.startswith("I")
+    np.testing.assert_allclose(read_image(deep, 40), values / 65535.0, atol=1e-6)
+    np.testing.assert_allclose(read_image(deep, 40).mean(), x[0].mean(), atol=1e-4)
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20_000, 20_000)).save(bomb)  # a few KB on disk; Image.open itself refuses it
+    with pytest.raises(ExportError, match=r"bomb.png' is over the 67,108,864-pixel limit"):
+        read_image(bomb, 40)
+    bomb = tmp_path / "bomb2.png"
+    Image.new("1", (9_000, 9_000)).save(bomb)  # under Pillow's refusal, over ours
+    with pytest.raises(ExportError, match=r"is 9000 x 9000 pixels, over the 67,108,864-pixel limit"):
+        read_image(bomb, 40)
 
 
 def test_zoo_attend_prints_the_class_and_draws_the_boxes(trained, tmp_path, capsys):
@@ -278,6 +294,9 @@ def test_zoo_attend_prints_the_class_and_draws_the_boxes(trained, tmp_path, caps
         assert len(err) == 1 and err[0].startswith("zoo: error:") and message in err[0], err
     assert main(["attend", str(export), str(tmp_path / "missing.png")]) == 2
     assert "no such image file" in capsys.readouterr().err
+    assert main(["attend", str(export), str(tmp_path / "digit.png"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zoo: error: --out") and "is a folder" in err and err.count("\n") == 1
 
 
 def test_recipes_that_cannot_work_fail_with_one_sentence(tmp_path):

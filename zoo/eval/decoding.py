@@ -177,8 +177,11 @@ def greedy_decode(step_fn, initial_state, batch_size, max_length, start_token, e
                         lambda log_probs, t: tf.argmax(log_probs, axis=-1, output_type=tf.int32))
 
 
-def check_sampler(temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, beam_size: int = 1):
+def check_sampler(temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, beam_size: int = 1,
+                  length_penalty: float = 0.0, seed: int = 0):
     """One clear ValueError for sampler settings no sampler can use (Python values)."""
+    import math
+
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0 (use greedy or beam search for argmax), got {temperature}")
     if int(top_k) != top_k or top_k < 0:
@@ -187,6 +190,12 @@ def check_sampler(temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, 
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     if int(beam_size) != beam_size or beam_size < 1:
         raise ValueError(f"beam size must be an integer >= 1, got {beam_size}")
+    # GNMT's alpha (Wu et al. 2016, §7): 0 is no penalty; a negative one would prefer ever
+    # shorter outputs, and NaN would compare every hypothesis as equal.
+    if not (isinstance(length_penalty, (int, float)) and math.isfinite(length_penalty) and length_penalty >= 0):
+        raise ValueError(f"length penalty must be a finite number >= 0 (0: none), got {length_penalty}")
+    if isinstance(seed, bool) or int(seed) != seed or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed}")
 
 
 def filter_log_probs(log_probs, temperature=1.0, top_k=0, top_p=1.0):

@@ -112,6 +112,7 @@ class ExportClient:
             if failed is None:
                 raise
             detail = " ".join(re.sub(r"\]\s*\[", " ", failed.group(1)).strip("[] ").split())
+            detail = detail.replace("\\'", "'")  # TensorFlow prints the message's quotes escaped
             raise ExportError(f"{path} signature {name!r}: {detail}") from None
         return {k: v.numpy() for k, v in out.items()}
 

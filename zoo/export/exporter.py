@@ -24,15 +24,18 @@ leaves the previous export readable, and the next export cleans up what a killed
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from zoo.config import ExperimentConfig, load_recipe
@@ -207,6 +210,48 @@ def _check_replaceable(out_dir: Path) -> None:
                               f"export (no valid {MANIFEST}); choose another output directory") from None
 
 
+def weights_fingerprint(model: keras.Model) -> str:
+    """SHA-256 over every weight's path, dtype, shape and bytes: equal exactly when two models
+    hold the same weights (recorded in the manifest as `weights_sha256`)."""
+    digest = hashlib.sha256()
+    for v in model.weights:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(v))
+        digest.update(f"{v.path}|{value.dtype}|{value.shape}|".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def _carry_over(out_dir: Path, tmp: Path, fingerprint: str) -> None:
+    """Files an earlier export at `out_dir` holds that the exporter does not write (`zoo eval`'s
+    `eval/`, a user's notes) move into the new export when its weights are the same; otherwise
+    they described other weights, and one line says they were not carried over."""
+    if not out_dir.is_dir():
+        return
+    try:
+        earlier = json.loads((out_dir / MANIFEST).read_text())
+        made = {MANIFEST, KERAS_FILE, ARTIFACTS, str(earlier.get("keras_model", KERAS_FILE))}
+        made |= {Path(e["path"]).parts[0] for e in earlier.get("savedmodels", [])}
+        earlier = earlier.get("weights_sha256")
+    except (OSError, ValueError, AttributeError, KeyError, TypeError, IndexError):
+        return  # not a readable export: _check_replaceable let it through only when empty
+    foreign = sorted(p for p in out_dir.iterdir() if not p.name.startswith(".")
+                     and p.name not in made and not (tmp / p.name).exists())
+    if not foreign:
+        return
+    names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in foreign)
+    if earlier != fingerprint:
+        print(f"export {out_dir}: {names} of the earlier export not carried over: "
+              f"{'it was' if len(foreign) == 1 else 'they were'} made for other weights",
+              file=sys.stderr)
+        return
+    for p in foreign:
+        if p.is_dir():
+            shutil.copytree(p, tmp / p.name, symlinks=True)
+        else:
+            shutil.copy2(p, tmp / p.name)
+    print(f"export {out_dir}: kept {names} from the earlier export (same weights)", file=sys.stderr)
+
+
 def _check_spec_name(name: str, seen: set[str]) -> None:
     p = Path(name)
     if (not name or p.is_absolute() or ".." in p.parts or name in (MANIFEST, KERAS_FILE, ARTIFACTS)
@@ -345,8 +390,10 @@ def _write_export(model: keras.Model, config: ExperimentConfig, fam: Family, tas
             "recipe": config.to_dict(),
             "artifacts": copied,
             "savedmodels": entries,
+            "weights_sha256": weights_fingerprint(model),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        _carry_over(out_dir, tmp, manifest["weights_sha256"])
         swap_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -22,6 +22,7 @@ before every checkpoint and before `model.keras`: nothing non-finite is ever sav
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import signal
 import sys
@@ -427,6 +428,8 @@ class Trainer:
             progbar = keras.utils.Progbar(state.total, verbose=1 if sys.stdout.isatty() else 0,
                                           stateful_metrics=["loss", self.task.objective])
         self._phase_start = time.time()
+        if state.main:
+            self._started_at = step  # the main phase's step when this process took it up
         deadline = (time.time() + 60 * t.max_minutes) if (state.main and t.max_minutes) else None
         windows = [dict() for _ in phase.updates]
         window_start = time.time()
@@ -460,7 +463,7 @@ class Trainer:
             if step % t.checkpoint_every_steps == 0:
                 self._save_checkpoint(state, step)
             if state.main and step % t.eval_every_steps == 0 and step < state.total:
-                self._plateau(state, self._log_eval(self._eval_writer, step))
+                self._plateau(state, self._check_eval(state, step, self._log_eval(self._eval_writer, step)))
             if self._stop_requested or (deadline and time.time() > deadline):
                 break
         self._save_checkpoint(state, step)
@@ -494,6 +497,16 @@ class Trainer:
             self._diverged(state, step, "the weights are not finite")
         state.manager.save(checkpoint_number=step)
 
+    def _check_eval(self, state: PhaseState, step: int, metrics: dict) -> dict:
+        """Weights can be finite and useless (a learning rate of 1e30 takes them to ~1e30 in one
+        step, after the step's own loss was read): a non-finite evaluated loss or objective is
+        divergence too, caught before model.keras, metrics.json or an export are written."""
+        for key in dict.fromkeys((self.task.objective, "loss")):
+            value = metrics.get(key)
+            if isinstance(value, float) and not math.isfinite(value):
+                self._diverged(state, step, f"the evaluated {key} is {value}")
+        return metrics
+
     def _diverged(self, state: PhaseState, step: int, what: str):
         latest = state.manager.latest_checkpoint
         kept = (f"the last checkpoint ({Path(latest).name}, all finite) is kept" if latest
@@ -508,12 +521,13 @@ class Trainer:
         averaged = self._average_checkpoints(main)
         if not _finite_weights(self.model):
             self._diverged(main, step, "the final weights are not finite")
-        metrics = self._log_eval(self._eval_writer or self._writer(tb / "eval"), step)
+        metrics = self._check_eval(main, step, self._log_eval(self._eval_writer or self._writer(tb / "eval"), step))
         if averaged:
             metrics["averaged_checkpoints"] = averaged
         metrics.update(self.task.final_metrics(self.model))
         metrics.update(step=step, train_seconds=round(time.time() - self._phase_start, 1),
                        parameters=int(self.model.count_params()), provenance=provenance())
+        metrics = self._keep_recorded(metrics, main)
         if self.chief:
             atomic_save_keras(self.model, self.run_dir / KERAS_FILE)
             atomic_write_json(self.run_dir / METRICS, metrics)
@@ -521,6 +535,26 @@ class Trainer:
                                        for k, v in sorted(metrics.items())
                                        if not isinstance(v, (dict, list))))
         return metrics
+
+    def _keep_recorded(self, metrics: dict, main: PhaseState) -> dict:
+        """A run that was already finished (no step trained in this process) keeps what its
+        metrics.json recorded: its training time, and keys written there by others; the
+        evaluation, deterministic per run, is refreshed."""
+        if getattr(self, "_started_at", 0) < main.total:
+            return metrics
+        try:
+            recorded = json.loads((self.run_dir / METRICS).read_text())
+        except (OSError, ValueError):
+            return metrics
+        if not isinstance(recorded, dict) or recorded.get("step") != metrics["step"]:
+            return metrics
+        kept = {**recorded, **metrics}
+        for key in ("train_seconds", "provenance"):
+            if key in recorded:
+                kept[key] = recorded[key]
+        self.log(f"the run had already finished at step {main.total}: its recorded training time "
+                 f"({recorded.get('train_seconds')} s) is kept")
+        return kept
 
     def _average_checkpoints(self, main: PhaseState) -> list[int]:
         """Replace the model's weights by the mean over the last `average_checkpoints` saved

@@ -14,8 +14,12 @@ Signatures (all inputs are scalars but `texts`):
     score     {texts: string [B]} -> {log_prob: float32 [B] (natural log, the text and its end
               from the beginning of text), tokens: int32 [B], characters: int32 [B],
               bits_per_char: float32 [B]}
-serving_default is `score`. `max_tokens` above the export's `max_generate_tokens`, a
-temperature <= 0, top_k < 0, top_p outside (0, 1] or beam_size < 1 are errors raised in the graph.
+serving_default is `score`. Errors raised in the graph, before any work: `max_tokens` above the
+export's `max_generate_tokens`, a temperature <= 0, top_k < 0, top_p outside (0, 1], beam_size
+outside 1..`max_beam_size`, a length penalty that is negative or not finite, a prompt over
+`max_prompt_bytes`, a `score` call over `max_score_tokens` padded tokens (texts x (longest + 1));
+the limits are in the manifest. `LMClient.score` groups texts of similar length into calls within
+that limit (a long text is not padded against many short ones), in the caller's order.
 """
 from __future__ import annotations
 
@@ -30,6 +34,23 @@ from zoo.export.contracts import TextGenerator, TextScorer
 from zoo.models.lm.generate import generate_ids, score_ids
 
 MAX_GENERATE_TOKENS = 4096
+# Limits of the serving graphs (issue 28: a 1 MB text made `score` take 3.3 GB, beam 10^6 ran
+# past 6 GB): checked in the graph before any work, stated in the manifest.
+MAX_BEAM_SIZE = 64
+MAX_PROMPT_BYTES = 1 << 16
+# `score` holds the padded batch's logits [texts, tokens, vocab] and the model's activations at
+# once: the padded tokens per call are bounded so that they stay near 512 MiB of float32.
+SCORE_BUDGET_FLOATS = 1 << 27
+
+
+def max_score_tokens(vocab_size: int) -> int:
+    """Padded tokens (texts x (longest + 1)) one `score` call may take, by vocabulary size."""
+    return int(max(4096, min(1 << 20, SCORE_BUDGET_FLOATS // (int(vocab_size) + 1024))))
+
+
+def _assert(ok, *message):
+    """An in-graph check whose message the export client passes on as one line."""
+    return tf.debugging.Assert(ok, list(message))
 
 
 class LMServing(ServingModule):
@@ -37,6 +58,7 @@ class LMServing(ServingModule):
         super().__init__(model, name="lm" if depth is None else f"lm_depth{depth}")
         self.tokenizer = tokenizer   # a tf.Module: its vocabulary tables are saved inside
         self.depth, self.max_generate_tokens = depth, int(max_generate_tokens)
+        self.max_score_tokens = max_score_tokens(model.vocab_size)
         scalar = lambda dtype, name: tf.TensorSpec([], dtype, name=name)  # noqa: E731
         self.generate = tf.function(self._generate, input_signature=[
             scalar(tf.string, "prompt"), scalar(tf.int32, "max_tokens"), scalar(tf.float32, "temperature"),
@@ -47,6 +69,11 @@ class LMServing(ServingModule):
         self.score = tf.function(self._score, input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
 
     def _prompt(self, prompt):
+        size = tf.strings.length(prompt)
+        check = _assert(size <= MAX_PROMPT_BYTES, "the prompt is", size, "bytes, over this export's "
+                        f"max_prompt_bytes ({MAX_PROMPT_BYTES})")
+        with tf.control_dependencies([check]):
+            prompt = tf.identity(prompt)
         ids = self.tokenizer.tf_encode(tf.reshape(prompt, [1]))[0]
         unknown = tf.reduce_sum(tf.cast(tf.equal(ids, 1), tf.int32))
         return tf.reshape(ids, [1, -1]), unknown
@@ -74,9 +101,13 @@ class LMServing(ServingModule):
 
     def _search(self, prompt, max_tokens, beam_size, length_penalty):
         ids, unknown = self._prompt(prompt)
-        check = tf.debugging.assert_positive(beam_size, message="beam_size must be >= 1 (1: greedy)")
-        with tf.control_dependencies([check]):
-            beam_size = tf.identity(beam_size)
+        checks = [_assert(tf.logical_and(beam_size >= 1, beam_size <= MAX_BEAM_SIZE),
+                          f"beam_size must be in 1..{MAX_BEAM_SIZE} (1: greedy; this export's max_beam_size), got",
+                          beam_size),
+                  _assert(tf.logical_and(tf.math.is_finite(length_penalty), length_penalty >= 0.0),
+                          "length_penalty must be a finite number >= 0 (0: none), got", length_penalty)]
+        with tf.control_dependencies(checks):
+            beam_size, length_penalty = tf.identity(beam_size), tf.identity(length_penalty)
         seqs, _, cut = generate_ids(self.model, ids, self._limit(max_tokens), method="beam",
                                     beam_size=beam_size, length_penalty=length_penalty, depth=self.depth)
         return self._outputs(ids, seqs, cut, unknown)
@@ -84,6 +115,12 @@ class LMServing(ServingModule):
     def _score(self, texts):
         ragged = self.tokenizer.tf_encode(texts)
         lengths = tf.cast(ragged.row_lengths(), tf.int32)
+        padded = tf.size(lengths) * (tf.reduce_max(tf.concat([lengths, [0]], 0)) + 1)
+        check = _assert(padded <= self.max_score_tokens, "the texts take", padded, "padded tokens (texts x "
+                        f"(longest + 1)), over this export's max_score_tokens ({self.max_score_tokens}): "
+                        "score fewer or shorter texts per call")
+        with tf.control_dependencies([check]):
+            lengths = tf.identity(lengths)
         log_prob, tokens = score_ids(self.model, ragged.to_tensor(default_value=0), lengths, depth=self.depth)
         chars = tf.strings.length(texts, unit="UTF8_CHAR") + 1      # +1: the end of the text
         return {"log_prob": log_prob, "tokens": tokens, "characters": chars,
@@ -95,7 +132,8 @@ def export_lm(model, task, depths):
     layers = getattr(model, "num_layers", None) if model.context_length is None else None
     info = {"model": type(model).__name__, "vocab_size": int(model.vocab_size),
             "context_length": model.context_length, "max_generate_tokens": MAX_GENERATE_TOKENS,
-            "tokenizer": task.tokenizer.kind}
+            "max_beam_size": MAX_BEAM_SIZE, "max_prompt_bytes": MAX_PROMPT_BYTES,
+            "max_score_tokens": max_score_tokens(model.vocab_size), "tokenizer": task.tokenizer.kind}
     if layers is None:
         if depths:
             raise ExportError(f"{type(model).__name__} has no stack depths to select")
@@ -110,6 +148,23 @@ def export_lm(model, task, depths):
                              info={**info, "depth": d, "num_layers": layers},
                              signatures={"generate": module.generate, "search": module.search,
                                          "score": module.score})
+
+
+def _score_batches(texts, batch_size: int, limit: int | None) -> list[list[int]]:
+    """Indices of `texts` in `score` calls of at most `batch_size` texts whose padded size stays
+    within `limit` tokens: texts of similar length together (by UTF-8 bytes + 2, an upper bound of
+    every tokenizer's count but SentencePiece's, which the graph checks), so a long text is not
+    padded against many short ones; a text over the limit alone goes in a call of its own."""
+    if limit is None:
+        return [list(range(i, min(i + batch_size, len(texts)))) for i in range(0, len(texts), batch_size)]
+    sizes = [len(t.encode("utf-8", "surrogatepass")) + 2 for t in texts]
+    batches, current = [], []
+    for i in sorted(range(len(texts)), key=sizes.__getitem__):
+        if current and (len(current) >= batch_size or (len(current) + 1) * sizes[i] > limit):
+            batches.append(current)
+            current = []
+        current.append(i)
+    return batches + [current] if current else batches
 
 
 class LMClient(ExportClient, TextGenerator, TextScorer):
@@ -143,7 +198,7 @@ class LMClient(ExportClient, TextGenerator, TextScorer):
         from zoo.eval.decoding import check_sampler
 
         try:
-            check_sampler(temperature, top_k, top_p, beam or 1)
+            check_sampler(temperature, top_k, top_p, 1 if beam is None else beam, length_penalty, seed)
         except ValueError as e:
             raise ExportError(str(e)) from None
         if not 1 <= int(max_tokens) <= self.max_generate_tokens:
@@ -178,8 +233,18 @@ class LMClient(ExportClient, TextGenerator, TextScorer):
         """Per text: natural-log probability, tokens, characters and bits per character; scalars
         for one text, arrays for a list."""
         name = self._entry_name(depth)
-        parts = [self.call(name, "score", {"texts": np.array(texts[i:i + batch_size], object)})
-                 for i in range(0, len(texts), batch_size)]
-        if not parts:
+        if not texts:
             raise ExportError("no text to score")
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        limit = self.entries[name].get("max_score_tokens")  # None: an export from before the limit
+        outputs = {}
+        for batch in _score_batches(texts, batch_size, limit):
+            try:
+                part = self.call(name, "score", {"texts": np.array([texts[i] for i in batch], object)})
+            except ExportError as e:
+                where = f"text {batch[0] + 1} of {len(texts)}: " if len(batch) == 1 and len(texts) > 1 else ""
+                raise ExportError(where + str(e)) from None
+            for k, v in part.items():
+                outputs.setdefault(k, [None] * len(texts))
+                for i, value in zip(batch, v):
+                    outputs[k][i] = value
+        return {k: np.asarray(v) for k, v in outputs.items()}

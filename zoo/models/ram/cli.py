@@ -9,6 +9,12 @@ import json
 def cmd_attend(args):
     from zoo.models.ram.export import AttentionClient, read_image
 
+    from pathlib import Path
+
+    from zoo.export import ExportError
+
+    if args.out and Path(args.out).is_dir():
+        raise ExportError(f"--out {args.out!r} is a folder; name the PNG file to write")
     client = AttentionClient(args.export)
     image = read_image(args.image, client.image_size, resize=args.resize)
     probs = client.classify(image[None], args.glimpses)[0]

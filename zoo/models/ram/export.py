@@ -132,26 +132,55 @@ class AttentionClient(ExportClient, Classifier, Attender):
                            f"axis of {got}); resize them (zoo attend --resize) or crop")
 
 
+# Larger images are refused before Pillow decodes them (a 20,000 x 20,000 PNG of a few KB would
+# take 400 MB as grey, several GB as RGBA): the model reads tens of pixels a side.
+MAX_IMAGE_PIXELS = 2**26
+# Greyscale modes whose values go past 8 bits: "L" conversion would clip them at 255.
+_WIDE_GREY = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535}
+
+
 def read_image(path, size: int, resize: bool = False) -> np.ndarray:
     """A PNG / JPEG / any image Pillow reads, as float32 [size, size] in [0, 1].
 
-    Colour and alpha are converted to grey (luminance); an image of another size is an error
-    unless `resize` (bilinear, aspect ratio not kept). The model expects MNIST's polarity:
-    bright strokes on a dark background."""
+    Colour and alpha are converted to grey (luminance); 16-bit greyscale is divided by 65,535
+    (an 8-bit conversion would clip it); an image of another size is an error unless `resize`
+    (bilinear, aspect ratio not kept); images over MAX_IMAGE_PIXELS are refused unread. The
+    model expects MNIST's polarity: bright strokes on a dark background."""
     from PIL import Image, UnidentifiedImageError
 
     p = Path(path)
     if not p.is_file():
         raise ExportError(f"no such image file: {str(p)!r}")
+    too_large = None
     try:
         with Image.open(p) as img:
-            img.load()
-            grey = img.convert("L")
+            if img.size[0] * img.size[1] > MAX_IMAGE_PIXELS:
+                too_large = img.size
+            else:
+                img.load()
+                mode, grey = img.mode, (img.convert("L") if img.mode not in _WIDE_GREY and img.mode != "F"
+                                        else np.asarray(img, np.float64))
+    except Image.DecompressionBombError as e:  # past twice Pillow's own limit, refused by Image.open
+        raise ExportError(f"{str(p)!r} is over the {MAX_IMAGE_PIXELS:,}-pixel limit of zoo attend ({e}); "
+                          f"scale it down first (this model reads {size} x {size})") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise ExportError(f"{str(p)!r} is not an image file Pillow can read ({e.__class__.__name__})") from None
+    if too_large:
+        raise ExportError(f"{str(p)!r} is {too_large[0]} x {too_large[1]} pixels, over the "
+                          f"{MAX_IMAGE_PIXELS:,}-pixel limit of zoo attend; scale it down first "
+                          f"(this model reads {size} x {size})")
+    if mode == "F":
+        raise ExportError(f"{str(p)!r} is a floating-point image (mode F): its range is unknown; "
+                          f"save it as 8- or 16-bit greyscale")
+    if mode in _WIDE_GREY:
+        if grey.min() < 0 or grey.max() > _WIDE_GREY[mode]:
+            raise ExportError(f"{str(p)!r} holds {mode} values outside 0..{_WIDE_GREY[mode]}")
+        grey = Image.fromarray((grey / _WIDE_GREY[mode]).astype(np.float32), "F")
     if grey.size != (size, size):
         if not resize:
             raise ExportError(f"{str(p)!r} is {grey.size[0]} x {grey.size[1]} pixels; this model reads "
                               f"{size} x {size} images (pass --resize to scale it)")
         grey = grey.resize((size, size), Image.BILINEAR)
+    if grey.mode == "F":
+        return np.clip(np.asarray(grey, np.float32), 0.0, 1.0)
     return np.asarray(grey, np.float32) / 255.0
