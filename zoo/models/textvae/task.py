@@ -293,11 +293,25 @@ class TextVAETask(Task):
         return self.data_summary()
 
     def analyze(self, model, out_dir):
+        """`zoo eval`: prior samples and reconstructions (samples.json) and the generation metrics
+        of §5.6.1 on the prior samples, over characters (each byte's character a token): distinct
+        4-grams, leave-one-out self-BLEU-4 and BLEU-4 against the test windows."""
+        from zoo.eval.textgen import TextgenInputError, bleu, distinct_ngrams, self_bleu
         from zoo.io import atomic_write_json
+        from zoo.models.textvae.data import decode_ids, to_text
 
-        s = self.samples(model, max(1, min(self.config.eval.samples, 64)))
+        s = self.samples(model, max(2, min(self.config.eval.samples, 64)))
         atomic_write_json(Path(out_dir) / "samples.json", s)
-        return {}
+        samples = [list(t) for t in s["prior"]]
+        references = [list(to_text(decode_ids(r))) for r in self.test_ids[:500]]
+        out = {}
+        try:
+            out["sample_distinct_4grams"] = distinct_ngrams(samples, 4).ratio
+            out["sample_self_bleu4"] = self_bleu(samples, smoothing="add_epsilon").value
+            out["sample_bleu4"] = bleu(samples, references, smoothing="add_epsilon").value
+        except TextgenInputError:
+            pass   # samples too short or too few for an n-gram order: no value rather than NaN
+        return out
 
 
 def _md(text: str) -> str:
