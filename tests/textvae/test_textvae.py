@@ -181,3 +181,15 @@ def test_the_verbs_print_one_text_per_line(smoke_run, capsys):
     assert main(["sample", export, "-n", "-2"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "count must be a non-negative integer" in err
+
+
+def test_sampling_uses_the_zoo_s_sampler_settings():
+    model = _model("hybrid_vae_bytenet")
+    z = tf.random.stateless_normal([3, model.latent_dim], seed=[5, 6])
+    greedy = model.generate(z).numpy()
+    np.testing.assert_array_equal(model.generate(z, temperature=1.0, top_k=1, seed=4).numpy(), greedy)
+    drawn = model.generate(z, temperature=2.0, seed=4).numpy()
+    np.testing.assert_array_equal(model.generate(z, temperature=2.0, seed=4).numpy(), drawn)
+    assert not np.array_equal(drawn, greedy)   # 256 bytes at temperature 2: a draw differs from argmax
+    with pytest.raises(ValueError, match="top_p must be in"):
+        model.generate(z, temperature=1.0, top_p=0.0)

@@ -32,11 +32,14 @@ Initialisation as the authors' code: every kernel uniform in [-init_scale, init_
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import keras
 import tensorflow as tf
 from keras import ops
 
+from zoo.eval.decoding import check_sampler, filter_log_probs
 from zoo.layers.checks import check_positive_int
 from zoo.layers.dropout_rnn import DropoutLSTMCell, DropoutRNN
 from zoo.layers.initializers import uniform, weight_seed
@@ -159,21 +162,26 @@ class _TextVAE(keras.Model):
         return (input_shape[0], self.heads, input_shape[1], VOCAB)
 
     # -- generation ------------------------------------------------------------------------------
-    def generate(self, z, temperature=0.0, seed=0):
+    def generate(self, z, temperature=0.0, top_k=0, top_p=1.0, seed=0):
         """Byte ids [B, length] decoded from codes z [B, latent_dim], position by position: each
         step reruns the teacher-forced decoder on what was generated so far (O(L^2) work, the
         same code for every decoder; the decoders are causal, so position t reads the bytes
-        already chosen). temperature 0: greedy; > 0: sampled (stateless, from `seed`)."""
+        already chosen). temperature 0: greedy; > 0: sampled (stateless, from `seed`) with the
+        zoo's sampler settings (`zoo.eval.decoding.filter_log_probs`: temperature, top-k, top-p)."""
+        if temperature:
+            check_sampler(temperature, top_k, top_p, seed=seed)
         z = ops.cast(ops.convert_to_tensor(z), self.compute_dtype)
         batch = tf.shape(z)[0]
         L = self.length
         ids = tf.zeros([batch, L], tf.int32)
+        pick = functools.partial(self._pick, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
         if self.historyless:
-            return self._pick(self.decode(z, ids)["logits"], temperature, seed, None)
+            logits = self.decode(z, ids)["logits"]
+            flat = pick(tf.reshape(logits, [-1, VOCAB]), t=tf.constant(0))
+            return tf.reshape(flat, [batch, L])
 
         def body(t, ids):
-            logits = self.decode(z, ids)["logits"][:, t]
-            chosen = self._pick(logits, temperature, seed, t)
+            chosen = pick(self.decode(z, ids)["logits"][:, t], t=t)
             return t + 1, ids + tf.one_hot(t, L, dtype=tf.int32)[None] * chosen[:, None]
 
         _, ids = tf.while_loop(lambda t, ids: t < L, body, (tf.constant(0), ids),
@@ -181,18 +189,16 @@ class _TextVAE(keras.Model):
         return ids
 
     @staticmethod
-    def _pick(logits, temperature, seed, t):
+    def _pick(logits, *, t, temperature, top_k, top_p, seed):
+        """Byte ids [N] from logits [N, 256]: argmax, or a draw from the filtered distribution."""
         logits = tf.cast(logits, tf.float32)
-        greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        if isinstance(temperature, (int, float)) and temperature == 0:
-            return greedy
-        temperature = tf.cast(temperature, tf.float32)
-        flat = tf.reshape(logits, [-1, VOCAB]) / tf.maximum(temperature, 1e-6)
-        step = tf.cast(0 if t is None else t, tf.int32)
-        drawn = tf.random.stateless_categorical(flat, 1, seed=tf.stack([tf.cast(seed, tf.int32), step]),
+        if not temperature:
+            return tf.argmax(logits, axis=-1, output_type=tf.int32)
+        filtered = filter_log_probs(tf.nn.log_softmax(logits), temperature, top_k, top_p)
+        drawn = tf.random.stateless_categorical(filtered, 1, seed=tf.stack([tf.constant(seed, tf.int32),
+                                                                           tf.cast(t, tf.int32)]),
                                                 dtype=tf.int32)
-        drawn = tf.reshape(drawn, tf.shape(greedy))
-        return tf.where(temperature > 0, drawn, greedy)
+        return drawn[:, 0]
 
     def get_config(self):
         return {**super().get_config(), "length": self.length, "latent_dim": self.latent_dim,
