@@ -153,6 +153,8 @@ def test_client_samples_interpolates_and_refuses_bad_input_in_one_line(smoke_run
     texts = client.sample(3, seed=1)
     assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
     assert client.sample(3, seed=1) == texts and client.sample(0) == [] and client.reconstruct([]) == []
+    hot = client.sample(3, seed=1, temperature=5.0)
+    assert len(hot) == 3 and hot == client.sample(3, seed=1, temperature=5.0) and hot != texts
     line = client.interpolate("the cat", "a dog sat", steps=5)
     codes = client.encode(["the cat", "a dog sat"])
     assert len(line) == 5 and line[0] == client.decode(codes[0]) and line[-1] == client.decode(codes[1])
@@ -163,6 +165,7 @@ def test_client_samples_interpolates_and_refuses_bad_input_in_one_line(smoke_run
                           (lambda: client.decode(np.zeros(3)), "z must have 4 values per code"),
                           (lambda: client.decode(np.full(4, np.nan)), "z must be finite"),
                           (lambda: client.sample(-1), "count must be a non-negative integer, got -1"),
+                          (lambda: client.sample(2, temperature=-1.0), "temperature must be a number in"),
                           (lambda: client.interpolate("a", "b", steps=1), "steps must be an integer >= 2"),
                           (lambda: client.reconstruct("a\0b"), "NUL byte")]:
         with pytest.raises(ExportError, match=message) as e:

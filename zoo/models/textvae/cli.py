@@ -1,7 +1,7 @@
 """The text VAEs' verbs of the `zoo` command line (Semeniuta's dissertation §5.5: sampling from
 the prior and linear interpolation between two texts' codes):
 
-    zoo sample EXPORT [-n 10] [--seed 0]
+    zoo sample EXPORT [-n 10] [--seed 0] [--temperature 0]
     zoo interpolate EXPORT "first text" "second text" [--steps 8]
 
 One text per output line (newlines inside a text shown as the two characters \\n).
@@ -26,7 +26,7 @@ def _show(text: str) -> str:
 
 
 def cmd_sample(args):
-    for text in _client(args.export).sample(args.n, seed=args.seed):
+    for text in _client(args.export).sample(args.n, seed=args.seed, temperature=args.temperature):
         print(_show(text))
 
 
@@ -40,6 +40,7 @@ def add_commands(sub) -> None:
     s.add_argument("export", help="a text VAE export directory")
     s.add_argument("-n", type=int, default=10, help="how many texts (default 10)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--temperature", type=float, default=0.0, help="0 (default): greedy; > 0: sample each byte")
     s.set_defaults(fn=cmd_sample)
 
     s = sub.add_parser("interpolate", help="texts decoded along the line between two texts' codes "

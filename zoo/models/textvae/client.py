@@ -15,7 +15,7 @@ from zoo.export import ExportClient, ExportError, Reconstructor, TextEncoder
 from zoo.export.client import TEXT_OR_BYTES, texts_in
 from zoo.models.textvae.data import decode_ids, encode_text
 
-_WHAT = {"bytes": "byte ids", "z": "codes", "count": "a count", "seed": "a seed"}
+_WHAT = {"bytes": "byte ids", "z": "codes", "count": "a count", "seed": "a seed", "temperature": "a temperature"}
 
 
 class TextVAEClient(ExportClient, Reconstructor, TextEncoder):
@@ -89,15 +89,19 @@ class TextVAEClient(ExportClient, Reconstructor, TextEncoder):
         texts = self._texts(self.call(self._path, "decode", z[None] if single else z)["bytes"])
         return texts[0] if single else texts
 
-    def sample(self, count: int = 10, seed: int = 0) -> list[str]:
-        """`count` texts decoded greedily from codes drawn from the prior N(0, I) with `seed`."""
+    def sample(self, count: int = 10, seed: int = 0, temperature: float = 0.0) -> list[str]:
+        """`count` texts decoded from codes drawn from the prior N(0, I) with `seed`: greedily
+        (temperature 0) or sampled byte by byte at `temperature`."""
+        if not isinstance(temperature, (int, float, np.floating)) or not 0 <= temperature <= 100:
+            raise ExportError(f"temperature must be a number in [0, 100] (0: greedy), got {temperature!r}")
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
             raise ExportError(f"count must be a non-negative integer, got {count!r}")
         if count > self.entries[self._path]["max_count"]:
             raise ExportError(f"count must be at most {self.entries[self._path]['max_count']}, got {count}")
         if count == 0:
             return []
-        out = self.call(self._path, "sample", {"count": np.int32(count), "seed": np.int32(seed)})
+        out = self.call(self._path, "sample", {"count": np.int32(count), "seed": np.int32(seed),
+                                                  "temperature": np.float32(temperature)})
         return self._texts(out["bytes"])
 
     def interpolate(self, first, second, steps: int = 8) -> list[str]:
@@ -118,6 +122,8 @@ class TextVAEClient(ExportClient, Reconstructor, TextEncoder):
             return np.int32(2)
         if key == "seed":
             return np.int32(int(rng.integers(0, 1000)))
+        if key == "temperature":
+            return np.float32(1.0)
         return super().example_input(path, name, key, spec, rng)
 
     def describe_input(self, key):

@@ -7,13 +7,15 @@ with END as the windows were padded in training). Signatures of `length_{L}/`:
 
     encode:      {"bytes": int32 [None, L]}          -> {"mu", "logvar": float32 [None, z]}
     decode:      {"z": float32 [None, z]}            -> {"bytes": int32 [None, L]} (greedy)
-    sample:      {"count": int32 [], "seed": int32 []} -> {"z": float32 [count, z] from the prior,
-                                                          "bytes": int32 [count, L] (greedy)}
+    sample:      {"count": int32 [], "seed": int32 [], "temperature": float32 []}
+                                                      -> {"z": float32 [count, z] from the prior,
+                                                          "bytes": int32 [count, L]: greedy at
+                                                          temperature 0, else sampled}
     reconstruct: {"bytes": int32 [None, L]}          -> {"mu": [None, z], "bytes": int32 [None, L]
                                                           greedily decoded from the posterior mean}
 
 serving_default is `reconstruct`. The functions check their inputs in the graph (shape, byte
-range, finite codes, a count in [1, 10000]) and say so in a sentence. (An empty batch is the
+range, finite codes, a count in [1, 10000], a temperature in [0, 100]) and say so in a sentence. (An empty batch is the
 client's to answer: the decoders' matmuls cannot reshape a batch of none inside the loop.)
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ from zoo.export import SavedModelSpec, ServingModule, checked_input, select_serv
 from zoo.models.textvae.model import VOCAB
 
 MAX_COUNT = 10000
+MAX_TEMPERATURE = 100.0
 
 
 class TextVAEServing(ServingModule):
@@ -36,9 +39,11 @@ class TextVAEServing(ServingModule):
         z = tf.TensorSpec([None, dz], tf.float32, name="z")
         count = tf.TensorSpec([], tf.int32, name="count")
         seed = tf.TensorSpec([], tf.int32, name="seed")
+        temperature = tf.TensorSpec([], tf.float32, name="temperature")
         self.encode = tf.function(self._encode, input_signature=[ids], autograph=False)
         self.decode = tf.function(self._decode, input_signature=[z], autograph=False)
-        self.sample = tf.function(self._sample, input_signature=[count, seed], autograph=False)
+        self.sample = tf.function(self._sample, input_signature=[count, seed, temperature],
+                                  autograph=False)
         self.reconstruct = tf.function(self._reconstruct, input_signature=[ids], autograph=False)
 
     def _ids(self, ids):
@@ -57,10 +62,12 @@ class TextVAEServing(ServingModule):
         z = checked_input(z, "z", ["batch", self.model.latent_dim], finite=True)
         return {"bytes": self.model.generate(z)}
 
-    def _sample(self, count, seed):
+    def _sample(self, count, seed, temperature):
         count = checked_input(count, "count", [], value_range=(1, MAX_COUNT))
+        temperature = checked_input(temperature, "temperature", [], value_range=(0.0, MAX_TEMPERATURE),
+                                    finite=True)
         z = tf.random.stateless_normal(tf.stack([count, self.model.latent_dim]), seed=tf.stack([seed, 0]))
-        return {"z": z, "bytes": self.model.generate(z)}
+        return {"z": z, "bytes": self.model.generate(z, temperature=temperature, seed=seed)}
 
     def _reconstruct(self, bytes):  # noqa: A002
         mu, _ = self._posterior(bytes)

@@ -168,7 +168,7 @@ class _TextVAE(keras.Model):
         same code for every decoder; the decoders are causal, so position t reads the bytes
         already chosen). temperature 0: greedy; > 0: sampled (stateless, from `seed`) with the
         zoo's sampler settings (`zoo.eval.decoding.filter_log_probs`: temperature, top-k, top-p)."""
-        if temperature:
+        if not tf.is_tensor(temperature) and temperature:
             check_sampler(temperature, top_k, top_p, seed=seed)
         z = ops.cast(ops.convert_to_tensor(z), self.compute_dtype)
         batch = tf.shape(z)[0]
@@ -192,13 +192,18 @@ class _TextVAE(keras.Model):
     def _pick(logits, *, t, temperature, top_k, top_p, seed):
         """Byte ids [N] from logits [N, 256]: argmax, or a draw from the filtered distribution."""
         logits = tf.cast(logits, tf.float32)
-        if not temperature:
-            return tf.argmax(logits, axis=-1, output_type=tf.int32)
-        filtered = filter_log_probs(tf.nn.log_softmax(logits), temperature, top_k, top_p)
-        drawn = tf.random.stateless_categorical(filtered, 1, seed=tf.stack([tf.constant(seed, tf.int32),
-                                                                           tf.cast(t, tf.int32)]),
-                                                dtype=tf.int32)
-        return drawn[:, 0]
+        greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        if not tf.is_tensor(temperature) and not temperature:
+            return greedy
+
+        def drawn():
+            filtered = filter_log_probs(tf.nn.log_softmax(logits), temperature, top_k, top_p)
+            seeds = tf.stack([tf.cast(seed, tf.int32), tf.cast(t, tf.int32)])
+            return tf.random.stateless_categorical(filtered, 1, seed=seeds, dtype=tf.int32)[:, 0]
+
+        if tf.is_tensor(temperature):   # a serving input: 0 is greedy, decided at run time
+            return tf.cond(temperature > 0, drawn, lambda: greedy)
+        return drawn()
 
     def get_config(self):
         return {**super().get_config(), "length": self.length, "latent_dim": self.latent_dim,
