@@ -37,3 +37,8 @@ def test_train_export_then_sample_and_interpolate_in_fresh_processes(tmp_path):
     evaluated = json.loads(_zoo("eval", export, "--out", tmp_path / "ev", cwd=root))
     assert evaluated["bits_per_char"] == pytest.approx(metrics["bits_per_char"], rel=1e-5)
     assert json.loads((tmp_path / "ev" / "samples.json").read_text())["prior"]
+    from zoo.models.textvae.plots import eval_curves, plot_collapse
+
+    assert [s for s, _ in eval_curves(run)["kl"]] == [40]
+    png = plot_collapse({"smoke": run}, tmp_path / "collapse.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -4,7 +4,8 @@ Generation" (Semeniuta, Severyn and Barth, 2017).
 
 model.py: the models; data.py: fixed-length byte windows; task.py: the text_vae task (Eq. 5.3.3,
 KL annealing, active units, mutual information); export.py, client.py: one SavedModel per
-window length and its reader; cli.py: `zoo sample`, `zoo interpolate`.
+window length and its reader; cli.py: `zoo sample`, `zoo interpolate`; plots.py: KL, active
+units and mutual information against the step (posterior collapse at a glance).
 """
 from zoo.models.textvae.model import HybridVAE, LSTMVAE, content_noise, kl_to_prior
 from zoo.models.textvae.task import TextVAETask
