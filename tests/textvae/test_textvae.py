@@ -173,6 +173,23 @@ def test_client_samples_interpolates_and_refuses_bad_input_in_one_line(smoke_run
         assert "\n" not in str(e.value)
 
 
+def test_a_split_recipe_reconstructs_a_longer_text_piece_by_piece(smoke_run, tmp_path):
+    import json
+    import shutil
+
+    export = tmp_path / "export"
+    shutil.copytree(smoke_run("textvae").export, export)
+    manifest = json.loads((export / "manifest.json").read_text())
+    manifest["recipe"]["task"]["overflow"] = "split"
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    client = open_export(export)
+    text = "a" * 16 + "b" * 16 + "c" * 5
+    pieces = client.reconstruct(["a" * 16, "b" * 16, "c" * 5])
+    assert client.reconstruct(text) == "".join(pieces)
+    with pytest.raises(ExportError, match="text is 37 bytes long"):
+        client.encode(text)   # a code is one window's
+
+
 def test_the_verbs_print_one_text_per_line(smoke_run, capsys):
     from zoo.cli import main
 

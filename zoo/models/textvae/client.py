@@ -3,8 +3,9 @@ Variational Autoencoder for Text Generation", 2017): text in, codes or text out,
 exported SavedModels only (no zoo model code runs).
 
 A text (str or bytes) becomes its bytes padded with END (0) to the export's window length, as the
-training windows were; a text longer than the window is an error (`overflow: reject`) or is cut
-into window-sized pieces, each encoded on its own (`overflow: split`, `encode_pieces`).
+training windows were. A text longer than the window is an error, except in `reconstruct` under a
+recipe with `task.overflow: split`, which cuts it into window-sized pieces and joins their
+reconstructions (a code is one window's: `encode`, `posterior` and `interpolate` always refuse).
 """
 from __future__ import annotations
 
@@ -69,11 +70,27 @@ class TextVAEClient(ExportClient, Reconstructor, TextEncoder):
         """{"mu", "logvar"} of q(z|x) for each text (arrays [latent_dim], batched for a list)."""
         return self.call(self._path, "encode", self.ids(texts))
 
+    @property
+    def overflow(self) -> str:
+        """"reject" or "split": what `reconstruct` does with a text longer than the window."""
+        return str(self.manifest.get("recipe", {}).get("task", {}).get("overflow", "reject"))
+
     @texts_in(TEXT_OR_BYTES)
     def reconstruct(self, texts):
-        """Each text greedily decoded from its posterior mean, of the input's type (str or bytes)."""
+        """Each text greedily decoded from its posterior mean, of the input's type (str or bytes);
+        with `overflow` "split", a longer text piece by piece (window-sized byte pieces)."""
         if not texts:
             return []
+        if self.overflow == "split":
+            pieces, owner = [], []
+            for i, t in enumerate(texts):
+                data = t.encode("utf-8") if isinstance(t, str) else bytes(t)
+                for start in range(0, max(1, len(data)), self.length):
+                    pieces.append(data[start:start + self.length])
+                    owner.append(i)
+            rows = self.call(self._path, "reconstruct", self.ids(pieces))["bytes"]
+            joined = [b"".join(decode_ids(r) for r, o in zip(rows, owner) if o == i) for i in range(len(texts))]
+            return [b.decode("utf-8", errors="replace") if isinstance(t, str) else b for t, b in zip(texts, joined)]
         return self._texts(self.call(self._path, "reconstruct", self.ids(texts))["bytes"], texts)
 
     # -- generation ------------------------------------------------------------------------------

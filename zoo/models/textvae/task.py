@@ -51,6 +51,8 @@ class TextVAEOptions:
     kl_weight: NonNegativeFloat = 1.0     # the weight the ramp reaches (0: reconstruction only)
     active_threshold: NonNegativeFloat = 0.01  # Burda et al.: Cov_x(mu_u) above this is active
     mi_windows: PositiveInt = 1000        # windows of the aggregate posterior in the MI estimate
+    overflow: Literal["reject", "split"] = "reject"  # the export's reconstruct of a text longer than
+                                          # the window: an error, or window-sized pieces joined
 
     def __post_init__(self):
         if self.min_length is not None and self.min_length > self.length:
