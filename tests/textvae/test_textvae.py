@@ -213,3 +213,36 @@ def test_sampling_uses_the_zoo_s_sampler_settings():
     assert not np.array_equal(drawn, greedy)   # 256 bytes at temperature 2: a draw differs from argmax
     with pytest.raises(ValueError, match="top_p must be in"):
         model.generate(z, temperature=1.0, top_p=0.0)
+
+
+def test_two_replicas_keep_batch_norm_in_step_and_evaluate_as_one_device(tmp_path, monkeypatch):
+    """The parts of the task sweep (tests/core/test_task_sweep.py, where text_vae is in the slow
+    tier) that caught this family's bugs, at a fraction of its cost: a training step on two
+    replicas moves batch norm's moving statistics identically on both replicas' copies (they
+    drifted apart before the norm was synchronized), and the evaluation on two replicas gives the
+    one-device metrics (the KL of a near-prior posterior once differed in its float32 rounding)."""
+    import keras
+
+    from zoo.eval.loop import evaluate
+    from zoo.training.trainer import Trainer
+
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
+    config = load_recipe(SMOKE, [f"runtime.run_dir={tmp_path / 'run'}", "runtime.strategy=mirrored"])
+    trainer = Trainer(config, log=lambda *a, **k: None)
+    trainer.load_data()
+    keras.utils.set_random_seed(0)
+    trainer.build()
+    model, task = trainer.model, trainer.task
+    assert trainer.strategy.num_replicas_in_sync == 2
+    moving = [v for v in model.non_trainable_weights if "moving" in v.path]
+    assert moving
+    before = [v.numpy() for v in moving]
+    trainer.phase_states[-1].steps[0](next(trainer._batches("train", 0)), tf.constant(0, tf.int64))
+    for v, b in zip(moving, before):
+        copies = [np.asarray(c) for c in v.value.values]
+        assert len(copies) == 2 and not np.array_equal(copies[0], b), v.path
+        np.testing.assert_array_equal(copies[0], copies[1], err_msg=v.path)
+    one, two = evaluate(task, model), evaluate(task, model, strategy=trainer.strategy)
+    assert one.keys() == two.keys() and {"kl", "active_units", "mutual_information"} <= set(one)
+    for k, v in one.items():
+        assert two[k] == pytest.approx(v, rel=1e-5, abs=1e-7), k
