@@ -49,7 +49,8 @@ def test_every_task_ships_a_smoke_recipe_that_names_it():
 # (the session's smoke run of the family: test_cli.py's per-family eval test, test_export.py,
 # tests/slicenet/test_slicenet_export.py) and the zoo-free fresh-process reload of the family's
 # export (test_every_family_s_export_serves_in_a_process_without_the_zoo below).
-SLOW_SWEEPS = {"byte_autoencoder", "translation"}
+# text_vae: its two-replica step and evaluation stay in tests/textvae/test_textvae.py.
+SLOW_SWEEPS = {"byte_autoencoder", "translation", "text_vae"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SWEEPS else n

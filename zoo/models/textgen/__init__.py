@@ -11,7 +11,9 @@ model.py: `infersent_encoder` (BiLSTM + max pooling, Conneau et al. 2017) and `u
 (mean-pooled uni- and hashed bigram embeddings + a feed-forward network, the dissertation's
 UniSent); task.py: `textgen_encoder`, topic and adjacency supervision; export.py: the `encoder`
 SavedModel (strings in, SentencePiece inside), `TextEncoderClient` (the `TextEncoder`
-contract) and `export_fingerprint(export_dir)` (SHA-256 of the manifest).
+contract) and `export_fingerprint(export_dir)` (SHA-256 of the manifest); scores.py: the LM and
+reverse-LM scores through `TextScorer` exports and fixed recipes; cli.py: `zoo textgen-eval`;
+study.py: the §5.6.3 study (`zoo textgen-study`).
 """
 from zoo.models.textgen import model as _model  # noqa: F401  (registers the encoders)
 from zoo.models.textgen import task as _task  # noqa: F401  (registers the task)
@@ -21,8 +23,11 @@ from zoo.registry import register_family
 
 
 def commands(subparsers) -> None:
-    """The family's verbs on the `zoo` command line; the `textgen-eval` verb is added here
-    (e.g. `from zoo.models.textgen import cli; cli.add_commands(subparsers)`)."""
+    """The family's verbs on the `zoo` command line: `textgen-eval` and `textgen-study` (cli.py,
+    imported here so that `import zoo` stays cheap)."""
+    from zoo.models.textgen import cli
+
+    cli.add_commands(subparsers)
 
 
 FAMILY = register_family(
