@@ -130,8 +130,10 @@ def test_final_weights_average_the_last_checkpoints(tmp_path):
 def test_running_a_finished_run_again_keeps_what_it_recorded(tmp_path):
     """Issue 28 item 3: `zoo train` of a finished run trains nothing and must not replace the
     recorded training time (it wrote 5.7 s over 991.3 s) nor drop keys others added."""
+    corpus = phrase_corpus(tmp_path)  # seconds per fit: three fits below
     config = tiny_recipe(tmp_path / "run", trainer={"max_steps": 6, "eval_every_steps": 100, "text_samples": 0},
-                         task={"max_length": 16}, model={"max_length": 16}, data={"max_paragraphs": 256})
+                         task={"max_length": 16}, model={"max_length": 16, "features": 16},
+                         data={"corpus": str(corpus), "batch_size": 8}, runtime={"strategy": "one_device"})
     first = Trainer(config, log=lambda *a: None).fit()
     path = tmp_path / "run" / "metrics.json"
     recorded = json.loads(path.read_text())
