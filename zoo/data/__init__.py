@@ -10,6 +10,7 @@ from zoo.data.corpora import (
     paragraph_hash,
     split_blocks,
     split_paragraphs,
+    train_test_documents,
 )
 from zoo.data.errors import ZooDataError
 from zoo.data.po import (
@@ -34,6 +35,7 @@ __all__ = [
     "hash_split",
     "load_corpus",
     "load_paragraphs",
+    "train_test_documents",
     "paragraph_hash",
     "parse_po",
     "permutation_split",

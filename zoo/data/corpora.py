@@ -416,6 +416,20 @@ def load_paragraphs(spec: str, field: str | None = None) -> list[bytes]:
     return paragraphs
 
 
+def train_test_documents(data) -> tuple[list[bytes], list[bytes]]:
+    """The documents of a recipe's `data` section (corpus, field, test_fraction, max_paragraphs,
+    max_test_paragraphs) split by content hash and capped; refuses a corpus with no test document."""
+    train, test = split_paragraphs(load_paragraphs(data.corpus, data.field), data.test_fraction)
+    if not test:
+        raise ZooDataError(f"corpus {data.corpus!r} gives no test document at test_fraction "
+                           f"{data.test_fraction}; use more documents or a larger test_fraction")
+    if data.max_paragraphs:
+        train = train[: data.max_paragraphs]
+    if data.max_test_paragraphs:
+        test = test[: data.max_test_paragraphs]
+    return train, test
+
+
 def split_paragraphs(paragraphs, test_fraction: float = 0.1) -> tuple[list[bytes], list[bytes]]:
     """Deterministic train/test split by content hash (the paper's held-out set, §3.1).
 

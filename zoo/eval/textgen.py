@@ -858,8 +858,18 @@ def _token_rows(rows, pad_id: int | None) -> list[list[int]]:
     return out
 
 
+class _TokenRowsMetric(SplitMetric):
+    """Gathers the split's generated id rows (`inputs[0]`, `pad_id` and negative ids dropped)."""
+
+    def start(self):
+        return ()
+
+    def add(self, state, outputs):
+        return state + tuple(_token_rows(outputs[self.inputs[0]], self.pad_id))
+
+
 @dataclass(frozen=True, eq=False)
-class BleuSplitMetric(SplitMetric):
+class BleuSplitMetric(_TokenRowsMetric):
     """`bleu` of the split's generated id rows (`inputs[0]`) against a fixed reference set of id
     lists; reports the value and the precision of every order (`<name>_precision_<n>`)."""
     references: tuple = ()
@@ -867,12 +877,6 @@ class BleuSplitMetric(SplitMetric):
     smoothing: str = "none"
     pad_id: int | None = None
     goal: str = field(default="max", kw_only=True)
-
-    def start(self):
-        return ()
-
-    def add(self, state, outputs):
-        return state + tuple(_token_rows(outputs[self.inputs[0]], self.pad_id))
 
     def result(self, state):
         if not state or not self.references:
@@ -882,18 +886,12 @@ class BleuSplitMetric(SplitMetric):
 
 
 @dataclass(frozen=True, eq=False)
-class SelfBleuSplitMetric(SplitMetric):
+class SelfBleuSplitMetric(_TokenRowsMetric):
     """Leave-one-out `self_bleu` of the split's generated id rows (`inputs[0]`); lower is more
     diverse."""
     max_n: int = 4
     smoothing: str = "none"
     pad_id: int | None = None
-
-    def start(self):
-        return ()
-
-    def add(self, state, outputs):
-        return state + tuple(_token_rows(outputs[self.inputs[0]], self.pad_id))
 
     def result(self, state):
         if len(state) < 2:
@@ -902,19 +900,13 @@ class SelfBleuSplitMetric(SplitMetric):
 
 
 @dataclass(frozen=True, eq=False)
-class DistinctSplitMetric(SplitMetric):
+class DistinctSplitMetric(_TokenRowsMetric):
     """`distinct_ngrams` of the split's generated id rows: the distinct-n ratio, and the unique
     count as `<name>_unique` (over the first `limit` rows; None with fewer rows)."""
     n: int = 4
     limit: int | None = None
     pad_id: int | None = None
     goal: str = field(default="max", kw_only=True)
-
-    def start(self):
-        return ()
-
-    def add(self, state, outputs):
-        return state + tuple(_token_rows(outputs[self.inputs[0]], self.pad_id))
 
     def result(self, state):
         if not state or (self.limit is not None and len(state) < self.limit):

@@ -76,19 +76,11 @@ class LanguageModelTask(Task):
         return bool(getattr(model_entry(self.config.model.name).factory, "counted", False))
 
     def load_data(self):
-        from zoo.data import load_paragraphs, split_paragraphs
+        from zoo.data import train_test_documents
         from zoo.models.lm.tokenizers import fit_tokenizer
 
         d, o = self.config.data, self.options
-        docs = load_paragraphs(d.corpus, d.field)
-        train, test = split_paragraphs(docs, d.test_fraction)
-        if not test:
-            raise ZooDataError(f"corpus {d.corpus!r} gives no test document at test_fraction "
-                               f"{d.test_fraction}; use more documents or a larger test_fraction")
-        if d.max_paragraphs:
-            train = train[: d.max_paragraphs]
-        if d.max_test_paragraphs:
-            test = test[: d.max_test_paragraphs]
+        train, test = train_test_documents(d)
         self.train_docs = [p.decode("utf-8", errors="replace") for p in train]
         self.test_docs = [p.decode("utf-8", errors="replace") for p in test]
         opts = {"lowercase": o.lowercase} if o.tokenizer == "word" else {}

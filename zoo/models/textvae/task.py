@@ -164,19 +164,11 @@ class TextVAETask(Task):
 
     # -- data ------------------------------------------------------------------------------------
     def load_data(self):
-        from zoo.data import load_paragraphs, split_paragraphs
+        from zoo.data import train_test_documents
         from zoo.models.textvae.data import byte_stream, random_windows
 
         d, o = self.config.data, self.options
-        docs = load_paragraphs(d.corpus, d.field)
-        train, test = split_paragraphs(docs, d.test_fraction)
-        if not test:
-            raise ZooDataError(f"corpus {d.corpus!r} gives no test document at test_fraction "
-                               f"{d.test_fraction}; use more documents or a larger test_fraction")
-        if d.max_paragraphs:
-            train = train[: d.max_paragraphs]
-        if d.max_test_paragraphs:
-            test = test[: d.max_test_paragraphs]
+        train, test = train_test_documents(d)
         self.train_stream = byte_stream(train)
         self.test_ids = random_windows(byte_stream(test), o.test_windows, o.length,
                                        np.random.default_rng([d.seed, 1]), o.min_length)
