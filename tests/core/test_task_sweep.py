@@ -43,14 +43,17 @@ def test_every_task_ships_a_smoke_recipe_that_names_it():
         assert load_recipe(zoo.task_entry(name).smoke_recipe).task.name == name
 
 
-# The two slowest tasks' sweeps are in the slow tier. Their parts stay in the default tier:
+# The slowest tasks' sweeps are in the slow tier (each a minute or more on 2 cores: pretraining
+# phases, an image pipeline, an encoder-decoder). Their parts stay in the default tier:
 # every weight's gradient (tests/core/test_registry.py), one step of every update of the task
 # (test_keras_conventions.py's mixed-precision sweep), two-replica training, evaluation and export
 # (the session's smoke run of the family: test_cli.py's per-family eval test, test_export.py,
 # tests/slicenet/test_slicenet_export.py) and the zoo-free fresh-process reload of the family's
 # export (test_every_family_s_export_serves_in_a_process_without_the_zoo below).
-# text_vae: its two-replica step and evaluation stay in tests/textvae/test_textvae.py.
-SLOW_SWEEPS = {"byte_autoencoder", "translation", "text_vae"}
+# text_vae: its two-replica step and evaluation stay in tests/textvae/test_textvae.py; adding and
+# digit_seq2seq: each pretraining phase moving only its layer stays in tests/recurrent/
+# test_recurrent_training.py, and the recurrent family's sweep on temporal_order and seq_mnist.
+SLOW_SWEEPS = {"byte_autoencoder", "translation", "text_vae", "adding", "digit_seq2seq", "cluttered_mnist"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SWEEPS else n
