@@ -91,7 +91,7 @@ def test_a_trained_encoder_puts_one_article_s_sentences_closer(tmp_path, monkeyp
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["topic_accuracy"] > 2 * metrics["topic_chance"], metrics
     proc = subprocess.run([sys.executable, "-c", _FRESH, str(tmp_path / "export")], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                          timeout=1800, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     sims = json.loads(proc.stdout.strip().splitlines()[-1])
     assert sims["same"] > sims["different"], sims

@@ -14,7 +14,7 @@ ZOO = [sys.executable, "-c", "import sys, zoo_env; sys.argv[0] = 'zoo'; sys.exit
 
 def _zoo(*args, cwd):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([*ZOO, *map(str, args)], capture_output=True, text=True, timeout=900, env=env, cwd=cwd)
+    proc = subprocess.run([*ZOO, *map(str, args)], capture_output=True, text=True, timeout=1800, env=env, cwd=cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
