@@ -5,7 +5,7 @@ import collections
 import pytest
 
 from zoo.data import ZooDataError, content_hash
-from zoo.models.textgen import data as D
+from zoo.data import sentences as D
 from zoo.models.textgen.task import pairs
 
 

@@ -1,5 +1,6 @@
-"""Topic sentences: real English sentences that each know the document (the topic) they come
-from and their place in it, for training the sentence encoders and for the study's references
+"""Topic sentences, shared by the text-generation families (the sentence encoders and their
+metric study, the text GANs): real English sentences that each know the document (the topic)
+they come from and their place in it, for training the sentence encoders and for the study's references
 (S. Semeniuta, "Recurrent Neural Networks for Discriminative and Generative Learning",
 dissertation, 2019, §5.6.3: a held-out reference set that holds every topic, samples from fewer
 and fewer topics).
@@ -33,7 +34,9 @@ import functools
 import re
 from dataclasses import dataclass
 
-from zoo.data import ZooDataError, content_hash, corpus_documents
+from zoo.data.corpora import corpus_documents
+from zoo.data.errors import ZooDataError
+from zoo.data.splits import content_hash
 
 CORPORA = {"wiki": "wikipedia", "lee": "lee"}
 SPLITS = ("train", "test")
