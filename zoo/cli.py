@@ -247,7 +247,9 @@ def cmd_generate(args):
     from zoo.export import TextGenerator
 
     client = _client_that(args.export, TextGenerator, "zoo generate")
-    out = client.generate(args.prompt, args.max_tokens, temperature=args.temperature, top_k=args.top_k or 0,
+    # Without --max-tokens: the export's own default where it has one (a GAN's longest sentence).
+    max_tokens = args.max_tokens if args.max_tokens is not None else getattr(client, "default_max_tokens", 200)
+    out = client.generate(args.prompt, max_tokens, temperature=args.temperature, top_k=args.top_k or 0,
                           top_p=args.top_p, beam=args.beam, length_penalty=args.length_penalty,
                           seed=args.seed, depth=args.depth)
     notes = []
@@ -376,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("generate", help="continue a prompt with an export that generates text")
     s.add_argument("export", help="an export directory (zoo export / zoo train --export)")
     s.add_argument("--prompt", default="", help="text to continue (default: from the beginning of a text)")
-    s.add_argument("--max-tokens", type=int, default=200)
+    s.add_argument("--max-tokens", type=int, help="tokens to generate at most (default: 200, or the "
+                   "export's longest sentence)")
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--top-k", type=int, help="sample from the K most likely tokens only")
     s.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling: the smallest set reaching P")
