@@ -71,6 +71,8 @@ class TextGANOptions:
     pretrain_steps: NonNegativeInt = 1000    # the generator's maximum-likelihood phase (0: none)
     pretrain_learning_rate: PositiveFloat = 0.001
     allow_unpretrained: bool = False         # a discrete GAN without pretraining (refused otherwise)
+    pretrained_generator: str | None = None  # a finished textgan_lm run (same data and sizes) whose
+                                             # weights start the generator instead of the pretrain phase
     generator_learning_rate: PositiveFloat = 1e-4
     generator_beta_1: Probability = 0.5
     generator_beta_2: Probability = 0.9
@@ -81,6 +83,7 @@ class TextGANOptions:
     gp_lambda: NonNegativeFloat = 10.0       # WGAN-GP's gradient-penalty weight
     gamma: Probability = 0.9                 # discount of the per-step rewards
     rollouts: PositiveInt = 16               # SeqGAN-rollout's completions per prefix
+    generator_batch_size: PositiveInt | None = None  # samples per generator update (None: data.batch_size)
     rollout_update_rate: Probability = 0.8   # the delayed generator: v' <- u v' + (1 - u) v
     baseline: bool = True                    # subtract the batch mean reward per position
     sample_temperature: PositiveFloat = 1.0  # the evaluation's samples
@@ -177,10 +180,18 @@ class TextGANTask(Task):
         from zoo.models.textgan.model import DISCRETE
 
         o = self.options
-        if self.method in DISCRETE and self.method != "mle" and o.pretrain_steps == 0 and not o.allow_unpretrained:
+        if (self.method in DISCRETE and self.method != "mle" and o.pretrain_steps == 0
+                and o.pretrained_generator is None and not o.allow_unpretrained):
             raise RecipeError(f"{self.method} needs a generator pretrained by maximum likelihood (§5.6.4: "
                               f"without it the discrete GANs barely leave random text): set "
                               f"task.pretrain_steps > 0, or task.allow_unpretrained: true to study it without")
+        if o.pretrained_generator is not None:
+            if self.method == "mle" or self.method.startswith(("leakgan", "wgan")):
+                raise RecipeError(f"task.pretrained_generator starts a SeqGAN generator (the LM's one-layer LSTM "
+                                  f"and linear head) from a finished textgan_lm run; {self.method}'s generator "
+                                  f"is not that one")
+            if o.pretrain_steps:
+                raise RecipeError("task.pretrained_generator replaces the pretrain phase: set task.pretrain_steps: 0")
         if self.method == "wgan_conv_deconv" and o.pretrain_steps:
             raise RecipeError("wgan_conv_deconv has no next-token distribution to pretrain by maximum "
                               "likelihood: set task.pretrain_steps: 0")
@@ -188,6 +199,34 @@ class TextGANTask(Task):
     @property
     def pretrains(self) -> bool:
         return self.method != "mle" and self.options.pretrain_steps > 0
+
+    def load_pretrained_generator(self, model) -> None:
+        """Copy the generator's weights from the finished textgan_lm run `pretrained_generator`
+        (its tokenizer must be this task's: the same pieces under the same ids)."""
+        import json
+
+        import keras
+
+        from zoo.runs import KERAS_FILE
+
+        run = Path(self.options.pretrained_generator)
+        data = run / "artifacts" / _ARTIFACTS
+        if not (run / KERAS_FILE).is_file() or not data.is_file():
+            raise RecipeError(f"task.pretrained_generator {str(run)!r} is not a finished textgan run folder "
+                              f"(it needs {KERAS_FILE} and artifacts/{_ARTIFACTS})")
+        theirs = json.loads(data.read_text(encoding="utf-8"))["tokenizer"]
+        if theirs != self.tokenizer.to_json():
+            raise RecipeError(f"task.pretrained_generator {str(run)!r} was trained with another tokenizer "
+                              f"(other corpus, vocab_size or sentences): its ids mean other pieces here")
+        source = keras.models.load_model(run / KERAS_FILE)
+        mine = {v.name: v for v in model.generator_weights()}
+        given = {v.name: v for v in getattr(source, "generator_weights", lambda: [])()}
+        if set(mine) != set(given) or any(tuple(mine[k].shape) != tuple(given[k].shape) for k in mine):
+            raise RecipeError(f"task.pretrained_generator {str(run)!r} holds a generator of another shape "
+                              f"({getattr(source, 'method', type(source).__name__)}); it needs the same "
+                              f"embedding_dim and units")
+        for k, v in mine.items():
+            v.assign(given[k].numpy())
 
     # -- data ------------------------------------------------------------------------------------
     def load_data(self):
@@ -291,7 +330,7 @@ class TextGANTask(Task):
 
         ctx = tf.distribute.get_replica_context()
         n = ctx.num_replicas_in_sync if ctx is not None else 1
-        return max(1, self.config.data.batch_size // n)
+        return max(1, (self.options.generator_batch_size or self.config.data.batch_size) // n)
 
     # -- losses ----------------------------------------------------------------------------------
     def mle_sums(self, model, batch, *, step, training):
@@ -426,7 +465,9 @@ class TextGANTask(Task):
         if self.method == "mle":
             return [Phase("train", (Update("generator", self.mle_sums, gen),))]
         phases = []
-        if self.pretrains:
+        if o.pretrained_generator is not None:
+            phases.append(Phase("pretrain", (), assign=lambda: self.load_pretrained_generator(model)))
+        elif self.pretrains:
             phases.append(Phase("pretrain", (Update("generator", self.mle_sums, gen,
                                                     optimizer={"optimizer": "adam",
                                                                "learning_rate": o.pretrain_learning_rate,

@@ -150,13 +150,14 @@ class Study:
 
     def __init__(self, assets, *, corpus: str = "wiki", samples: int = 400, references: int = 600,
                  encoders: dict[str, str] | None = None, encoder_overrides=(), mauve_seeds=(0, 1, 2),
-                 log=print):
+                 reference_texts: list[str] | None = None, log=print):
         from zoo.models.textgen.data import topic_sentences
 
         self.assets = Path(assets)
         self.corpus, self.n, self.mauve_seeds, self.log = corpus, int(samples), tuple(mauve_seeds), log
         self.train = topic_sentences(corpus, "train")
-        self.reference = [s.text for s in reference_set(topic_sentences(corpus, "test"), references)]
+        self.reference = ([s.text for s in reference_set(topic_sentences(corpus, "test"), references)]
+                          if reference_texts is None else list(reference_texts))
         self.encoder_recipes = dict(ENCODER_RECIPES if encoders is None else encoders)
         self.encoder_overrides = tuple(encoder_overrides)
         self._encoders = None
@@ -391,6 +392,13 @@ def plot_perturbation(perturbation: str, strengths, cells: dict, path: Path):
 
 
 def cmd_textgen_study(args) -> int:
+    if args.gans:
+        from zoo.models.textgen.gans import run_gan_study
+
+        record = run_gan_study(args.out, assets=args.assets, seeds=args.seeds, only_seeds=args.seed,
+                               log=lambda *a: print(*a, flush=True))
+        print("claims: " + ", ".join(f"{v} {k}" for k, v in record["summary"].items()))
+        return 0
     if args.models:
         record = run_model_study(args.out, assets=args.assets, seeds=args.seeds,
                                  log=lambda *a: print(*a, flush=True))
@@ -415,6 +423,11 @@ def add_commands(sub) -> None:
     s.add_argument("--only", action="append", choices=PERTURBATIONS, help="run only these perturbations")
     s.add_argument("--models", action="store_true", help="run the model-size / training-time study instead "
                                                          "(zoo/models/textgen/study_models.yaml; LSTM LMs, sampled)")
+    s.add_argument("--gans", action="store_true", help="run the §5.6.4 GAN comparison instead "
+                                                       "(zoo/models/textgen/gans.yaml; recipes/textgan/, "
+                                                       "trained and sampled)")
+    s.add_argument("--seed", type=int, action="append", help="with --gans: train and score only these "
+                                                             "seeds (cached; a run without --seed writes the table)")
     s.set_defaults(fn=cmd_textgen_study)
 
 
