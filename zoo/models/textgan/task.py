@@ -127,6 +127,11 @@ class SampleMetric(SplitMetric):
         return self.task.sample_metrics(np.concatenate(state)).get(self.part)
 
 
+def _copy(sources, targets) -> None:
+    for v, t in zip(sources, targets):
+        t.assign(v.numpy() if hasattr(v, "numpy") else v)
+
+
 def _sample_metric(part: str, goal: str) -> SampleMetric:
     return SampleMetric(("fake",), part=part, goal=goal)
 
@@ -475,13 +480,18 @@ class TextGANTask(Task):
                                 max_steps=o.pretrain_steps))
         d_opt = adam(o.discriminator_learning_rate, o.discriminator_beta_1, o.discriminator_beta_2)
         g_opt = adam(o.generator_learning_rate, o.generator_beta_1, o.generator_beta_2)
+        if self.method == "seqgan_rollout":
+            # The delayed generator starts as a copy of the generator the adversarial phase starts
+            # from (SeqGAN, Algorithm 1: "Initialize ... beta <- theta"), not of its initial draw.
+            rollout = MovingAverage(gen(), o.rollout_update_rate, name="rollout_generator")
+            phases.append(Phase("rollout_network", (), assign=lambda: _copy(gen(), rollout.average),
+                                carried={"rollout_generator": rollout}))
         if model.discriminator_kind == "critic":
             updates = (Update("critic", self.critic_sums, disc, optimizer=d_opt, repeat=o.discriminator_steps),
                        Update("generator", self.generator_sums, gen, optimizer=g_opt, stream=None))
         else:
             modules, after, sums = {}, None, self.generator_sums
             if self.method == "seqgan_rollout":
-                rollout = MovingAverage(gen(), o.rollout_update_rate, name="rollout_generator")
                 modules, after = {"rollout_generator": rollout}, rollout.update
 
                 def sums(model, batch, *, step, training, _r=rollout):
