@@ -151,6 +151,21 @@ def test_running_a_finished_run_again_keeps_what_it_recorded(tmp_path):
     assert longer["step"] == 8 and longer["train_seconds"] != 991.3
 
 
+def test_the_same_recipe_resumes_a_run_whose_data_decided_model_arguments(tmp_path):
+    """The run's saved recipe holds what the data decided (here the LM's vocab_size); the recipe
+    without it, run again with a longer budget (or after a kill), resumes the run rather than
+    being refused as "a different model"."""
+    from zoo.config import load_recipe
+
+    config = load_recipe("lm/smoke", [f"runtime.run_dir={json.dumps(str(tmp_path / 'run'))}",
+                                      "runtime.strategy=one_device", "trainer.text_samples=0"])
+    assert "vocab_size" not in config.model.args
+    Trainer(config, log=lambda *a: None).fit()
+    lines = []
+    longer = Trainer(config.with_overrides(["trainer.max_steps=3"]), log=lines.append).fit()
+    assert longer["step"] == 3 and any("resumed from" in line for line in lines)
+
+
 @pytest.mark.parametrize("warmup", [0, 10])
 def test_cosine_schedule_reaches_zero_at_the_last_step(warmup):
     """lr(i) = lr0 * (1 + cos(pi * (i - w) / (T - w))) / 2 after w linear warm-up steps."""

@@ -373,9 +373,11 @@ class Trainer:
     def _fit(self) -> dict:
         import keras
 
+        # The data first: the run's saved recipe holds the model arguments the data decided
+        # (`Task.model_arguments`), so the recipe being resumed is compared once it has them too.
+        self.load_data()
         cfg = self.config
         self._check_run_dir()
-        self.load_data()
         if self.chief:
             self.task.save_artifacts(self.run_dir / ARTIFACTS)
         # Op determinism is process-wide and changes results: set it either way, so a run after a
