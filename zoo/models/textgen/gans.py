@@ -133,6 +133,7 @@ def run_gan_study(out, *, assets=DEFAULT_ASSETS, seeds: int | None = None, only=
         if study is None:
             reference = held_out(lm_run)
             study = Study(assets, samples=n, reference_texts=reference,
+                          work=assets / ("work" if not only_seeds else f"work-seeds-{'-'.join(map(str, only_seeds))}"),
                           mauve_seeds=tuple(range(int(sizes.get("mauve_seeds", 3)))), log=log)
             # The `real` row's sentences: training sentences no longer (in words) than the references.
             longest = max(len(t.split()) for t in reference)

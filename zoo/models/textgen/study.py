@@ -150,7 +150,7 @@ class Study:
 
     def __init__(self, assets, *, corpus: str = "wiki", samples: int = 400, references: int = 600,
                  encoders: dict[str, str] | None = None, encoder_overrides=(), mauve_seeds=(0, 1, 2),
-                 reference_texts: list[str] | None = None, log=print):
+                 reference_texts: list[str] | None = None, work: str | Path | None = None, log=print):
         from zoo.models.textgen.data import topic_sentences
 
         self.assets = Path(assets)
@@ -158,6 +158,9 @@ class Study:
         self.train = topic_sentences(corpus, "train")
         self.reference = ([s.text for s in reference_set(topic_sentences(corpus, "test"), references)]
                           if reference_texts is None else list(reference_texts))
+        # Where the reverse LMs are trained (one per sample set, deleted once scored): a process of
+        # its own per folder, as the cells of several processes share `assets`.
+        self.work = Path(work) if work is not None else self.assets / "work"
         self.encoder_recipes = dict(ENCODER_RECIPES if encoders is None else encoders)
         self.encoder_overrides = tuple(encoder_overrides)
         self._encoders = None
@@ -226,7 +229,7 @@ class Study:
         t = time.time()
         order = list(encoders)
         res = evaluate_samples(samples, self.reference, samples2=second, encoders=[encoders[s] for s in order],
-                               lm=self.lm(), reverse_lm=True, workdir=self.assets / "work",
+                               lm=self.lm(), reverse_lm=True, workdir=self.work,
                                mauve_seeds=self.mauve_seeds, reference_embeddings=self._ref_cache)
         m = res["metrics"]
         values = {"bleu4": m["bleu4"]["value"], "self_bleu4": m["self_bleu4_leave_one_out"]["value"],
@@ -246,7 +249,7 @@ class Study:
                 "example": samples[:3]}
         atomic_write_json(path, cell)
         # One reverse-LM export per sample set adds up: the cell keeps its numbers, not the model.
-        for d in (self.assets / "work" / "reverse_lm").glob("export-*"):
+        for d in (self.work / "reverse_lm").glob("export-*"):
             shutil.rmtree(d, ignore_errors=True)
         return cell
 
