@@ -374,8 +374,10 @@ class Trainer:
         import keras
 
         cfg = self.config
-        self._check_run_dir()
+        # The data first: the model arguments it decides (a tokenizer's vocabulary) are in the
+        # run's recipe, so the recipe that started a run binds its folder only once they are in.
         self.load_data()
+        self._check_run_dir()
         if self.chief:
             self.task.save_artifacts(self.run_dir / ARTIFACTS)
         # Op determinism is process-wide and changes results: set it either way, so a run after a
