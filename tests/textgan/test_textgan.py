@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import zoo
 from zoo.config import load_recipe
 from zoo.export import ExportError, TextGenerator, open_export
-from zoo.models.textgan.model import DISCRETE, EOS, METHODS, TextGAN, eos_mask, example_ids, pad_after_eos
+from zoo.models.textgan.model import EOS, METHODS, example_ids, pad_after_eos
 from zoo.models.textgan.task import gradient_penalty
 from zoo.registry import create_model, create_task, model_entry
 
@@ -129,6 +128,21 @@ def test_every_method_steps_under_a_mixed_policy(policy):
             assert {v.dtype for v in model.weights} == {"float32"}
     finally:
         keras.config.set_dtype_policy("float32")
+
+
+def test_each_method_declares_the_metrics_it_measures_and_fd_is_the_objective_with_an_encoder():
+    common = {"loss", "bleu4", "self_bleu4", "unique_4grams"}
+    adversarial = {"d_real_accuracy", "d_fake_accuracy", "reward", "reward_std"}
+    want = {"textgan_lm": common | {"nll", "perplexity"},
+            "seqgan_rollout": common | {"nll", "perplexity"} | adversarial,
+            "leakgan_leak": common | {"nll", "perplexity"} | adversarial,
+            "wgan_conv_lstm": common | {"nll", "perplexity", "wasserstein", "gradient_penalty"},
+            "wgan_conv_deconv": common | {"wasserstein", "gradient_penalty"}}
+    for name, metrics in want.items():
+        task = _setup(name)[0]
+        assert set(task.metrics) == metrics and task.objective == "loss", name
+    task = _setup("seqgan_step", "task.encoder=exports/encoder")[0]   # opened when FD is first computed
+    assert "fd" in task.metrics and task.objective == "fd" and task.goal("fd") == task.goal() == "min"
 
 
 # -- 3: rewards --------------------------------------------------------------------------------
@@ -331,11 +345,12 @@ def test_bad_recipes_are_refused_in_one_line(sets, message, tmp_path, capsys, mo
 
 
 def test_an_unpretrained_discrete_gan_is_allowed_when_the_recipe_says_so():
-    config = load_recipe(SMOKE, ["task.pretrain_steps=0", "task.allow_unpretrained=true"])
-    model = create_model("seqgan_rollout", build=True, **{**model_entry("seqgan_rollout").smoke})
-    assert [p.name for p in create_task(config).phases(model)] == ["adversarial"]
-    for name in DISCRETE:
-        assert name == "mle" or METHODS[name][2] is not None
+    task, model = _setup("seqgan_rollout", "task.pretrain_steps=0", "task.allow_unpretrained=true")
+    assert [p.name for p in task.phases(model)] == ["adversarial"]
+    # Without pretraining the rollout network starts as the generator it delays.
+    rollout = task.phases(model)[0].updates[1].modules["rollout_generator"]
+    for avg, v in zip(rollout.average, model.generator_weights()):
+        np.testing.assert_array_equal(avg.numpy(), v.numpy())
 
 
 def test_generate_refuses_what_the_export_cannot_do_in_one_line(smoke_run, capsys):

@@ -44,13 +44,14 @@ with an explicit p(y_t | y_<t)), and over one sample per held-out sentence (draw
 the discriminator's accuracies, the rewards (SeqGAN-rollout's from the rollout network), the
 critic's estimate and penalty, BLEU-4 against the held-out sentences, leave-one-out
 self-BLEU-4, unique 4-grams (all over whitespace words, §5.6.1) and, with `encoder` (a
-sentence-encoder export), the Fréchet distance (Eq. 5.6.1), the objective that tuning minimises;
-without an encoder the objective is the held-out loss (Conv-Deconv's: -W).
+sentence-encoder export), the Fréchet distance (Eq. 5.6.1), then the run's objective (tuning by
+it: `tune.objective: fd`); without an encoder the objective is the held-out loss (Conv-Deconv's:
+-W).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -154,7 +155,8 @@ class TextGANTask(Task):
     """Real sentences against generated ones; see the module docstring."""
 
     Options = TextGANOptions
-    objective = "fd"
+    # The held-out loss (the NLL per token; Conv-Deconv's -W); FD with a sentence encoder (below).
+    objective = "loss"
     metrics = {
         "loss": Metric("loss_sum"),
         "nll": Metric("nll_sum", "tokens"),
@@ -191,10 +193,9 @@ class TextGANTask(Task):
         if generator == "deconv":
             drop |= {"nll", "perplexity"}
         if self.options.encoder is None:
-            # FD needs a sentence encoder; without one the objective is the held-out loss (the
-            # NLL per token, or Conv-Deconv's -W), whose goal ("min") is FD's.
-            drop.add("fd")
-            self.objective = "loss"
+            drop.add("fd")   # FD needs a sentence encoder
+        else:
+            self.objective = "fd"   # the study's criterion (§5.6.4); its goal ("min") is the loss's
         for name in drop:
             self.metrics.pop(name)
         self._sample_cache: tuple[bytes, dict] | None = None
