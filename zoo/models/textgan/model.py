@@ -180,8 +180,9 @@ class TextGAN(keras.Model):
                 self.c_conv.append((self._w(d, f"c_conv{k + 1}_kernel", (self.kernel_size, inputs, c)),
                                     self._w(d, f"c_conv{k + 1}_bias", (c,), "zeros")))
                 inputs = c
-            self.c_out = (self._w(d, "c_out_kernel", (self.max_length * inputs, 1)),
-                          self._w(d, "c_out_bias", (1,), "zeros"))
+            # No output bias: the critic's losses (Eq. 5.4.1) are differences of its scores and
+            # gradients of them, so a bias would never get a gradient.
+            self.c_out = self._w(d, "c_out_kernel", (self.max_length * inputs, 1))
         if self.generator_kind in ("lstm", "none"):
             width = {"g": H, "d": self.disc_units, "gd": H + self.disc_units}[self.features]
             if self.method.startswith("leakgan"):
@@ -205,6 +206,10 @@ class TextGAN(keras.Model):
         return list(self._disc)
 
     @property
+    def input_dtype(self):
+        return "int32"   # token ids
+
+    @property
     def explicit(self) -> bool:
         """Whether the generator gives p(y_t | y_<t) (a log-likelihood of real text)."""
         return self.generator_kind in ("lstm", "none", "soft_lstm")
@@ -224,7 +229,7 @@ class TextGAN(keras.Model):
         """The LSTM discriminator's hidden states [B, L + 1, Hd] over <eos> (the start) and then the
         row: state t has read the first t tokens."""
         table, kernel, recurrent, bias = (self._cast(v) for v in (weights or (self.d_embedding, *self.d_lstm)))
-        emb = self._d_inputs(x, table)
+        emb = self._d_inputs(tf.convert_to_tensor(x), table)
         batch = tf.shape(emb)[0]
         start = tf.gather(table, tf.zeros([batch], tf.int32))
         h = c = tf.zeros([batch, self.disc_units], emb.dtype)
@@ -236,26 +241,27 @@ class TextGAN(keras.Model):
         return tf.stack(states, axis=1)
 
     def discriminate(self, x):
-        """Logits of "real": per step [B, L] (D(y_1:t) at column t - 1) for a per-step
-        discriminator, [B] per sequence (after the whole padded row) otherwise."""
+        """Logits of "real" (float32, whatever the compute dtype: the losses and rewards are
+        float32): per step [B, L] (D(y_1:t) at column t - 1) for a per-step discriminator, [B]
+        per sequence (after the whole padded row) otherwise."""
         if self.discriminator_kind == "critic":
             return self.critic(x)
         h = self.disc_states(x)
         kernel, bias = (self._cast(v) for v in self.d_out)
         if self.discriminator_kind == "step":
-            return tf.squeeze(tf.matmul(h[:, 1:], kernel), -1) + bias[0]
-        return tf.squeeze(tf.matmul(h[:, -1], kernel), -1) + bias[0]
+            return tf.cast(tf.squeeze(tf.matmul(h[:, 1:], kernel), -1) + bias[0], tf.float32)
+        return tf.cast(tf.squeeze(tf.matmul(h[:, -1], kernel), -1) + bias[0], tf.float32)
 
     def critic(self, x):
-        """The WGAN critic's score [B] of ids [B, L] or distributions [B, L, V]."""
+        """The WGAN critic's score [B] (float32) of ids [B, L] or distributions [B, L, V]."""
+        x = tf.convert_to_tensor(x)
         if x.dtype.is_integer:
             x = tf.one_hot(x, self.vocab_size, dtype=self.compute_dtype)
         y = self._d_inputs(x, self._cast(self.c_embedding))
         for kernel, bias in self.c_conv:
             y = tf.nn.leaky_relu(tf.nn.conv1d(y, self._cast(kernel), 1, "SAME") + self._cast(bias), 0.2)
-        kernel, bias = (self._cast(v) for v in self.c_out)
         flat = tf.reshape(y, [tf.shape(y)[0], self.max_length * self.critic_channels[-1]])
-        return tf.squeeze(tf.matmul(flat, kernel), -1) + bias[0]
+        return tf.cast(tf.squeeze(tf.matmul(flat, self._cast(self.c_out)), -1), tf.float32)
 
     # -- the generator ---------------------------------------------------------------------------
     def _head(self, h_g, h_d, weights):
@@ -281,8 +287,10 @@ class TextGAN(keras.Model):
             parts["head"] = (get("g_head_kernel"), get("g_head_bias"))
         return parts
 
-    def teacher_logits(self, ids, weights=None):
-        """Logits [B, L, V] of every position given the true prefix (<eos> first)."""
+    def teacher_logits(self, ids, weights=None, noise=None):
+        """Logits [B, L, V] of every position given the true prefix (<eos> first). The Conv-LSTM
+        starts from the state of noise [B, noise_dim] as when it generates (`fixed_noise` when
+        None), so maximum likelihood trains the start it samples from."""
         ids = tf.convert_to_tensor(ids, tf.int32)
         if self.generator_kind == "deconv":
             raise ValueError("the Conv-Deconv generator has no next-token distribution to teacher-force")
@@ -293,7 +301,9 @@ class TextGAN(keras.Model):
         if self.generator_kind == "none":
             return self._head(None, h_d_all[:, :-1], w)
         emb = tf.gather(w["embedding"], inputs)
-        h, c = self._initial(batch, emb.dtype, None)
+        if self.generator_kind == "soft_lstm" and noise is None:
+            noise = self.fixed_noise(batch)
+        h, c = self._initial(batch, emb.dtype, noise)
         out = []
         for t in range(self.max_length):
             h, c = _lstm(emb[:, t], h, c, *w["lstm"])
@@ -304,18 +314,20 @@ class TextGAN(keras.Model):
     def _initial(self, batch, dtype, noise):
         if self.generator_kind == "soft_lstm" and noise is not None:
             kernel, bias = (self._cast(v) for v in self.g_noise)
+            noise = tf.cast(noise, self.compute_dtype)
             return tuple(tf.split(tf.tanh(tf.matmul(noise, kernel) + bias), 2, axis=-1))
         zeros = tf.zeros([batch, self.units], dtype)
         return zeros, zeros
 
-    def log_likelihood(self, ids, weights=None):
-        """(sum of log p(y_t | y_<t) over each row's scored positions [B], positions [B])."""
+    def log_likelihood(self, ids, weights=None, noise=None):
+        """(sum of log p(y_t | y_<t) over each row's scored positions [B], positions [B]); `noise`
+        as `teacher_logits` takes it."""
         ids = tf.convert_to_tensor(ids, tf.int32)
         mask = eos_mask(ids)
         if self.generator_kind == "deconv":
             logits = tf.math.log(self.soft_generate(self.fixed_noise(tf.shape(ids)[0])) + 1e-9)
         else:
-            logits = self.teacher_logits(ids, weights)
+            logits = self.teacher_logits(ids, weights, noise)
         logp = -tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids, logits=tf.cast(logits, tf.float32))
         return tf.reduce_sum(logp * mask, 1), tf.reduce_sum(mask, 1)
 
@@ -353,20 +365,23 @@ class TextGAN(keras.Model):
 
     def sample(self, batch, seed, temperature=1.0, weights=None, prefix=None, prefix_length=None,
                top_k=0, top_p=1.0):
-        """Token ids [B, L] (after a row's first <eos>, <eos>) and their log-probabilities [B, L].
+        """Token ids [B, L] (after a row's first <eos>, <eos>; the last position is always <eos>,
+        so a sentence has at most L - 1 pieces, as the data's) and their log-probabilities [B, L].
 
         Discrete generators sample p(y_t | y_<t) / temperature with stateless random numbers
         from `seed` (int [2]); continuous ones take the argmax of G(z), z from `seed`, at each
         position. `top_k` / `top_p` cut the sampling distribution as `zoo.eval.decoding` does
-        (the returned log-probabilities stay the model's own). `prefix` [B, L] with `prefix_length` [B]: positions < prefix_length copy the
-        prefix (teacher-forced), the rest are sampled (SeqGAN's rollouts). `weights`: another
-        copy of the generator's weights (the rollout network)."""
+        (the returned log-probabilities stay the model's own). `prefix` [B, L] with
+        `prefix_length` [B]: positions < prefix_length copy the prefix (teacher-forced), the rest
+        are sampled (SeqGAN's rollouts). `weights`: another copy of the generator's weights (the
+        rollout network)."""
         seed = tf.cast(seed, tf.int64)
         if self.generator_kind in ("deconv", "soft_lstm"):
             noise = tf.random.stateless_normal([batch, self.noise_dim], seed=seed)
             probs = self.soft_generate(noise)
-            ids = pad_after_eos(tf.argmax(probs, -1, output_type=tf.int32))
-            logp = tf.math.log(tf.reduce_max(probs, -1) + 1e-9)
+            ids = tf.argmax(probs[:, :-1], -1, output_type=tf.int32)
+            ids = pad_after_eos(tf.pad(ids, [[0, 0], [0, 1]]))   # the last position ends the row
+            logp = tf.math.log(tf.gather(probs, ids, batch_dims=2) + 1e-9)
             return ids, logp
         w = self._gen_parts(weights)
         token = tf.zeros([batch], tf.int32)
@@ -390,6 +405,8 @@ class TextGAN(keras.Model):
                                                    dtype=tf.int32)[:, 0]
             if prefix is not None:
                 draw = tf.where(t < prefix_length, prefix[:, t], draw)
+            if t == self.max_length - 1:
+                draw = tf.zeros_like(draw)   # the row's end: a sentence is at most max_length - 1 pieces
             ids.append(draw)
             logps.append(tf.gather(logp_all, draw, batch_dims=1))
             token = draw
@@ -408,7 +425,7 @@ class TextGAN(keras.Model):
         if self.discriminator_kind == "critic":
             batch = tf.shape(ids)[0]
             cols += [self.critic(ids), self.critic(self.soft_generate(self.fixed_noise(batch)))]
-        return tf.stack([tf.cast(c, tf.float32) for c in cols], axis=1)
+        return tf.stack([tf.cast(c, self.compute_dtype) for c in cols], axis=1)
 
     def get_config(self):
         return {**super().get_config(), "method": self.method, "vocab_size": self.vocab_size,

@@ -11,10 +11,11 @@ the data summary gives how many were cut). The held-out sentences are the evalua
 the reference set of the sample metrics.
 
 Phases (`phases`):
-- `pretrain` (discrete generators; `pretrain_steps`, 0: none): maximum likelihood of the
-  generator's weights (§5.6.4 (vi): "training of every GAN model that achieves reasonable
-  results includes pretraining step"). A discrete GAN without it is refused unless
-  `allow_unpretrained` says the study wants it.
+- `pretrain` (`pretrain_steps`, 0: none; every generator with a next-token distribution: the
+  discrete ones, and the Conv-LSTM teacher-forced from the state of a fresh noise per row):
+  maximum likelihood of the generator's weights (§5.6.4 (vi): "training of every GAN model
+  that achieves reasonable results includes pretraining step"). A discrete GAN without it is
+  refused unless `allow_unpretrained` says the study wants it.
 - the main phase, `train` (the MLE LM) or `adversarial`:
   * SeqGAN / LeakGAN (§5.4.2): `discriminator_steps` discriminator updates (sigmoid cross-entropy,
     real sentences against fresh samples; per step for per-step discriminators), then one
@@ -22,7 +23,8 @@ Phases (`phases`):
     SeqGAN-reinforce R_t = D(y) for every t; SeqGAN-step and the LeakGANs R_t = gamma R_{t+1} +
     D(y_1:t); SeqGAN-rollout R_t = the mean of D over `rollouts` Monte-Carlo completions of y_1:t by a
     delayed copy of the generator (`zoo.training.hooks.MovingAverage`, v' <- u v' + (1 - u) v with
-    u = `rollout_update_rate`, 0.8 in the SeqGAN code), R_T = D(y). D is the discriminator's
+    u = `rollout_update_rate`, 0.8 in the SeqGAN code, starting as a copy of the pretrained
+    generator: an assign phase after pretraining), R_T = D(y). D is the discriminator's
     probability of "real". The baseline b_t (`baseline: true`, the stated variance reduction) is
     the batch mean of R_t at position t.
   * WGAN-GP (§5.4.1, Eq. 5.4.1): `discriminator_steps` critic updates on D(fake) - D(real) +
@@ -32,20 +34,24 @@ Phases (`phases`):
 Random numbers inside the steps are stateless, from the recipe's seed, the step, the update's
 salt, the batch's content and the replica: a run resumed after a kill draws what it would have.
 
-Metrics: in training, per update (TensorBoard `<metric>/<update>`): the loss, the discriminator's
-accuracy on real and on fake rows, the critic's Wasserstein estimate and gradient penalty, the
+Metrics, only those the method has: in training, per update (TensorBoard `<metric>/<update>`):
+the loss, the discriminator's accuracy on real and on fake rows (a per-step discriminator's
+decision at each row's first <eos>), the critic's Wasserstein estimate and gradient penalty, the
 rewards' mean and spread; the pretraining's negative log-likelihood. Evaluated on the held-out
-sentences: the generator's negative log-likelihood per token and perplexity (models with an
-explicit p(y_t | y_<t)), the discriminator's accuracies, and over one sample per held-out
-sentence (drawn at `sample_temperature` with a seed from the batch's content, so an evaluation
-is reproducible): BLEU-4 against the held-out sentences, leave-one-out self-BLEU-4, unique
-4-grams (all over whitespace words, §5.6.1) and, with `encoder` (a sentence-encoder export), the
-Fréchet distance (Eq. 5.6.1), the objective that tuning minimises.
+sentences: the generator's negative log-likelihood per token (the loss) and perplexity (models
+with an explicit p(y_t | y_<t)), and over one sample per held-out sentence (drawn at
+`sample_temperature` with a seed from the batch's content, so an evaluation is reproducible):
+the discriminator's accuracies, the rewards (SeqGAN-rollout's from the rollout network), the
+critic's estimate and penalty, BLEU-4 against the held-out sentences, leave-one-out
+self-BLEU-4, unique 4-grams (all over whitespace words, §5.6.1) and, with `encoder` (a
+sentence-encoder export), the Fréchet distance (Eq. 5.6.1), then the run's objective (tuning by
+it: `tune.objective: fd`); without an encoder the objective is the held-out loss (Conv-Deconv's:
+-W).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,6 +103,22 @@ class TextGANOptions:
             raise ValueError("task.rollout_update_rate must be below 1 (at 1 the rollout network never moves)")
 
 
+def gradient_penalty(critic, real, fake, eps):
+    """WGAN-GP's penalty per row (Gulrajani et al. 2017, Eq. 3; Eq. 5.4.1): (||grad D(x_hat)||_2
+    - 1)^2 at x_hat = eps real + (1 - eps) fake, the norm over the row's whole [L, V] input.
+    real, fake: [B, L, V] (one-hot rows, G's softmax rows); eps: [B]."""
+    import tensorflow as tf
+
+    eps = tf.reshape(tf.cast(eps, real.dtype), [-1, 1, 1])
+    mixed = eps * real + (1.0 - eps) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        score = critic(mixed)
+    grad = tape.gradient(score, mixed)
+    norm = tf.sqrt(tf.reduce_sum(tf.square(tf.cast(grad, tf.float32)), axis=[1, 2]) + 1e-12)
+    return tf.square(norm - 1.0)
+
+
 def batch_hash(ids):
     """int64 hash of a batch of rows (the evaluation's sampling seed: reproducible)."""
     import tensorflow as tf
@@ -141,7 +163,8 @@ class TextGANTask(Task):
     """Real sentences against generated ones; see the module docstring."""
 
     Options = TextGANOptions
-    objective = "fd"
+    # The held-out loss (the NLL per token; Conv-Deconv's -W); FD with a sentence encoder (below).
+    objective = "loss"
     metrics = {
         "loss": Metric("loss_sum"),
         "nll": Metric("nll_sum", "tokens"),
@@ -168,9 +191,23 @@ class TextGANTask(Task):
                               f"is not one of them")
         self.metrics = {k: (SampleMetric(m.inputs, part=m.part, task=self, goal=m.goal)
                             if isinstance(m, SampleMetric) else m) for k, m in type(self).metrics.items()}
+        # Only what this method measures, in training and in evaluation alike.
+        generator, _, discriminator = METHODS[self.method]
+        drop = set()
+        if discriminator != "critic":
+            drop |= {"wasserstein", "gradient_penalty"}
+        if discriminator in (None, "critic"):
+            drop |= {"d_real_accuracy", "d_fake_accuracy", "reward", "reward_std"}
+        if generator == "deconv":
+            drop |= {"nll", "perplexity"}
         if self.options.encoder is None:
-            self.metrics.pop("fd")
+            drop.add("fd")   # FD needs a sentence encoder
+        else:
+            self.objective = "fd"   # the study's criterion (§5.6.4); its goal ("min") is the loss's
+        for name in drop:
+            self.metrics.pop(name)
         self._sample_cache: tuple[bytes, dict] | None = None
+        self._rollout = None   # SeqGAN-rollout's delayed generator, once `phases` made it
         self._encoder = None
         self._reference_embeddings = None
         self.cut = 0
@@ -342,7 +379,10 @@ class TextGANTask(Task):
         import tensorflow as tf
 
         ids = tf.convert_to_tensor(batch, tf.int32)
-        logp, tokens = model.log_likelihood(ids)
+        noise = None
+        if model.generator_kind == "soft_lstm":   # a fresh start state per row (see teacher_logits)
+            noise = tf.random.stateless_normal([tf.shape(ids)[0], model.noise_dim], seed=self._seed(step, 5, ids))
+        logp, tokens = model.log_likelihood(ids, noise=noise)
         nll = -tf.reduce_sum(logp)
         return {"loss_sum": nll, "count": tf.reduce_sum(tokens), "nll_sum": nll, "tokens": tf.reduce_sum(tokens)}
 
@@ -351,6 +391,28 @@ class TextGANTask(Task):
 
         ids, logp = model.sample(batch_size, seed)
         return tf.stop_gradient(ids), logp
+
+    @staticmethod
+    def _row_logits(model, ids):
+        """The discriminator's logit of "real" for each whole row [B]: a per-step discriminator's
+        at the row's last scored step (its first <eos>), as the losses mask it."""
+        import tensorflow as tf
+
+        from zoo.models.textgan.model import eos_mask
+
+        d = model.discriminate(ids)
+        if d.shape.rank == 1:
+            return d
+        last = tf.cast(tf.reduce_sum(eos_mask(ids), 1) - 1, tf.int32)
+        return tf.gather(d, last, batch_dims=1)
+
+    def _accuracy_sums(self, model, real, fake):
+        import tensorflow as tf
+
+        count = tf.cast(tf.shape(real)[0], tf.float32)
+        d_real, d_fake = self._row_logits(model, real), self._row_logits(model, fake)
+        return {"d_real_correct": tf.reduce_sum(tf.cast(d_real > 0, tf.float32)), "d_real_count": count,
+                "d_fake_correct": tf.reduce_sum(tf.cast(d_fake < 0, tf.float32)), "d_fake_count": count}
 
     def discriminator_sums(self, model, batch, *, step, training):
         import tensorflow as tf
@@ -363,28 +425,25 @@ class TextGANTask(Task):
         d_real, d_fake = model.discriminate(real), model.discriminate(fake)
         bce = tf.nn.sigmoid_cross_entropy_with_logits
         if model.discriminator_kind == "step":
+            # Every prefix up to the first <eos> is a decision (§5.4.2), each row's averaged.
             m_real, m_fake = eos_mask(real), eos_mask(fake)
             loss = (tf.reduce_sum(bce(tf.ones_like(d_real), d_real) * m_real, 1) / tf.reduce_sum(m_real, 1)
                     + tf.reduce_sum(bce(tf.zeros_like(d_fake), d_fake) * m_fake, 1) / tf.reduce_sum(m_fake, 1))
-            # Accuracy of the whole-row decision (the last scored step).
-            d_real = tf.reduce_sum(d_real * tf.one_hot(tf.cast(tf.reduce_sum(m_real, 1) - 1, tf.int32),
-                                                       model.max_length), 1)
-            d_fake = tf.reduce_sum(d_fake * tf.one_hot(tf.cast(tf.reduce_sum(m_fake, 1) - 1, tf.int32),
-                                                       model.max_length), 1)
         else:
             loss = bce(tf.ones_like(d_real), d_real) + bce(tf.zeros_like(d_fake), d_fake)
-        count = tf.cast(n, tf.float32)
-        return {"loss_sum": tf.reduce_sum(loss), "count": count,
-                "d_real_correct": tf.reduce_sum(tf.cast(d_real > 0, tf.float32)), "d_real_count": count,
-                "d_fake_correct": tf.reduce_sum(tf.cast(d_fake < 0, tf.float32)), "d_fake_count": count}
+        return {"loss_sum": tf.reduce_sum(loss), "count": tf.cast(n, tf.float32),
+                **self._accuracy_sums(model, real, fake)}
 
-    def _rewards(self, model, fake, step, rollout):
-        """Rewards R [B, L] of generated rows (see the module docstring), no gradient."""
+    def rewards(self, model, fake, seed, rollout_weights=None):
+        """Rewards R [B, L] of generated rows (see the module docstring), 0 after each row's
+        first <eos>, no gradient. `seed`: the rollouts' (SeqGAN-rollout); `rollout_weights`:
+        the delayed generator's weights (None: the generator's own)."""
         import tensorflow as tf
 
         from zoo.models.textgan.model import eos_mask
 
         o = self.options
+        fake = tf.convert_to_tensor(fake, tf.int32)
         mask = eos_mask(fake)
         L = model.max_length
         if model.discriminator_kind == "step":
@@ -400,8 +459,8 @@ class TextGANTask(Task):
             # Rows: every prefix length 1..L-1 of every sample, `rollouts` times each.
             prefix = tf.repeat(fake, (L - 1) * k, axis=0)
             lengths = tf.tile(tf.repeat(tf.range(1, L), k), [n])
-            done, _ = model.sample(n * (L - 1) * k, self._seed(step, 3), weights=rollout.average,
-                                   prefix=prefix, prefix_length=lengths)
+            done, _ = model.sample(n * (L - 1) * k, seed, weights=rollout_weights, prefix=prefix,
+                                   prefix_length=lengths)
             scores = tf.reshape(tf.sigmoid(model.discriminate(done)), [n, L - 1, k])
             full = tf.sigmoid(model.discriminate(fake))
             rewards = tf.concat([tf.reduce_mean(scores, -1), full[:, None]], axis=1)
@@ -409,51 +468,59 @@ class TextGANTask(Task):
             rewards = tf.repeat(tf.sigmoid(model.discriminate(fake))[:, None], L, axis=1)
         return tf.stop_gradient(rewards * mask)
 
+    @staticmethod
+    def _reward_sums(rewards, mask):
+        import tensorflow as tf
+
+        scored = tf.reduce_sum(mask)
+        mean = tf.reduce_sum(rewards) / tf.maximum(scored, 1.0)
+        return {"reward_sum": tf.reduce_sum(rewards), "reward_count": scored,
+                "reward_dev_sum": tf.reduce_sum(tf.square(rewards - mean) * mask)}
+
     def generator_sums(self, model, batch, *, step, training, rollout=None):
         import tensorflow as tf
 
         from zoo.models.textgan.model import eos_mask
 
         n = self._per_replica()
+        count = tf.cast(n, tf.float32)
         if model.discriminator_kind == "critic":
             fake = model.soft_generate(tf.random.stateless_normal([n, model.noise_dim], seed=self._seed(step, 2)))
-            score = model.critic(fake)
-            count = tf.cast(n, tf.float32)
-            return {"loss_sum": -tf.reduce_sum(score), "count": count}
+            return {"loss_sum": -tf.reduce_sum(model.critic(fake)), "count": count}
         fake, _ = self._fake(model, n, self._seed(step, 2))
         mask = eos_mask(fake)
         logits = tf.cast(model.teacher_logits(fake), tf.float32)
         logp = -tf.nn.sparse_softmax_cross_entropy_with_logits(labels=fake, logits=logits)
-        rewards = self._rewards(model, fake, step, rollout)
+        rewards = self.rewards(model, fake, self._seed(step, 3), None if rollout is None else rollout.average)
         centred = rewards
         if self.options.baseline:
             mean = tf.reduce_sum(rewards, 0) / tf.maximum(tf.reduce_sum(mask, 0), 1.0)
             centred = (rewards - mean[None]) * mask
-        count = tf.cast(n, tf.float32)
-        scored = tf.reduce_sum(mask)
-        mean_r = tf.reduce_sum(rewards) / tf.maximum(scored, 1.0)
+        # REINFORCE: J_g = -sum_t (R_t - b_t) log p(y_t | y_<t) over the scored positions.
         return {"loss_sum": -tf.reduce_sum(tf.stop_gradient(centred) * logp * mask), "count": count,
-                "reward_sum": tf.reduce_sum(rewards), "reward_count": scored,
-                "reward_dev_sum": tf.reduce_sum(tf.square(rewards - mean_r) * mask)}
+                **self._reward_sums(rewards, mask)}
+
+    def critic_terms(self, model, real_ids, seed):
+        """Per row: the Wasserstein estimate D(real) - D(fake) and the gradient penalty
+        (||grad D(x_hat)||_2 - 1)^2 of Eq. 5.4.1 (Gulrajani et al. 2017, Algorithm 1), x_hat =
+        eps real + (1 - eps) fake between the one-hot real row and G's softmax rows from noise,
+        eps ~ U[0, 1] per row; noise and eps from `seed` (int [2])."""
+        import tensorflow as tf
+
+        n = tf.shape(real_ids)[0]
+        real = tf.one_hot(real_ids, model.vocab_size)
+        noise_seed, eps_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        fake = model.soft_generate(tf.random.stateless_normal([n, model.noise_dim], seed=noise_seed))
+        eps = tf.random.stateless_uniform([n], seed=eps_seed)
+        return model.critic(real) - model.critic(fake), gradient_penalty(model.critic, real, fake, eps)
 
     def critic_sums(self, model, batch, *, step, training):
         import tensorflow as tf
 
         real_ids = tf.convert_to_tensor(batch, tf.int32)
-        n = tf.shape(real_ids)[0]
-        real = tf.one_hot(real_ids, model.vocab_size)
-        fake = model.soft_generate(tf.random.stateless_normal([n, model.noise_dim], seed=self._seed(step, 1, real_ids)))
-        eps = tf.random.stateless_uniform([n, 1, 1], seed=self._seed(step, 4, real_ids))
-        mixed = eps * real + (1.0 - eps) * fake
-        with tf.GradientTape() as tape:
-            tape.watch(mixed)
-            d_mixed = model.critic(mixed)
-        grad = tape.gradient(d_mixed, mixed)
-        norm = tf.sqrt(tf.reduce_sum(tf.square(grad), axis=[1, 2]) + 1e-12)
-        gp = tf.square(norm - 1.0)
-        d_real, d_fake = model.critic(real), model.critic(fake)
-        w = d_real - d_fake
-        count = tf.cast(n, tf.float32)
+        w, gp = self.critic_terms(model, real_ids, self._seed(step, 1, real_ids))
+        count = tf.cast(tf.shape(real_ids)[0], tf.float32)
+        # The critic minimises D(fake) - D(real) + lambda GP (Eq. 5.4.1).
         return {"loss_sum": tf.reduce_sum(-w + self.options.gp_lambda * gp), "count": count,
                 "w_sum": tf.reduce_sum(w), "gp_sum": tf.reduce_sum(gp), "w_count": count}
 
@@ -469,6 +536,7 @@ class TextGANTask(Task):
                                    "optimizer_args": {"beta_1": b1, "beta_2": b2}}
         if self.method == "mle":
             return [Phase("train", (Update("generator", self.mle_sums, gen),))]
+        rollout = None
         phases = []
         if o.pretrained_generator is not None:
             phases.append(Phase("pretrain", (), assign=lambda: self.load_pretrained_generator(model)))
@@ -477,7 +545,9 @@ class TextGANTask(Task):
                                                     optimizer={"optimizer": "adam",
                                                                "learning_rate": o.pretrain_learning_rate,
                                                                "optimizer_args": {}}),),
-                                max_steps=o.pretrain_steps))
+                                # The trainer caps a phase at `max_steps` only when the phase sets
+                                # its epochs: as many as steps makes the cap the bound.
+                                epochs=float(o.pretrain_steps), max_steps=o.pretrain_steps))
         d_opt = adam(o.discriminator_learning_rate, o.discriminator_beta_1, o.discriminator_beta_2)
         g_opt = adam(o.generator_learning_rate, o.generator_beta_1, o.generator_beta_2)
         if self.method == "seqgan_rollout":
@@ -491,8 +561,9 @@ class TextGANTask(Task):
                        Update("generator", self.generator_sums, gen, optimizer=g_opt, stream=None))
         else:
             modules, after, sums = {}, None, self.generator_sums
-            if self.method == "seqgan_rollout":
+            if rollout is not None:
                 modules, after = {"rollout_generator": rollout}, rollout.update
+                self._rollout = rollout   # the evaluation's rewards use it too
 
                 def sums(model, batch, *, step, training, _r=rollout):
                     return self.generator_sums(model, batch, step=step, training=training, rollout=_r)
@@ -506,27 +577,29 @@ class TextGANTask(Task):
     def eval_sums(self, model, batch, *, step):
         import tensorflow as tf
 
+        from zoo.models.textgan.model import eos_mask
+
         ids = tf.convert_to_tensor(batch, tf.int32)
         n = tf.shape(ids)[0]
-        count = tf.cast(n, tf.float32)
+        rows = tf.cast(n, tf.float32)
         seed = tf.stack([tf.constant(int(self.config.trainer.seed), tf.int64), batch_hash(ids)])
         fake, _ = model.sample(n, seed, temperature=self.options.sample_temperature)
-        out = {"count": count, "fake": fake}
+        out = {"count": rows, "fake": fake}
         if model.explicit:
             logp, tokens = model.log_likelihood(ids)
-            out.update(nll_sum=-tf.reduce_sum(logp), tokens=tf.reduce_sum(tokens), loss_sum=-tf.reduce_sum(logp))
+            nll, tokens = -tf.reduce_sum(logp), tf.reduce_sum(tokens)
+            # The loss per token, as the maximum-likelihood updates count it.
+            out.update(nll_sum=nll, tokens=tokens, loss_sum=nll, count=tokens)
         if model.discriminator_kind in ("sequence", "step"):
-            real_d, fake_d = model.discriminate(ids), model.discriminate(fake)
-            if real_d.shape.rank == 2:
-                real_d, fake_d = real_d[:, -1], fake_d[:, -1]
-            out.update(d_real_correct=tf.reduce_sum(tf.cast(real_d > 0, tf.float32)), d_real_count=count,
-                       d_fake_correct=tf.reduce_sum(tf.cast(fake_d < 0, tf.float32)), d_fake_count=count)
+            out.update(self._accuracy_sums(model, ids, fake))
+            rewards = self.rewards(model, fake, seed + tf.constant([0, 3], tf.int64),
+                                   None if self._rollout is None else self._rollout.average)
+            out.update(self._reward_sums(rewards, eos_mask(fake)))
         if model.discriminator_kind == "critic":
-            noise = tf.random.stateless_normal([n, model.noise_dim], seed=seed)
-            w = tf.reduce_sum(model.critic(ids) - model.critic(model.soft_generate(noise)))
-            out.update(w_sum=w, w_count=count)
+            w, gp = self.critic_terms(model, ids, seed)
+            out.update(w_sum=tf.reduce_sum(w), gp_sum=tf.reduce_sum(gp), w_count=rows)
             if not model.explicit:
-                out["loss_sum"] = -w
+                out["loss_sum"] = -tf.reduce_sum(w)
         return out
 
     def decode_rows(self, rows) -> list[str]:

@@ -112,9 +112,10 @@ def unigram_samples(train: list[str], n: int, seed: int) -> list[str]:
 
 
 def run_gan_study(out, *, assets=DEFAULT_ASSETS, seeds: int | None = None, only=None, only_seeds=None,
-                  log=print) -> dict:
+                  trained_only: bool = False, log=print) -> dict:
     """Train, sample and score every row for every seed (cached), then write the table and figures
-    into `out`; with `only_seeds`, just those seeds' cells (no table: parallel processes per seed)."""
+    into `out`; with `only_seeds`, just those seeds' cells (no table: parallel processes per seed);
+    with `trained_only`, the table of the rows already trained (the others are reported as not run)."""
     from zoo.io import atomic_write, atomic_write_json
     from zoo.report.render import table_markdown, table_result
 
@@ -158,10 +159,13 @@ def run_gan_study(out, *, assets=DEFAULT_ASSETS, seeds: int | None = None, only=
             overrides = list(spec.get("set") or [])
             if spec.get("from_lm"):
                 overrides += [f"task.pretrained_generator={json.dumps(str(lm_run))}", "task.pretrain_steps=0"]
+            if trained_only and not (assets / "gans" / f"{row}-s{seed}-export" / "manifest.json").is_file():
+                continue
             _, export = train_row(assets, spec["recipe"], row, seed, overrides, log=log)
             add(row, sample_gan(export, n, seed), {"export": str(export)})
     if only_seeds:
         return {"summary": {}, "cells": cells}
+    # A row trained for fewer seeds than declared is reported with the seeds it has.
     recorded = {name: ([{"seed": c["seed"], "run": c.get("export", "(no training)"), "key": name,
                          "metrics": c["metrics"]} for c in cs], seeds) for name, cs in cells.items()}
     for r in table.rows:

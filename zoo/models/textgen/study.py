@@ -399,7 +399,7 @@ def cmd_textgen_study(args) -> int:
         from zoo.models.textgen.gans import run_gan_study
 
         record = run_gan_study(args.out, assets=args.assets, seeds=args.seeds, only_seeds=args.seed,
-                               log=lambda *a: print(*a, flush=True))
+                               trained_only=args.trained_only, log=lambda *a: print(*a, flush=True))
         print("claims: " + ", ".join(f"{v} {k}" for k, v in record["summary"].items()))
         return 0
     if args.models:
@@ -431,6 +431,8 @@ def add_commands(sub) -> None:
                                                        "trained and sampled)")
     s.add_argument("--seed", type=int, action="append", help="with --gans: train and score only these "
                                                              "seeds (cached; a run without --seed writes the table)")
+    s.add_argument("--trained-only", action="store_true", help="with --gans: write the table from the rows "
+                                                                "already trained, training nothing")
     s.set_defaults(fn=cmd_textgen_study)
 
 
