@@ -69,7 +69,10 @@ def test_each_update_of_each_phase_moves_its_own_weights_only(name):
     phases = task.phases(model)
     want = {"textgan_lm": [("train", ["generator"])],
             "wgan_conv_deconv": [("adversarial", ["critic", "generator"])],
-            "wgan_conv_lstm": [("pretrain", ["generator"]), ("adversarial", ["critic", "generator"])]}
+            "wgan_conv_lstm": [("pretrain", ["generator"]), ("adversarial", ["critic", "generator"])],
+            # The rollout network is copied from the pretrained generator by a phase of its own.
+            "seqgan_rollout": [("pretrain", ["generator"]), ("rollout_network", []),
+                               ("adversarial", ["discriminator", "generator"])]}
     assert [(p.name, [u.name for u in p.updates]) for p in phases] == want.get(
         name, [("pretrain", ["generator"]), ("adversarial", ["discriminator", "generator"])])
     gen, disc = {id(v) for v in model.generator_weights()}, {id(v) for v in model.discriminator_weights()}
@@ -247,12 +250,14 @@ def test_the_rollout_network_starts_as_the_pretrained_generator_and_moves_at_rat
     """SeqGAN (Yu et al. 2017) Algorithm 1, beta <- theta after pretraining; then the reference
     code's delayed copy, beta <- 0.8 beta + 0.2 theta after each generator update."""
     task, model = _setup("seqgan_rollout")
-    pretrain, adversarial = task.phases(model)
+    pretrain, start, adversarial = task.phases(model)
     rollout = adversarial.updates[1].modules["rollout_generator"]
-    assert pretrain.updates[0].modules["rollout_generator"] is rollout
+    assert start.carried["rollout_generator"] is rollout   # checkpointed with the copy phase too
     gen = model.generator_weights()
     batch = _batch(model)
     _apply(pretrain.updates[0], model, batch)
+    assert not all(np.array_equal(a.numpy(), v.numpy()) for a, v in zip(rollout.average, gen))
+    start.assign()
     for avg, v in zip(rollout.average, gen):
         np.testing.assert_array_equal(avg.numpy(), v.numpy())
     _apply(adversarial.updates[0], model, batch)   # the discriminator's: the generator stays
@@ -346,9 +351,11 @@ def test_bad_recipes_are_refused_in_one_line(sets, message, tmp_path, capsys, mo
 
 def test_an_unpretrained_discrete_gan_is_allowed_when_the_recipe_says_so():
     task, model = _setup("seqgan_rollout", "task.pretrain_steps=0", "task.allow_unpretrained=true")
-    assert [p.name for p in task.phases(model)] == ["adversarial"]
+    phases = task.phases(model)
+    assert [p.name for p in phases] == ["rollout_network", "adversarial"]
     # Without pretraining the rollout network starts as the generator it delays.
-    rollout = task.phases(model)[0].updates[1].modules["rollout_generator"]
+    rollout = phases[1].updates[1].modules["rollout_generator"]
+    phases[0].assign()
     for avg, v in zip(rollout.average, model.generator_weights()):
         np.testing.assert_array_equal(avg.numpy(), v.numpy())
 

@@ -123,5 +123,16 @@ def add_commands(sub) -> None:
 
     from zoo.models.textgen import study
 
-    study.add_commands(sub)
+    study.add_commands(sub).set_defaults(fn=cmd_study)
+
+
+def cmd_study(args) -> int:
+    """`zoo textgen-study`: the §5.6.3 metric study, or with --gans the §5.6.4 GAN comparison."""
+    if args.gans:
+        from zoo.models.textgen.gans import cmd_gan_study
+
+        return cmd_gan_study(args)
+    from zoo.models.textgen.study import cmd_textgen_study
+
+    return cmd_textgen_study(args)
 

@@ -271,3 +271,11 @@ def plot_axes(cells: dict, raw: dict, path: Path):
                  fontsize=9)
     fig.tight_layout()
     return atomic_save_figure(fig, path)
+
+
+def cmd_gan_study(args) -> int:
+    """`zoo textgen-study --gans` (the parser is the metric study's: zoo/models/textgen/cli.py)."""
+    record = run_gan_study(args.out, assets=args.assets, seeds=args.seeds, only_seeds=args.seed,
+                           trained_only=args.trained_only, log=lambda *a: print(*a, flush=True))
+    print("claims: " + ", ".join(f"{v} {k}" for k, v in record["summary"].items()))
+    return 0

@@ -395,13 +395,6 @@ def plot_perturbation(perturbation: str, strengths, cells: dict, path: Path):
 
 
 def cmd_textgen_study(args) -> int:
-    if args.gans:
-        from zoo.models.textgen.gans import run_gan_study
-
-        record = run_gan_study(args.out, assets=args.assets, seeds=args.seeds, only_seeds=args.seed,
-                               trained_only=args.trained_only, log=lambda *a: print(*a, flush=True))
-        print("claims: " + ", ".join(f"{v} {k}" for k, v in record["summary"].items()))
-        return 0
     if args.models:
         record = run_model_study(args.out, assets=args.assets, seeds=args.seeds,
                                  log=lambda *a: print(*a, flush=True))
@@ -434,6 +427,7 @@ def add_commands(sub) -> None:
     s.add_argument("--trained-only", action="store_true", help="with --gans: write the table from the rows "
                                                                 "already trained, training nothing")
     s.set_defaults(fn=cmd_textgen_study)
+    return s
 
 
 # -- model size and training time (§5.6.3, Figure 5.10) ---------------------------------------
