@@ -11,7 +11,7 @@ import pytest
 from zoo.config import RecipeError
 from zoo.report.spec import load_experiments
 from zoo.report.stats import fisher_exact, t_quantile, welch
-from zoo.report.verdicts import row_gate, summary, verdict
+from zoo.report.verdicts import paper_at_baseline, row_gate, summary, verdict
 
 
 def _declare(tmp_path, text, family="recurrent"):
@@ -200,7 +200,10 @@ def test_claims_between_rows_that_never_trained_are_not_judged(tmp_path):
     assert row_gate(gate, rows, "a")["trained"] is False and row_gate(gate, rows, "c")["trained"] is True
     assert row_gate(gate, rows, "c")["margin"] == pytest.approx(0.0857)
     assert verdict(gate.claims[0], gate, rows)["verdict"] == "not judged: neither row trained"
-    assert verdict(gate.claims[1], gate, rows)["verdict"] == "held"
+    # One side at the baseline voids the claim too: c "beats" a only because a never trained.
+    assert verdict(gate.claims[1], gate, rows)["verdict"] == "not judged: a did not train"
+    trained = _rows({"a": [0.70, 0.71, 0.72], "c": [0.60, 0.61, 0.62]}, unigram_baseline_error=0.857)
+    assert verdict(gate.claims[1], gate, trained)["verdict"] == "held"
     # A row below the baseline by less than the margin has not trained, however tight its seeds.
     near = _rows({"a": [0.851] * 3, "b": [0.80, 0.80, 0.80], "c": [0.6] * 3}, unigram_baseline_error=0.857)
     assert row_gate(gate, near, "b")["trained"] is False
@@ -209,6 +212,40 @@ def test_claims_between_rows_that_never_trained_are_not_judged(tmp_path):
                "n3": {"runs": [{"seed": i, "metrics": {"bits_per_char": 3.0 + i / 100}} for i in range(3)]}}
     assert row_gate(lm, lm_rows, "n1")["is_baseline"] and row_gate(lm, lm_rows, "n3")["trained"]
     assert verdict(lm.claims[0], lm, lm_rows)["verdict"] == "held"
+    # ...and a claim against the baseline row is voided only by the other side not training.
+    lm_rows["n3"]["runs"] = [{"seed": i, "metrics": {"bits_per_char": 4.5 - i / 100}} for i in range(3)]
+    assert verdict(lm.claims[0], lm, lm_rows)["verdict"] == "not judged: n3 did not train"
+
+
+AS_IN_SOURCE = """
+scales:
+  cpu: {note: tiny, seeds: 3}
+tables:
+  t:
+    title: "a row that fails in the source too"
+    metric: accuracy
+    better: higher
+    percent: true
+    baseline: {value: 0.25, what: "chance: 4 classes"}
+    rows:
+      fails: {recipe: recurrent/smoke_temporal_order, paper: 0.25}
+      works: {recipe: recurrent/smoke_temporal_order, paper: 1.0}
+      other: {recipe: recurrent/smoke_temporal_order, paper: 0.99}
+    claims: ["works > fails", "works > other"]
+"""
+
+
+def test_a_row_at_the_baseline_in_the_source_too_does_not_void_its_claim(tmp_path):
+    (t,) = _declare(tmp_path, AS_IN_SOURCE).tables
+    assert paper_at_baseline(t, "fails") and not paper_at_baseline(t, "works")
+    acc = lambda vs: [{"seed": i, "metrics": {"accuracy": v}} for i, v in enumerate(vs)]
+    rows = {"fails": {"runs": acc([0.25, 0.26, 0.24])}, "works": {"runs": acc([0.90, 0.92, 0.91])},
+            "other": {"runs": acc([0.26, 0.25, 0.27])}}
+    # The source's "fails" sits at chance: reproducing that is the claim, and it is judged.
+    assert verdict(t.claims[0], t, rows)["verdict"] == "held (fails at the baseline, as in the source)"
+    assert verdict(t.claims[0], t, rows)["category"] == "held"
+    # The source's "other" trained (99%): here it did not, so the comparison is void.
+    assert verdict(t.claims[1], t, rows)["verdict"] == "not judged: other did not train"
 
 
 def test_summary_counts_each_category():
@@ -265,6 +302,11 @@ def test_rejudge_rewrites_a_report_from_its_recorded_values(tmp_path, capsys):
             "90.00% (chance: 10 classes) | yes |") in md
     evidence = json.loads((out / "runs" / "x-k0.1.json").read_text())
     assert evidence["metrics"] == {"error": 0.1} and evidence["recipe"] is None   # keys of no real run
+    # An evidence file written by the run itself holds its curves: re-judging keeps it as it was.
+    kept = {**evidence, "curves": {"train/loss": [[50, 1.0], [100, 0.5]]}}
+    (out / "runs" / "x-k0.11.json").write_text(json.dumps(kept))
+    rejudge(out, root=decl)
+    assert json.loads((out / "runs" / "x-k0.11.json").read_text())["curves"] == kept["curves"]
     # Re-judging again is stable; a folder without a report is one line.
     assert rejudge(out, root=decl)["families"]["recurrent"]["tables"]["t"]["claims"] == claims
     capsys.readouterr()

@@ -41,10 +41,11 @@ RULES = (f"**How claims are judged.** Each claim's difference gets a 95% interva
          f"holds when the interval lies above minus its equivalence margin (the claim's, the table's, or "
          f"1 percentage point for a percentage, 1% of the right side otherwise) and does not hold when it "
          f"lies below it. No verdict with fewer than {MIN_SEEDS} seeds per compared row, on a NaN metric, "
-         f"or when every compared row sits at its trivial baseline (a row trained when it beats the "
+         f"or when a compared row sits at its trivial baseline (a row trained when it beats the "
          f"baseline by 10% of the gap to the metric's ideal value and, with {MIN_SEEDS} seeds or more, its "
-         f"t interval of the improvement excludes 0). Below {MIN_SEEDS} seeds the interval is shown for "
-         f"information only.")
+         f"t interval of the improvement excludes 0), unless it is the baseline row itself or the "
+         f"source's own value sits at the baseline too (\"as in the source\": the claim is about its "
+         f"failing). Below {MIN_SEEDS} seeds the interval is shown for information only.")
 
 
 def _summary_lines(families: dict) -> list[str]:
@@ -308,7 +309,8 @@ def rejudge(out, root=None, command: str = "", stream=None) -> dict:
     experiments = all_experiments(root) if root else all_experiments()
     selected = [(e, t) for e, t in select_tables(experiments, [])
                 if t.key in recorded_families.get(e.family, {}).get("tables", {})]
-    results, matched, unmatched = _rejudged(out, old, selected, scale)
+    # An evidence file already written holds the run's curves, which report.json does not: keep it.
+    results, matched, unmatched = _rejudged(out, old, selected, scale, keep_evidence=True)
     families: dict[str, dict] = {}
     sections: dict[str, list[str]] = {}
     for table, result in results.values():
@@ -322,7 +324,8 @@ def rejudge(out, root=None, command: str = "", stream=None) -> dict:
             f"report.json (first written by `{old.get('command', '')}`), with the current declarations "
             f"and rules; nothing was re-run. {matched} recorded runs' recipes were recovered from the "
             f"declarations (their keys match), {unmatched} not. The training-curve figures are those "
-            f"of the original report; the curves' data was not kept for these runs.")
+            f"of the original report; runs/ keeps each run's evidence file as it was written (with "
+            f"its curves), and a run without one gets one without curves.")
     atomic_write(out / "report.md", _document(scale, command or "zoo report --rejudge", families, sections, note))
     report = {"scale": scale, "command": old.get("command", ""), "date": old.get("date"),
               "rejudged_by": command or "zoo report --rejudge", "families": families}

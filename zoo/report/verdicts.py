@@ -19,7 +19,9 @@ hold" when it lies below -m, "within noise" otherwise. m is the claim's `margin`
 table's, else DEFAULT_MARGIN (1 percentage point for a percentage, else 1% of the right side).
 
 No verdict ("not judged ...") when a side's metric is NaN, when a compared row has fewer than
-MIN_SEEDS seeds, or when every compared row sits at its trivial baseline ("neither row trained").
+MIN_SEEDS seeds, or when a compared row sits at its trivial baseline ("neither row trained", "X
+did not train"), unless that row is the baseline row itself or the source's own value of it sits at
+the baseline too (the claim is then about its failing; the verdict says "as in the source").
 A row "trained" when it beats its baseline by the gate's margin (by default 10% of the gap from
 the baseline to the metric's ideal value: 0 for an error, 100% for an accuracy) and, with
 MIN_SEEDS seeds or more, its 95% t interval of the improvement lies above 0 (with fewer seeds, the
@@ -152,6 +154,26 @@ def row_gate(table: Table, rows: dict, row: str, metric: str | None = None) -> d
             "trained": bool(m >= margin and lo > 0)}
 
 
+def paper_at_baseline(table: Table, row: str, metric: str | None = None) -> bool:
+    """Whether the source's own value of `row` sits at the trivial baseline by the gate's rule (a
+    fixed baseline, or the baseline row's paper value): a row that failed in the source too is the
+    claim's point (Moon et al.'s per-step masks in the dissertation's Table 3.1), not a failed run."""
+    metric = metric or table.metric
+    b = table.baseline_of(row)
+    paper = table.row(row).paper.get(metric)
+    if b is None or paper is None or (metric != table.metric and metric not in b.also):
+        return False
+    base = b.value if b.value is not None else (
+        table.row(b.row).paper.get(metric) if b.row is not None else None)
+    if base is None:
+        return False
+    lower = table.better == "lower"
+    ideal = b.ideal if b.ideal is not None else 0.0 if lower else 1.0 if is_percent(table, metric) else None
+    margin = b.margin if b.margin is not None else (
+        DEFAULT_GATE_FRACTION * abs(base - ideal) if ideal is not None else 0.0)
+    return ((base - paper) if lower else (paper - base)) < margin
+
+
 def _margin(claim: Claim, table: Table, right: float) -> float:
     if claim.margin is not None:
         return claim.margin
@@ -189,20 +211,29 @@ def verdict(claim: Claim, table: Table, rows: dict, min_seeds: int = MIN_SEEDS) 
     check_counts(table, {name: rows[name] for name, _, _ in row_sides})
     seeds = {name: len(vals) for name, _, vals in row_sides}
     out["seeds"] = seeds
-    gates = {}
+    gates, failed = {}, set()
     for name, metric, _ in row_sides:
-        g = row_gate(table, rows, name, metric)
+        g, gated = row_gate(table, rows, name, metric), metric
         if g is None and metric != table.metric:
-            g = row_gate(table, rows, name, table.metric)
+            g, gated = row_gate(table, rows, name, table.metric), table.metric
         gates[f"{name}.{metric}"] = g
+        if g is not None and g["trained"] is False and not g.get("is_baseline"):
+            failed.add((name, paper_at_baseline(table, name, gated)))
     out["gate"] = {k: (None if g is None else g["trained"]) for k, g in gates.items()}
-    untrained = bool(gates) and all(g is not None and g["trained"] is False for g in gates.values())
+    # One untrained side is enough to void the comparison: beating (or losing to) a row that sits
+    # at its trivial baseline says nothing about the source's claim, where both sides trained. Two
+    # exemptions: the baseline row itself (a claim against it is the gate's own question), and a
+    # row whose source value sits at the baseline too (its failure is what the claim is about).
+    untrained = sorted({n for n, as_source in failed if not as_source})
+    as_in_source = sorted({n for n, as_source in failed if as_source} - set(untrained))
     few = min(seeds.values())
     if few >= 2:
         out.update(_interval(claim, table, rows, sides, b, sign))
     seeds_note = "one seed" if few == 1 else f"{few} seeds"
     if untrained:
-        who = "neither row trained" if len({n for n, _, _ in row_sides}) > 1 else "the row did not train"
+        names = {n for n, _, _ in row_sides}
+        who = ("the row did not train" if len(names) == 1 else "neither row trained"
+               if set(untrained) == names else f"{' and '.join(untrained)} did not train")
         return _not_judged(out, f": {who}" + (f" ({seeds_note})" if few < min_seeds else ""))
     if few < min_seeds:
         return _not_judged(out, f" ({seeds_note})")
@@ -213,7 +244,8 @@ def verdict(claim: Claim, table: Table, rows: dict, min_seeds: int = MIN_SEEDS) 
     else:
         m = out["margin"]
         v = "held" if lo > -m else "did not hold" if hi < -m else "within noise"
-    return {**out, "verdict": v, "category": v}
+    note = f" ({' and '.join(as_in_source)} at the baseline, as in the source)" if as_in_source else ""
+    return {**out, "verdict": v + note, "category": v}
 
 
 def _interval(claim: Claim, table: Table, rows: dict, sides: list, b: float, sign: float) -> dict:
