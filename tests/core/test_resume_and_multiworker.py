@@ -1,12 +1,9 @@
 """A killed training process resumes exactly (in the main phase, and in a phase of two updates
 with two optimizers); two worker processes train under MultiWorkerMirroredStrategy."""
 import json
-import os
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,14 +11,8 @@ import pytest
 import tensorflow as tf
 
 from zoo.config import save_recipe
-from tests.helpers import tiny_recipe
-
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-
-
-def zoo_cmd(*args, module="zoo_env"):
-    """The `zoo` command as its console script runs it (zoo_env sets the TF defaults first)."""
-    return [sys.executable, "-m", module, *map(str, args)]
+from tests.helpers import (DEADLINE_S, ENV, ROOT, kill_after_checkpoint, recorded_step, tiny_recipe,
+                           train_to_end, zoo_cmd)
 
 
 def write_recipe(tmp_path, **sections):
@@ -29,51 +20,6 @@ def write_recipe(tmp_path, **sections):
     path = tmp_path / "tiny.yaml"
     save_recipe(config, path)
     return path
-
-
-# A loaded machine (load 10 on 2 cores) slows training tenfold and more: wait on files, with a
-# deadline that only a hung process reaches.
-DEADLINE_S = 30 * 60
-
-
-def recorded_step(checkpoints) -> int | None:
-    """The step of the checkpoint TensorFlow's state file records (what a rerun resumes from),
-    None while there is none. TensorFlow rewrites the state file atomically after each save."""
-    latest = tf.train.latest_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-    return int(latest.rsplit("-", 1)[1]) if latest else None
-
-
-def _kill_after_checkpoint(recipe, run, min_step, module="zoo_env"):
-    """Start `zoo train`, SIGKILL it once its state file records a checkpoint of step >=
-    min_step, and return the step TensorFlow will resume from (checkpoints after it may be
-    half written: the kill can land inside a save)."""
-    log = run.parent / f"{run.name}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", run, module=module), env=ENV,
-                                stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
-    deadline = time.time() + DEADLINE_S
-    try:
-        while (recorded_step(run / "checkpoints") or 0) < min_step:
-            if proc.poll() is not None:
-                raise AssertionError(f"training exited ({proc.returncode}) before a checkpoint of step "
-                                     f">= {min_step}:\n{log.read_text()[-3000:]}")
-            if time.time() > deadline:
-                raise AssertionError(f"no checkpoint of step >= {min_step} in {DEADLINE_S} s:\n"
-                                     f"{log.read_text()[-3000:]}")
-            time.sleep(0.02)
-    finally:
-        proc.kill()  # SIGKILL: no chance to save anything more
-        proc.wait()
-    assert not (run / "model.keras").exists(), "the run finished before it could be killed"
-    return recorded_step(run / "checkpoints")
-
-
-def _train(recipe, run, module="zoo_env"):
-    """`zoo train` to the end; its output."""
-    out = subprocess.run(zoo_cmd("train", recipe, "--run-dir", run, module=module), env=ENV,
-                         capture_output=True, text=True, timeout=DEADLINE_S, cwd=Path(__file__).parents[2])
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return out.stdout + out.stderr
 
 
 # Slow tier, as every kill test here: the default tier resumes a run stopped by a real SIGTERM
@@ -89,11 +35,11 @@ def test_killed_training_resumes_with_its_optimizer_state(tmp_path):
     # The uninterrupted reference trains alongside the run that is killed.
     reference = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", ref), env=ENV,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    at_kill = _kill_after_checkpoint(recipe, killed, 10)
+    at_kill = kill_after_checkpoint(recipe, killed, 10)
     assert 10 <= at_kill < 40
     assert reference.wait(timeout=DEADLINE_S) == 0
 
-    assert f"at step {at_kill}" in _train(recipe, killed)
+    assert f"at step {at_kill}" in train_to_end(recipe, "--run-dir", killed)
     assert json.loads((killed / "metrics.json").read_text())["step"] == 40
     # Same data order, same optimizer state: the resumed run ends where the uninterrupted one did.
     a = keras.models.load_model(ref / "model.keras")
@@ -121,11 +67,11 @@ def test_killed_in_a_phase_of_two_optimizers_resumes_exactly(tmp_path):
     recipe.write_text(yaml.safe_dump(raw))
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     reference = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", ref, module="tests.two_updates"), env=ENV,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[2])
-    at_kill = _kill_after_checkpoint(recipe, killed, 6, module="tests.two_updates")
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    at_kill = kill_after_checkpoint(recipe, killed, 6, module="tests.two_updates")
     assert 6 <= at_kill < 60
     assert reference.wait(timeout=DEADLINE_S) == 0
-    assert f"at step {at_kill}" in _train(recipe, killed, module="tests.two_updates")
+    assert f"at step {at_kill}" in train_to_end(recipe, "--run-dir", killed, module="tests.two_updates")
     a = keras.models.load_model(ref / "model.keras")
     b = keras.models.load_model(killed / "model.keras")
     for wa, wb in zip(a.get_weights(), b.get_weights()):
@@ -160,11 +106,11 @@ def test_killed_in_a_phase_over_two_streams_with_hooks_resumes_bit_for_bit(tmp_p
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     module = "tests.two_streams"
     reference = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", ref, module=module), env=ENV,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[2])
-    at_kill = _kill_after_checkpoint(recipe, killed, 9, module=module)
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    at_kill = kill_after_checkpoint(recipe, killed, 9, module=module)
     assert 9 <= at_kill < 40
     assert reference.wait(timeout=DEADLINE_S) == 0
-    assert f"at step {at_kill}" in _train(recipe, killed, module=module)
+    assert f"at step {at_kill}" in train_to_end(recipe, "--run-dir", killed, module=module)
     a = keras.models.load_model(ref / "model.keras")
     b = keras.models.load_model(killed / "model.keras")
     for wa, wb in zip(a.get_weights(), b.get_weights()):

@@ -4,10 +4,7 @@ network and optimizer states) of an uninterrupted run, bit for bit; a Conv-LSTM 
 the critic's scalars and its export refuses a prompt in one line; the generators the smoke run
 does not train (the LeakGANs' leaks, Conv-Deconv) export and serve."""
 import json
-import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import keras
@@ -16,15 +13,10 @@ import pytest
 import tensorflow as tf
 
 from zoo.config import load_recipe, save_recipe
+from tests.helpers import DEADLINE_S, ENV, ROOT, kill_after_checkpoint, recorded_step, train_to_end, zoo_cmd
 from zoo.export import ExportError, export_model, open_export
 
 SMOKE = "textgan/smoke"
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-# A loaded machine (load 10 on 2 cores) slows training tenfold and more: wait on files, with a
-# deadline that only a hung process reaches.
-DEADLINE_S = 30 * 60
-
 pytestmark = pytest.mark.slow
 
 
@@ -32,46 +24,6 @@ def _recipe(tmp_path, *overrides):
     path = tmp_path / "gan.yaml"
     save_recipe(load_recipe(SMOKE, list(overrides)), path)
     return path
-
-
-def _zoo(*args):
-    return [sys.executable, "-m", "zoo_env", *map(str, args)]
-
-
-def _recorded_step(folder: Path) -> int | None:
-    latest = tf.train.latest_checkpoint(str(folder)) if folder.is_dir() else None
-    return int(latest.rsplit("-", 1)[1]) if latest else None
-
-
-def _kill_after_checkpoint(recipe, run, folder: str, min_step: int, env) -> int:
-    """Start `zoo train`, SIGKILL it once the checkpoints in `run/folder` record step >= min_step;
-    the step a rerun resumes from there."""
-    log = run.parent / f"{run.name}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(_zoo("train", recipe, "--run-dir", run), env=env, stdout=out,
-                                stderr=subprocess.STDOUT, cwd=ROOT)
-    deadline = time.time() + DEADLINE_S
-    try:
-        while (_recorded_step(run / folder) or 0) < min_step:
-            if proc.poll() is not None:
-                raise AssertionError(f"training exited ({proc.returncode}) before a checkpoint of step "
-                                     f">= {min_step} in {folder}:\n{log.read_text()[-3000:]}")
-            if time.time() > deadline:
-                raise AssertionError(f"no checkpoint of step >= {min_step} in {DEADLINE_S} s:\n"
-                                     f"{log.read_text()[-3000:]}")
-            time.sleep(0.02)
-    finally:
-        proc.kill()   # SIGKILL: no chance to save anything more
-        proc.wait()
-    assert not (run / "model.keras").exists(), "the run finished before it could be killed"
-    return _recorded_step(run / folder)
-
-
-def _train(env, *args):
-    out = subprocess.run(_zoo("train", *args), env=env, capture_output=True, text=True, timeout=DEADLINE_S,
-                         cwd=ROOT)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return out.stdout + out.stderr
 
 
 def _checkpoint_values(folder: Path) -> dict:
@@ -90,19 +42,19 @@ def test_killed_in_pretraining_or_in_the_adversarial_phase_resumes_bit_for_bit(t
     recipe = _recipe(tmp_path, "task.pretrain_steps=60", "trainer.max_steps=20", "trainer.checkpoint_every_steps=2",
                      "trainer.log_every_steps=10", "runtime.deterministic=true", "runtime.strategy=one_device")
     ref, in_pretrain, in_adversarial = tmp_path / "ref", tmp_path / "killed_pretrain", tmp_path / "killed_adversarial"
-    reference = subprocess.Popen(_zoo("train", recipe, "--run-dir", ref), env=env, stdout=subprocess.DEVNULL,
+    reference = subprocess.Popen(zoo_cmd("train", recipe, "--run-dir", ref), env=env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, cwd=ROOT)
-    at_kill = _kill_after_checkpoint(recipe, in_pretrain, "stages/pretrain", 4, env)
-    assert 4 <= at_kill < 60 and _recorded_step(in_pretrain / "checkpoints") is None
+    at_kill = kill_after_checkpoint(recipe, in_pretrain, 4, folder="stages/pretrain", env=env)
+    assert 4 <= at_kill < 60 and recorded_step(in_pretrain / "checkpoints") is None
     assert reference.wait(timeout=DEADLINE_S) == 0
     # Rerun as started: the recipe (without the vocabulary size the data decides) and the folder.
-    out = _train(env, recipe, "--run-dir", in_pretrain)
+    out = train_to_end(recipe, "--run-dir", in_pretrain, env=env)
     assert f"(phase pretrain) at step {at_kill}" in out, out[-2000:]
 
-    at_kill = _kill_after_checkpoint(recipe, in_adversarial, "checkpoints", 4, env)
+    at_kill = kill_after_checkpoint(recipe, in_adversarial, 4, env=env)
     assert 4 <= at_kill < 20
     # Rerun by naming the run folder alone (its recipe.yaml).
-    out = _train(env, in_adversarial)
+    out = train_to_end(in_adversarial, env=env)
     assert f"checkpoints/ckpt-{at_kill} at step {at_kill}" in out, out[-2000:]
 
     want = keras.models.load_model(ref / "model.keras").get_weights()
