@@ -12,6 +12,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import zoo
 from zoo.config import load_recipe
@@ -38,6 +39,27 @@ def test_the_client_encodes_as_the_keras_model_does(smoke_run):
     np.testing.assert_allclose(np.asarray(model(ids)), codes, atol=1e-5)
     with pytest.raises(ExportError, match="text 0 is not valid UTF-8"):
         client.encode([b"\xff\xfe"])
+    # A batch with no piece at all (a generator collapsed to empty sentences): zero codes, through
+    # the client and through the SavedModel alone (the graph pads it to one column).
+    zeros = np.zeros((2, client.code_dim), np.float32)
+    np.testing.assert_array_equal(client.encode(["", ""]), zeros)
+    encode = tf.saved_model.load(str(export / "encoder" / "1")).signatures["encode"]
+    np.testing.assert_array_equal(encode(texts=tf.constant(["", ""]))["code"].numpy(), zeros)
+
+
+def test_the_serving_graph_encodes_a_batch_of_empty_texts_with_either_encoder(smoke_run):
+    """A batch where no text has a piece is a [B, 0] id tensor; InferSent's BiLSTM cannot run over
+    zero steps, so the graph pads one column. Both encoders give the zero code."""
+    from zoo.models.textgen.export import EncoderServing
+
+    export = smoke_run("textgen").export
+    config = load_recipe(json.loads((export / "manifest.json").read_text())["recipe"])
+    task = prepare_task(config, export, need_data=False)
+    for name in ("infersent_encoder", "unisent_encoder"):
+        model = zoo.create_model(name, build=True, vocab_size=task.tokenizer.vocab_size, embedding_dim=6,
+                                 units=5, seed=2, num_topics=3)
+        codes = EncoderServing(model, task.tokenizer).encode(tf.constant(["", ""]))["code"].numpy()
+        np.testing.assert_array_equal(codes, np.zeros((2, model.code_dim), np.float32), err_msg=name)
 
 
 def test_the_fingerprint_is_the_manifest_hash(smoke_run, tmp_path):

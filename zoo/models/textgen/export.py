@@ -36,6 +36,9 @@ class EncoderServing(ServingModule):
     def _encode(self, texts):
         ragged = self.tokenizer.tf_encode(texts)
         ids = ragged.to_tensor(default_value=0)
+        # A batch of empty texts has no column, which a recurrent encoder cannot run over: give it
+        # one pad column (pads are masked, so an empty text still gets the zero code).
+        ids = tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])
         code = tf.cast(self.model(ids, training=False), tf.float32)
         return {"code": code, "tokens": tf.cast(ragged.row_lengths(), tf.int32)}
 
@@ -81,11 +84,14 @@ class TextEncoderClient(ExportClient, TextEncoder):
                 except UnicodeDecodeError as e:
                     raise ExportError(f"text {i} is not valid UTF-8 (byte {e.start}); decode it first") from None
             items.append(t)
-        if not items:
-            return np.zeros([0, self.code_dim], np.float32)
-        parts = [self.call(NAME, "encode", {"texts": np.array(items[i:i + batch_size], object)})["code"]
-                 for i in range(0, len(items), batch_size)]
-        return np.concatenate(parts).astype(np.float32)
+        # An empty text has the zero code without a call: exports made before the graph padded an
+        # all-empty batch fail on one (a generator that collapsed to empty sentences draws them).
+        codes = np.zeros([len(items), self.code_dim], np.float32)
+        full = [i for i, t in enumerate(items) if t]
+        for start in range(0, len(full), batch_size):
+            rows = full[start:start + batch_size]
+            codes[rows] = self.call(NAME, "encode", {"texts": np.array([items[i] for i in rows], object)})["code"]
+        return codes
 
     def example_input(self, path, name, key, spec, rng):
         if key == "texts":
