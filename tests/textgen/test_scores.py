@@ -47,3 +47,18 @@ def test_the_reverse_lm_keeps_one_test_sample_on_small_sets():
         _test_fraction(["", "  "], 0.02)
     with pytest.raises(ScoreInputError, match="fewer than 2 distinct"):
         _test_fraction(["same line"] * 5, 0.02)
+
+
+def test_a_collapsed_generator_s_reverse_lm_is_nan_in_a_study_and_an_error_otherwise(tmp_path):
+    """Samples of one repeated line (or none but empty ones) leave the reverse LM nothing to train
+    on: `zoo textgen-eval` says so in one line; a study (undefined_as_nan) keeps the row, NaN."""
+    from zoo.models.textgen.scores import evaluate_samples
+
+    collapsed, reference = ["", ""], TEXTS
+    with pytest.raises(ScoreInputError, match="every sample is empty"):
+        evaluate_samples(collapsed, reference, workdir=tmp_path)
+    m = evaluate_samples(collapsed, reference, workdir=tmp_path, undefined_as_nan=True)["metrics"]
+    assert math.isnan(m["reverse_lm"]["value"]) and "every sample is empty" in m["reverse_lm"]["on"]
+    assert m["bleu4"]["value"] == 0.0 and math.isfinite(m["self_bleu4_leave_one_out"]["value"])
+    m = evaluate_samples(["same line"] * 3, reference, workdir=tmp_path, undefined_as_nan=True)["metrics"]
+    assert math.isnan(m["reverse_lm"]["value"]) and "fewer than 2 distinct" in m["reverse_lm"]["on"]

@@ -269,7 +269,7 @@ def _entry(result, on: str, value=None) -> dict:
 def evaluate_samples(samples, reference, *, samples2=None, encoders=(), lm=None, train=None,
                      reverse_lm: bool = True, workdir=None, mauve_seeds=(0, 1, 2, 3, 4),
                      reverse_lm_recipe: str = REVERSE_LM_RECIPE, lm_recipe: str = LM_SCORE_RECIPE,
-                     seed: int = 0, reference_embeddings=None) -> dict:
+                     seed: int = 0, reference_embeddings=None, undefined_as_nan: bool = False) -> dict:
     """Every metric of `samples` (texts) against `reference` (real held-out texts), each with its
     sample sizes and settings: {"metrics": {name: {"value", "on", ...}}, "definitions": ...}.
 
@@ -277,7 +277,10 @@ def evaluate_samples(samples, reference, *, samples2=None, encoders=(), lm=None,
     first unsuffixed, the others suffixed by their position (fd_2 ...); `lm`: an LM export for
     the LM score, else `train` (real training texts) trains `lm_recipe` for it; `reverse_lm`
     trains `reverse_lm_recipe` on the samples (in `workdir`). `reference_embeddings`: a cache
-    {encoder fingerprint: array} the caller keeps across calls with one reference set."""
+    {encoder fingerprint: array} the caller keeps across calls with one reference set.
+    `undefined_as_nan`: a metric the samples leave undefined (the reverse LM of a generator that
+    collapsed to empty or identical sentences has nothing to train on) is NaN with the reason in
+    its "on", instead of an error: a study keeps the row and judges no claim on that metric."""
     from zoo.eval import textgen as tm
 
     samples = check_texts(samples, "samples")
@@ -331,10 +334,16 @@ def evaluate_samples(samples, reference, *, samples2=None, encoders=(), lm=None,
     if reverse_lm:
         if workdir is None:
             raise ScoreInputError("the reverse-LM score needs a work folder to train in")
-        r = reverse_lm_score(samples, reference, Path(workdir) / "reverse_lm", recipe=reverse_lm_recipe, seed=seed)
-        out["reverse_lm"] = _entry(r, f"{reverse_lm_recipe} on {r.samples} samples, scored on {m} references")
+        try:
+            r = reverse_lm_score(samples, reference, Path(workdir) / "reverse_lm", recipe=reverse_lm_recipe,
+                                 seed=seed)
+            out["reverse_lm"] = _entry(r, f"{reverse_lm_recipe} on {r.samples} samples, scored on {m} references")
+        except ScoreInputError as e:
+            if not (undefined_as_nan and str(e).startswith("reverse LM: ")):
+                raise
+            out["reverse_lm"] = {"value": float("nan"), "on": f"undefined: {e}", "undefined": True}
     for name, d in out.items():
-        if not math.isfinite(d["value"]):
+        if not math.isfinite(d["value"]) and not d.get("undefined"):
             raise ScoreInputError(f"{name} came out {d['value']}; refusing to report it")
     return {"metrics": out, "encoders": encoders_used,
             "definitions": {"tokens": "zoo.eval.textgen.tokenize_words", "lm_score": DEFINITION,

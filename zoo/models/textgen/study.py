@@ -230,7 +230,8 @@ class Study:
         order = list(encoders)
         res = evaluate_samples(samples, self.reference, samples2=second, encoders=[encoders[s] for s in order],
                                lm=self.lm(), reverse_lm=True, workdir=self.work,
-                               mauve_seeds=self.mauve_seeds, reference_embeddings=self._ref_cache)
+                               mauve_seeds=self.mauve_seeds, reference_embeddings=self._ref_cache,
+                               undefined_as_nan=True)
         m = res["metrics"]
         values = {"bleu4": m["bleu4"]["value"], "self_bleu4": m["self_bleu4_leave_one_out"]["value"],
                   "distinct_4": m["distinct_4"]["value"], "unique_4grams": m["unique_4grams"]["value"],
