@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -192,7 +193,8 @@ def main(argv=None):
                 out[b] = old_sig(texts=c)["log_prob"].numpy()
             return out
 
-        checks["old_vs_savedmodel_max_abs_bits_per_char"] = float(np.abs(bpc(run_old()) - bpc(new_out["log_prob"])).max())
+        checks["old_vs_savedmodel_max_abs_bits_per_char"] = float(
+            np.abs(bpc(run_old()) - bpc(new_out["log_prob"])).max())
         fns["savedmodel_old"] = run_old
     # The profile: the signature's two parts, and the binary-search variant.
     from zoo.models.lm.ngram import NGramIndex
@@ -224,7 +226,8 @@ def main(argv=None):
     result = {"what": "Kneser-Ney order-5 scoring, characters, lm/char_ngram test split uncapped "
                       f"({len(docs)} documents, {tokens} tokens): tokens per second",
               "tokens": tokens, "documents": len(docs), "order": n, "vocab_size": V, "table_sizes": tables.sizes,
-              "kenlm_version": importlib.metadata.version("kenlm"), "kenlm_call": "Model.score(text, bos=False, eos=False) per document",
+              "kenlm_version": importlib.metadata.version("kenlm"),
+              "kenlm_call": "Model.score(text, bos=False, eos=False) per document",
               "threads": {"tensorflow": args.tf_threads or f"TensorFlow's defaults ({os.cpu_count()} cores)",
                           "kenlm": 1, "numpy": 1},
               "tokens_per_second": {k: {**common.spread(v), "rounds": v} for k, v in tps.items()},
@@ -234,8 +237,10 @@ def main(argv=None):
     if args.memory:
         result["memory"] = _memory(task, tmp)
         print(f"zoo score, peak RSS: {result['memory']}")
+    shutil.rmtree(tmp, ignore_errors=True)
     result.update(load_after=[round(v, 2) for v in os.getloadavg()], seconds=round(time.time() - start_time, 1),
-                  machine=common.machine_info(), command=" ".join(["python benchmarks/bench_kn_kenlm.py", *sys.argv[1:]]))
+                  machine=common.machine_info(),
+                  command=" ".join(["python benchmarks/bench_kn_kenlm.py", *sys.argv[1:]]))
     out = common.atomic_write_json(args.out, result)
     print(f"-> {out}")
 

@@ -139,6 +139,8 @@ class LMServing(ServingModule):
         check = _assert(padded <= self.max_score_tokens, "the texts take", padded, "padded tokens (texts x "
                         f"(longest + 1)), over this export's max_score_tokens ({self.max_score_tokens}): "
                         "score fewer or shorter texts per call")
+        # The ids too wait for the check: else the model's work runs beside it (a 1 MB text over
+        # the limit took 58 s before it was refused).
         with tf.control_dependencies([check]):
             lengths = tf.identity(lengths)
             ragged = ragged.with_flat_values(tf.identity(ragged.flat_values))
