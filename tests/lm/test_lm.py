@@ -258,7 +258,8 @@ def _the_export_scores_and_generates_as_the_counts_say(ngram_export):
     got = client.score([text, ""])
     ids = np.array([0] + task.tokenizer.encode(text) + [0], np.int32)
     want = task.tables.score_stream(ids).sum()
-    np.testing.assert_allclose(got["log_prob"][0], want, rtol=1e-5)
+    np.testing.assert_allclose(got["log_prob"][0], want, rtol=1e-6)
+    np.testing.assert_allclose(got["log_prob"][1], task.tables.score_stream(np.zeros(2, np.int32)).sum(), rtol=1e-6)
     assert got["tokens"].tolist() == [len(text) + 1, 1] and got["characters"].tolist() == [len(text) + 1, 1]
     a = client.generate("The ", 30, seed=3)
     assert a == client.generate("The ", 30, seed=3) and a["tokens"] <= 30
@@ -304,7 +305,8 @@ def _the_serving_graphs_refuse_what_is_too_big_and_the_client_streams(ngram_expo
     entry = client.entries["lm"]
     limit = entry["max_score_tokens"]
     assert (entry["max_beam_size"], entry["max_prompt_bytes"]) == (MAX_BEAM_SIZE, MAX_PROMPT_BYTES)
-    assert limit == max_score_tokens(trainer.model.vocab_size)
+    # The n-gram model scores by lookups in bounded memory (NGramLM.score_texts): the larger limit.
+    assert limit == max_score_tokens(trainer.model.vocab_size, lookup=True) > max_score_tokens(trainer.model.vocab_size)
     search = {"prompt": np.array("The ", object), "max_tokens": np.int32(5), "beam_size": np.int32(2),
               "length_penalty": np.float32(0.0)}
     for bad, message in [({"beam_size": np.int32(10**6)}, f"beam_size must be in 1..{MAX_BEAM_SIZE}"),

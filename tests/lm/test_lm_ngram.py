@@ -1,7 +1,8 @@
 """The interpolated Kneser-Ney n-gram LM (zoo/models/lm/ngram.py): counts against a brute-force
 count and against nltk's KneserNeyInterpolated, where nltk differs (zero / -inf, unnormalised
 contexts), normalisation, discounts, the graph against the numpy reference, step against call,
-the .keras round trip and the errors."""
+the .keras round trip and the errors; the lookup scoring path (`score_texts`) against the
+reference and the full-distribution path, the ARPA writer against `prob`."""
 import math
 from collections import Counter, defaultdict
 
@@ -10,8 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.models.lm.ngram import (EOS, FALLBACK_DISCOUNTS, NGramLM, count_ngrams, count_of_counts,
-                                 kn_discounts)
+from zoo.models.lm.generate import score_ids
+from zoo.models.lm.ngram import (EOS, FALLBACK_DISCOUNTS, NGramIndex, NGramLM, count_ngrams,
+                                 count_of_counts, kn_discounts)
 
 V = 12          # ids V-2 and V-1 never occur in the stream: unseen words
 UNSEEN = V - 1
@@ -262,6 +264,8 @@ def test_an_uncounted_model_is_uniform():
     m = NGramLM(order=3, vocab_size=V)
     assert m.table_sizes == [0, 0, 0]
     np.testing.assert_allclose(np.asarray(m(np.array([[0, 3, 4]], np.int32))), -np.log(V), rtol=1e-6)
+    log_prob, tokens = m.score_texts(tf.ragged.constant([[3, 4], []], tf.int32))
+    np.testing.assert_allclose(log_prob.numpy(), [-3 * np.log(V), -np.log(V)], rtol=1e-6)
     logits, _ = m.step(tf.constant([3]), m.initial_state(1))
     np.testing.assert_allclose(logits.numpy(), -np.log(V), rtol=1e-6)
 
@@ -288,3 +292,97 @@ def test_bad_input_raises_one_clear_value_error():
         NGramLM(order=2, vocab_size=V, table_sizes=t.sizes[:2]).assign_tables(t)
     with pytest.raises(ValueError, match="modified is False in the tables and True"):
         NGramLM(order=3, vocab_size=V, modified=True, table_sizes=t.sizes).assign_tables(t)
+
+
+# -- scoring by lookups (issue 27) -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def real_text():
+    """A character model of order 4 counted on real English (Python's help topics), and texts
+    it never saw: several lengths, unknown characters, one character, none."""
+    from pydoc_data.topics import topics
+
+    from zoo.models.lm.tokenizers import fit_tokenizer
+
+    docs = [topics[k] for k in sorted(topics)]
+    train, held = docs[:40], docs[40:]
+    tok = fit_tokenizer("char", train, 60)
+    stream = np.concatenate([[EOS]] + [np.append(tok.encode_array(d), EOS) for d in train]).astype(np.int32)
+    texts = [held[0][:3000], held[1][:700], held[2][:41] + "\u2603\u00e9", "x", ""]
+    return count_ngrams(stream, 4, tok.vocab_size), [tok.encode_array(t) for t in texts]
+
+
+def test_score_texts_looks_up_what_the_reference_and_the_full_distributions_give(real_text):
+    """The lookup path (NGramLM.score_texts: hash tables or binary search, in chunks of any
+    size, the context carried over) equals NGramTables.score_stream and `prob` per text, and
+    the full-distribution path (score_ids), to 1e-6 in bits per character."""
+    tables, ids = real_text
+    m = NGramLM(order=4, vocab_size=tables.vocab_size, table_sizes=tables.sizes).assign_tables(tables)
+    ragged = tf.ragged.constant([x.tolist() for x in ids], tf.int32)
+    want = np.array([tables.score_stream(np.concatenate([[EOS], x, [EOS]])).sum() for x in ids])
+    tokens = np.array([len(x) + 1 for x in ids])
+    first = ids[2][:12]
+    by_prob = sum(tables.log_prob(first[:i], first[i]) for i in range(len(first)))
+    np.testing.assert_allclose(tables.score_stream(np.concatenate([[EOS], first]))[:12].sum(), by_prob, rtol=1e-12)
+    index = NGramIndex(m)
+    # Chunks of 977 end inside texts, of 5 and 1 also inside the <eos> padding (short texts only:
+    # eagerly, a chunk costs ~50 ops).
+    for chunk, idx, rows in [(1 << 18, index, 5), (1 << 18, None, 5), (977, index, 5), (5, None, 3), (1, index, 3)]:
+        log_prob, n = m.score_texts(ragged[-rows:], idx, chunk=chunk)
+        assert log_prob.dtype == tf.float32 and n.numpy().tolist() == tokens[-rows:].tolist()
+        np.testing.assert_allclose(log_prob.numpy(), want[-rows:], rtol=1e-6)
+        np.testing.assert_allclose(log_prob.numpy() / tokens[-rows:] / math.log(2),
+                                   want[-rows:] / tokens[-rows:] / math.log(2), atol=1e-6)
+    old, n = score_ids(m, ragged.to_tensor(), ragged.row_lengths())
+    np.testing.assert_allclose(old.numpy() / tokens / math.log(2), want / tokens / math.log(2), atol=1e-6)
+
+
+def _read_arpa(path):
+    """{k: {words tuple: (log10 p, log10 back-off or None)}} and the header counts."""
+    counts, grams, k = {}, {}, 0
+    for line in open(path, encoding="utf-8").read().splitlines():
+        if line.startswith("ngram "):
+            a, b = line[6:].split("=")
+            counts[int(a)] = int(b)
+        elif line.endswith("-grams:"):
+            k = int(line[1:line.index("-")])
+            grams[k] = {}
+        elif line and k and not line.startswith("\\"):
+            cols = line.split("\t")
+            grams[k][tuple(cols[1].split(" "))] = (float(cols[0]), float(cols[2]) if len(cols) > 2 else None)
+    return counts, grams
+
+
+def _arpa_log10_prob(grams, n, context, w):
+    """The back-off reading of an ARPA file: the longest stored (h w), times the back-off
+    weights of the stored contexts longer than its h."""
+    h = list(context)[-(n - 1):] if n > 1 else []
+    total = 0.0
+    for start in range(len(h) + 1):
+        gram = tuple(h[start:] + [w])
+        if gram in grams[len(gram)]:
+            return total + grams[len(gram)][gram][0]
+        ctx = tuple(h[start:])
+        if ctx and ctx in grams[len(ctx)]:
+            total += grams[len(ctx)][ctx][1]
+    raise AssertionError(f"{w} is not a unigram")
+
+
+@pytest.mark.parametrize("n,modified", [(1, False), (3, True)])
+def test_the_arpa_file_gives_the_zoo_probabilities_under_back_off(tmp_path, n, modified):
+    """write_arpa: every stored k-gram with log10 p and log10 gamma, all ids as unigrams, <s>
+    and </s> added; reading it the back-off way (as KenLM and SRILM do) gives `prob` for
+    every context of the stream and contexts never seen."""
+    t = count_ngrams(S, n, V, modified=modified)
+    t.write_arpa(tmp_path / "lm.arpa")
+    counts, grams = _read_arpa(tmp_path / "lm.arpa")
+    words = ["<eos>", "<unk>"] + [str(i) for i in range(2, V)]
+    assert counts == {1: V + 2, **{k: t.keys[k].size for k in range(2, n + 1)}}
+    assert {g[0] for g in grams[1]} == set(words) | {"<s>", "</s>"} and grams[1][("<s>",)][0] == -99
+    for k in range(2, n + 1):
+        assert len(grams[k]) == t.keys[k].size
+    for h in _contexts(S, n):
+        for w in range(V):
+            want = math.log10(t.prob(h, w))
+            assert _arpa_log10_prob(grams, n, [words[i] for i in h], words[w]) == pytest.approx(want, abs=2e-6)
+    with pytest.raises(ValueError, match=f"words must be {V} distinct non-empty strings without white space"):
+        t.write_arpa(tmp_path / "bad.arpa", words=["a b"] + words[1:])

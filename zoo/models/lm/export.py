@@ -18,8 +18,10 @@ serving_default is `score`. Errors raised in the graph, before any work: `max_to
 export's `max_generate_tokens`, a temperature <= 0, top_k < 0, top_p outside (0, 1], beam_size
 outside 1..`max_beam_size`, a length penalty that is negative or not finite, a prompt over
 `max_prompt_bytes`, a `score` call over `max_score_tokens` padded tokens (texts x (longest + 1));
-the limits are in the manifest. `LMClient.score` groups texts of similar length into calls within
-that limit (a long text is not padded against many short ones), in the caller's order.
+the limits are in the manifest (the n-gram model's `score` looks up each target's probability
+in bounded memory, so its limit is larger: `LOOKUP_SCORE_TOKENS`). `LMClient.score` groups texts
+of similar length into calls within that limit (a long text is not padded against many short
+ones), in the caller's order.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from zoo.export import ExportClient, ExportError, SavedModelSpec, ServingModule,
 from zoo.export.client import texts_in
 from zoo.export.contracts import TextGenerator, TextScorer
 from zoo.models.lm.generate import generate_ids, score_ids
+from zoo.models.lm.ngram import NGramIndex, NGramLM
 
 MAX_GENERATE_TOKENS = 4096
 # Limits of the serving graphs (issue 28: a 1 MB text made `score` take 3.3 GB, beam 10^6 ran
@@ -43,9 +46,24 @@ MAX_PROMPT_BYTES = 1 << 16
 SCORE_BUDGET_FLOATS = 1 << 27
 
 
-def max_score_tokens(vocab_size: int) -> int:
-    """Padded tokens (texts x (longest + 1)) one `score` call may take, by vocabulary size."""
+# The n-gram model's `score` looks up each target's probability (`NGramLM.score_texts`), in
+# chunks of positions: its memory grows with the ids alone (tens of bytes a token), not with the
+# vocabulary, so a call may take texts of a few MB.
+LOOKUP_SCORE_TOKENS = 1 << 22
+
+
+def max_score_tokens(vocab_size: int, lookup: bool = False) -> int:
+    """Padded tokens (texts x (longest + 1)) one `score` call may take, by vocabulary size
+    (`lookup`: a model that scores by lookups, the n-gram model)."""
+    if lookup:
+        return LOOKUP_SCORE_TOKENS
     return int(max(4096, min(1 << 20, SCORE_BUDGET_FLOATS // (int(vocab_size) + 1024))))
+
+
+def scores_by_lookup(model) -> bool:
+    """Whether `score` looks up the targets' probabilities (`NGramLM.score_texts`) rather than
+    reading them from the model's distributions over the vocabulary (`score_ids`)."""
+    return isinstance(model, NGramLM)
 
 
 def _assert(ok, *message):
@@ -58,7 +76,9 @@ class LMServing(ServingModule):
         super().__init__(model, name="lm" if depth is None else f"lm_depth{depth}")
         self.tokenizer = tokenizer   # a tf.Module: its vocabulary tables are saved inside
         self.depth, self.max_generate_tokens = depth, int(max_generate_tokens)
-        self.max_score_tokens = max_score_tokens(model.vocab_size)
+        self.max_score_tokens = max_score_tokens(model.vocab_size, scores_by_lookup(model))
+        # The n-gram model's keys in hash tables (saved with the variables) for `score`.
+        self.index = NGramIndex(model) if scores_by_lookup(model) else None
         scalar = lambda dtype, name: tf.TensorSpec([], dtype, name=name)  # noqa: E731
         self.generate = tf.function(self._generate, input_signature=[
             scalar(tf.string, "prompt"), scalar(tf.int32, "max_tokens"), scalar(tf.float32, "temperature"),
@@ -119,9 +139,15 @@ class LMServing(ServingModule):
         check = _assert(padded <= self.max_score_tokens, "the texts take", padded, "padded tokens (texts x "
                         f"(longest + 1)), over this export's max_score_tokens ({self.max_score_tokens}): "
                         "score fewer or shorter texts per call")
+        # The ids too wait for the check: else the model's work runs beside it (a 1 MB text over
+        # the limit took 58 s before it was refused).
         with tf.control_dependencies([check]):
             lengths = tf.identity(lengths)
-        log_prob, tokens = score_ids(self.model, ragged.to_tensor(default_value=0), lengths, depth=self.depth)
+            ragged = ragged.with_flat_values(tf.identity(ragged.flat_values))
+        if self.index is not None:
+            log_prob, tokens = self.model.score_texts(ragged, self.index)
+        else:
+            log_prob, tokens = score_ids(self.model, ragged.to_tensor(default_value=0), lengths, depth=self.depth)
         chars = tf.strings.length(texts, unit="UTF8_CHAR") + 1      # +1: the end of the text
         return {"log_prob": log_prob, "tokens": tokens, "characters": chars,
                 "bits_per_char": -log_prob / math.log(2.0) / tf.cast(chars, tf.float32)}
@@ -133,7 +159,8 @@ def export_lm(model, task, depths):
     info = {"model": type(model).__name__, "vocab_size": int(model.vocab_size),
             "context_length": model.context_length, "max_generate_tokens": MAX_GENERATE_TOKENS,
             "max_beam_size": MAX_BEAM_SIZE, "max_prompt_bytes": MAX_PROMPT_BYTES,
-            "max_score_tokens": max_score_tokens(model.vocab_size), "tokenizer": task.tokenizer.kind}
+            "max_score_tokens": max_score_tokens(model.vocab_size, scores_by_lookup(model)),
+            "tokenizer": task.tokenizer.kind}
     if layers is None:
         if depths:
             raise ExportError(f"{type(model).__name__} has no stack depths to select")

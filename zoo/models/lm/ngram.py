@@ -66,6 +66,15 @@ window ending at t-1, so a row of T tokens needs order-1 searches of T keys. The
 float64 (no underflow even at order 20) and its log returned as float32, the model's compute
 dtype: log-probabilities accurate to about 1e-6. The runs are ragged, so the model does not
 compile under XLA (nothing trains it).
+
+Scoring (`score_texts`, the exported `score` signature) needs only each target's probability:
+the window ids of lengths 1..n along the texts (the prefix chain again; the id of the length-k
+window ending at a target is its k-gram's entry, the one of length k-1 before it its context),
+then per order p = num_k(h w) / S_k(h) + gamma_k(h) p: n key lookups and a few gathers per token,
+no distribution over the vocabulary. Texts are laid end to end (each after n-1 <eos>), not
+padded, and scored in chunks of positions with the n-1 before as context, in bounded memory.
+`NGramIndex` holds the keys in hash tables for it (a binary search is 2-3x slower end to end).
+`NGramTables.write_arpa` writes the same model as an ARPA back-off file (KenLM, SRILM).
 """
 from __future__ import annotations
 
@@ -82,6 +91,8 @@ MAX_ORDER = 20
 # KenLM's `--discount_fallback` defaults: used for an order whose count-of-counts give no valid
 # discount (tiny corpora, a level where every count is 1, ...).
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)
+# Positions `NGramLM.score_texts` scores at a time: bounds its memory (~100 bytes each).
+SCORE_CHUNK = 1 << 18
 
 
 def _check_order(order) -> int:
@@ -267,6 +278,80 @@ class NGramTables:
             term = np.where(j >= 0, self.num[k][np.maximum(j, 0)], 0.0) / np.where(den > 0, den, 1.0)
             p = np.where(den > 0, term + self.gamma[k - 1][hh] * p, p)
         return np.log(p)
+
+
+    def ngram_log10_probs(self) -> list:
+        """Per order k = 1..n, log10 p_k(w | h) of every stored k-gram h w (aligned with
+        `keys[k]`): the recursion of `prob`, vectorised over the table through each k-gram's
+        suffix (h w minus its oldest token), which is stored too (a window's suffix is a
+        window). Index 0 is unused (the empty context)."""
+        n, V = self.order, self.vocab_size
+        suffix, p = np.zeros(1, np.int64), np.full(1, 1.0 / V)
+        out = [None]
+        for k in range(1, n + 1):
+            parent, w = self.keys[k] // V, self.keys[k] % V
+            # the suffix of h w: the suffix of h (order k-2) extended by w, at order k-1
+            suf = _find(self.keys[k - 1], suffix[parent] * V + w) if k > 1 else np.zeros(parent.size, np.int64)
+            if np.any(suf < 0):
+                raise ValueError(f"order {k} has k-grams whose suffix is not stored: not counted tables")
+            den = self.denom[k - 1][parent]
+            lower = p[suf]
+            pk = np.where(den > 0, self.num[k] / np.where(den > 0, den, 1.0) + self.gamma[k - 1][parent] * lower, lower)
+            out.append(np.log10(pk, out=np.full(pk.size, -np.inf), where=pk > 0))
+            suffix, p = suf, pk
+        return out
+
+    def write_arpa(self, path, words=None) -> None:
+        """Write the model as an ARPA back-off file (the format of SRILM and KenLM), with the
+        same probabilities: every stored k-gram with log10 p_k(w | h) (`prob`) and, below the
+        top order, log10 gamma_k as its back-off weight; every id is a unigram (those never
+        seen with gamma_0 / V). Back-off files apply a context's weight only when the k-gram is
+        not stored, which is interpolated Kneser-Ney's recursion exactly, since an absent
+        k-gram's discounted count is 0 and an unstored context backs off entirely.
+
+        words: one string per id, without white space (default: `<eos>`, `<unk>`, then the
+        ids as decimal numbers). `<s>` and `</s>` are added with log10 p = -99 if absent
+        (KenLM requires them; nothing predicts them): the zoo's beginning of text is n-1
+        <eos>, so score with KenLM as `model.score(" ".join([<eos>] * (n-1) + words),
+        bos=False, eos=False)` and drop the first n-1 words' scores (`full_scores`)."""
+        n, V = self.order, self.vocab_size
+        if words is None:
+            words = ["<eos>", "<unk>"][:V] + [str(i) for i in range(2, V)]
+        words = [str(w) for w in words]
+        if len(words) != V or len(set(words)) != V or any(not w or len(w.split()) != 1 or w != w.strip()
+                                                          for w in words):
+            raise ValueError(f"words must be {V} distinct non-empty strings without white space")
+        with np.errstate(divide="ignore"):
+            logp = self.ngram_log10_probs()
+            bo = [np.log10(g) for g in self.gamma]
+        extra = [w for w in ("<s>", "</s>") if w not in words]
+        fmt = lambda a: np.char.mod("%.7g", np.maximum(a, -99.0))  # noqa: E731
+        # The unigrams: every id (an unseen one has the order-1 entry "absent": gamma_0 / V).
+        uni = np.full(V, np.log10(self.gamma[0][0] / V) if self.denom[0][0] > 0 else np.log10(1.0 / V))
+        uni[self.keys[1]] = logp[1]
+        uni_bo = np.zeros(V)
+        if n > 1:
+            uni_bo[self.keys[1]] = bo[1]
+        names = np.array(words, dtype=object)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\\data\\\n")
+            f.write(f"ngram 1={V + len(extra)}\n")
+            for k in range(2, n + 1):
+                f.write(f"ngram {k}={self.keys[k].size}\n")
+            f.write("\n\\1-grams:\n")
+            cols = [fmt(uni), names.astype(str)] + ([fmt(uni_bo)] if n > 1 else [])
+            f.write("\n".join("\t".join(r) for r in zip(*cols)) + "\n")
+            for w in extra:
+                f.write(f"-99\t{w}" + ("\t0\n" if n > 1 else "\n"))
+            # The text of each stored k-gram, built along the parent chain.
+            text = names[self.keys[1] % V].astype(str)
+            for k in range(2, n + 1):
+                parent, w = self.keys[k] // V, self.keys[k] % V
+                text = np.char.add(np.char.add(text[parent], " "), names[w].astype(str))
+                cols = [fmt(logp[k]), text] + ([fmt(bo[k])] if k < n else [])
+                f.write(f"\n\\{k}-grams:\n")
+                f.write("\n".join("\t".join(r) for r in zip(*cols)) + "\n")
+            f.write("\n\\end\\\n")
 
 
 def count_ngrams(stream, order: int, vocab_size: int, modified: bool = False,
@@ -499,6 +584,86 @@ class NGramLM(keras.Model):
             p = tf.tensor_scatter_nd_add(p, tf.concat(idx, 0), tf.concat(val, 0))
         return tf.reshape(tf.cast(tf.math.log(p), tf.float32), [R, C, V])
 
+    # -- scoring: the target's probability only ----------------------------------------------
+    def score_texts(self, ids, index=None, chunk: int = SCORE_CHUNK):
+        """Natural-log probability of each text and its end, from the beginning of text, as
+        `generate.score_ids` computes it, by looking up each target's own probability: about
+        2n lookups per token and no distribution over the vocabulary, no padding.
+
+        ids: ragged int [B, None] (each text's tokens, without <eos>). index: an `NGramIndex`
+        of this model (hash tables: faster), or None (binary search of the key weights).
+        Returns (log_prob float32 [B], tokens scored int32 [B] = lengths + 1).
+
+        The texts are laid end to end, each as order-1 <eos> (the beginning of text), its tokens
+        and its end <eos>, and scored `chunk` positions at a time (with the order-1 positions
+        before the chunk as context: all a window of length n reads), so memory beyond the ids
+        themselves is bounded whatever the length of a text. Probabilities in float64, summed
+        in float64 per text."""
+        self._ensure_built()
+        n, V = self.order, self.vocab_size
+        find = index.find if index is not None else self._find_or_size
+        ids = tf.cast(ids, tf.int64)
+        B = ids.nrows()
+        lengths = ids.row_lengths()
+        seg = lengths + n                                     # n-1 <eos>, the text, its end
+        # x: n-1 <eos> (context of the first chunk), then the texts end to end.
+        rows = ids.value_rowids()
+        offset = tf.cumsum(seg, exclusive=True) + (n - 1) * 2
+        where = tf.gather(offset, rows) + tf.range(tf.size(rows, tf.int64)) - tf.gather(ids.row_starts(), rows)
+        total = tf.reduce_sum(seg)
+        x = tf.scatter_nd(where[:, None], ids.flat_values, tf.reshape(total + n - 1, [1]))
+        text_of = tf.repeat(tf.range(B), seg)
+        target = tf.range(total) - tf.repeat(offset - (n - 1) * 2, seg) >= n - 1
+        # Per order k, tables extended by the entry `size` that stands for "absent": num 0,
+        # 1 / denom 0 and gamma 1 (full back-off), as for a context never followed by a target.
+        num, inv, gam = [None], [], []
+        for k in range(n + 1):
+            if k:
+                num.append(tf.concat([tf.cast(tf.convert_to_tensor(getattr(self, f"num_{k}")), tf.float64),
+                                      tf.zeros([1], tf.float64)], 0))
+            if k < n:
+                den = tf.cast(tf.convert_to_tensor(getattr(self, f"denom_{k}")), tf.float64)
+                inv.append(tf.concat([tf.math.divide_no_nan(tf.ones_like(den), den), tf.zeros([1], tf.float64)], 0))
+                gam.append(tf.concat([tf.cast(tf.convert_to_tensor(getattr(self, f"gamma_{k}")), tf.float64),
+                                      tf.ones([1], tf.float64)], 0))
+        absent = [tf.constant(self.table_sizes[L - 1] if L else 0, tf.int64) for L in range(n + 1)]
+
+        def body(c, acc):
+            start = c * chunk
+            stop = tf.minimum(start + chunk, total)
+            xs = x[start:stop + n - 1]                # n-1 positions of context, then the chunk
+            # wid[L]: id of the window of length L ending at each position of xs (the one of
+            # length L-1 ending one before, extended by the token); the first L-1 are unknown.
+            wid = [tf.zeros_like(xs)]
+            for L in range(1, n + 1):
+                before = tf.concat([tf.reshape(absent[L - 1], [1]), wid[-1][:-1]], 0)
+                wid.append(find(L, before * V + xs))
+            p = tf.fill(tf.shape(xs[n - 1:]), tf.constant(1.0 / V, tf.float64))
+            for k in range(1, n + 1):
+                j = wid[k][n - 1:]
+                if k == 1:                            # the empty context: scalars
+                    p = tf.gather(num[1], j) * inv[0][0] + gam[0][0] * p
+                else:
+                    h = wid[k - 1][n - 2:-1]
+                    p = tf.gather(num[k], j) * tf.gather(inv[k - 1], h) + tf.gather(gam[k - 1], h) * p
+            logp = tf.where(target[start:stop], tf.math.log(p), tf.constant(0.0, tf.float64))
+            return c + 1, acc + tf.reshape(tf.math.unsorted_segment_sum(logp, text_of[start:stop], B), tf.shape(acc))
+
+        chunks = (total + chunk - 1) // chunk
+        _, log_prob = tf.while_loop(lambda c, acc: c < chunks, body,
+                                    (tf.constant(0, tf.int64), tf.zeros([B], tf.float64)))
+        return tf.cast(log_prob, tf.float32), tf.cast(lengths + 1, tf.int32)
+
+    def _find_or_size(self, k, q):
+        """Ids of the order-k keys `q`, the table's size where absent (`score_texts`)."""
+        size = self.table_sizes[k - 1]
+        if size == 0:
+            return tf.zeros_like(q)
+        keys = tf.convert_to_tensor(getattr(self, f"keys_{k}"))
+        idx = tf.searchsorted(keys, q, side="left", out_type=tf.int64)
+        hit = tf.equal(tf.gather(keys, tf.minimum(idx, size - 1)), q)
+        return tf.where(hit, idx, size)
+
     # -- the LM contract ---------------------------------------------------------------------
     def call(self, ids, training=False):
         ids = tf.cast(ids, tf.int32)
@@ -532,6 +697,39 @@ class NGramLM(keras.Model):
     def get_config(self):
         return {**super().get_config(), "order": self.order, "vocab_size": self.vocab_size,
                 "modified": self.modified, "table_sizes": list(self.table_sizes)}
+
+
+class _KeysToIds(tf.lookup.KeyValueTensorInitializer):
+    """Fills a hash table with key -> rank from a key weight, read when the table is initialised
+    (at construction, and when a SavedModel is loaded: after its variables are restored), so the
+    keys are stored once, as the model's weight, not again as a constant of the graph."""
+
+    def __init__(self, keys):
+        self._keys_weight = keys
+        super().__init__(tf.zeros([0], tf.int64), tf.zeros([0], tf.int64))
+
+    def initialize(self, table):
+        keys = tf.convert_to_tensor(self._keys_weight)
+        return tf.raw_ops.LookupTableImportV2(table_handle=table.resource_handle, keys=keys,
+                                              values=tf.range(tf.size(keys, out_type=tf.int64)))
+
+
+class NGramIndex(tf.Module):
+    """Hash tables from the keys of a counted `NGramLM` to their ids, one per order, for
+    `NGramLM.score_texts(index=...)`: one hash lookup instead of a binary search of the sorted
+    keys (~18 dependent, cache-missing reads per key at 10^5 keys; 2-3x slower end to end).
+    Filled from the model's key weights (`_KeysToIds`): assign the tables first."""
+
+    def __init__(self, model: NGramLM):
+        super().__init__(name="ngram_index")
+        model._ensure_built()
+        self.tables = [tf.lookup.StaticHashTable(_KeysToIds(getattr(model, f"keys_{k}")),
+                                                 default_value=tf.constant(model.table_sizes[k - 1], tf.int64))
+                       for k in range(1, model.order + 1)]
+
+    def find(self, k, q):
+        """Ids of the order-k keys `q`, the order's table size where absent."""
+        return self.tables[k - 1].lookup(q)
 
 
 def _example(model, batch, rng):
