@@ -40,6 +40,7 @@ from zoo.runs import (ARTIFACTS, CHECKPOINTS, KERAS_FILE, METRICS, RECIPE, STAGE
                       checkpoint_candidates, model_checkpoint, restore_intact, run_lock)
 from zoo.training.strategy import is_chief, make_strategy, worker_id
 from zoo.eval.metrics import metric_values
+from zoo.training.allocator import tune_malloc
 from zoo.training.optimizers import make_optimizer
 from zoo.training.task import DEFAULT_STREAM, Phase
 
@@ -164,6 +165,7 @@ class Trainer:
 
         cfg, t = self.config, self.config.trainer
         self._check_batch()
+        self.malloc = tune_malloc()   # before any step: TensorFlow's tf.data patch slows them (allocator.py)
         if t.average_checkpoints > t.keep_checkpoints:
             raise RecipeError(f"trainer.average_checkpoints ({t.average_checkpoints}) exceeds "
                               f"trainer.keep_checkpoints ({t.keep_checkpoints}): keep at least as many")
@@ -528,7 +530,8 @@ class Trainer:
             metrics["averaged_checkpoints"] = averaged
         metrics.update(self.task.final_metrics(self.model))
         metrics.update(step=step, train_seconds=round(time.time() - self._phase_start, 1),
-                       parameters=int(self.model.count_params()), provenance=provenance())
+                       parameters=int(self.model.count_params()),
+                       provenance={**provenance(), "malloc": self.malloc})
         metrics = self._keep_recorded(metrics, main)
         if self.chief:
             atomic_save_keras(self.model, self.run_dir / KERAS_FILE)
