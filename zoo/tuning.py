@@ -29,6 +29,7 @@ from typing import Any
 import keras_tuner as kt
 
 from zoo.config import ExperimentConfig, RecipeError
+from zoo.io import atomic_write_json
 
 SAMPLINGS = ("linear", "log", "reverse_log")
 
@@ -163,6 +164,23 @@ def make_oracle(config: ExperimentConfig, objective: str, goal: str = "min"):
     raise RecipeError(f"unknown tune.algorithm {t.algorithm!r}; choose random, bayesian or hyperband")
 
 
+def trials(directory) -> list[dict]:
+    """Every finished trial of a search folder (keras-tuner's trial_*/trial.json): id,
+    hyperparameters, score and the trial's final metrics, best first (what a report keeps of a
+    search: each trial's objective, not only the winner's)."""
+    import json
+
+    out = []
+    for path in sorted(Path(directory).glob("trial_*/trial.json")):
+        t = json.loads(path.read_text())
+        metrics = {k: v["observations"][-1]["value"][0]
+                   for k, v in t.get("metrics", {}).get("metrics", {}).items() if v.get("observations")}
+        out.append({"trial_id": t["trial_id"], "status": t.get("status"), "score": t.get("score"),
+                    "hyperparameters": t["hyperparameters"]["values"], "metrics": metrics})
+    finished = [t for t in out if t["score"] is not None]
+    return sorted(finished, key=lambda t: t["score"]) + [t for t in out if t["score"] is None]
+
+
 def tune(config: ExperimentConfig, strategy=None) -> dict:
     """Run the search; returns the best trial's hyperparameters and objective."""
     from zoo.registry import task_entry
@@ -179,6 +197,12 @@ def tune(config: ExperimentConfig, strategy=None) -> dict:
                         directory.name, strategy=strategy)
     tuner.search()
     best = tuner.oracle.get_best_trials(1)[0]
-    return {"trial_id": best.trial_id, "objective": objective, "goal": goal, "score": best.score,
-            "hyperparameters": best.hyperparameters.values,
-            "run_dir": str(Path(tuner.project_dir) / f"trial_{best.trial_id}")}
+    result = {"trial_id": best.trial_id, "objective": objective, "goal": goal, "score": best.score,
+              "hyperparameters": best.hyperparameters.values,
+              "run_dir": str(Path(tuner.project_dir) / f"trial_{best.trial_id}")}
+    # Every trial's objective beside the winner (§5.6.2 reports the spread over trials).
+    found = trials(tuner.project_dir)
+    if goal == "max":
+        found = [t for t in found if t["score"] is not None][::-1] + [t for t in found if t["score"] is None]
+    atomic_write_json(Path(tuner.project_dir) / "trials.json", {**result, "trials": found})
+    return result

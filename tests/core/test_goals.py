@@ -84,6 +84,8 @@ def test_the_tuner_maximises_when_told(tmp_path):
               for t in sorted((tmp_path / "search").glob("trial_*"))]
     assert len(scores) == 2 and scores[0] != scores[1]
     assert best["goal"] == "max" and best["score"] == pytest.approx(max(scores))
+    kept = json.loads((tmp_path / "search" / "trials.json").read_text())["trials"]
+    assert [t["score"] for t in kept] == pytest.approx(sorted(scores, reverse=True))   # best first
     assert make_oracle(load_recipe(raw), "accuracy", "max").objective.direction == "max"
     with pytest.raises(RecipeError, match="tune.goal must be one of '', 'min', 'max'"):
         load_recipe({**raw, "tune": {**raw["tune"], "goal": "maximum"}})

@@ -1,4 +1,6 @@
 """keras-tuner search: each trial trained by the one trainer, logged to TensorBoard."""
+import json
+
 import keras_tuner as kt
 import pytest
 
@@ -25,6 +27,15 @@ def test_search_runs_trials_in_their_own_run_dirs(tmp_path):
         assert list((trial / "tb" / "train").glob("events.out.tfevents.*"))
         recipe = load_recipe(trial / "recipe.yaml")
         assert recipe.trainer.max_steps == 4
+    # trials.json keeps every trial's objective, best first, beside the winner.
+    kept = json.loads((tmp_path / "search" / "trials.json").read_text())
+    assert kept["trial_id"] == best["trial_id"] and len(kept["trials"]) == 2
+    assert kept["trials"][0]["trial_id"] == best["trial_id"]
+    assert kept["trials"][0]["score"] <= kept["trials"][1]["score"]
+    for t in kept["trials"]:
+        want = json.loads((tmp_path / "search" / f"trial_{t['trial_id']}" / "metrics.json").read_text())
+        assert t["score"] == pytest.approx(want["byte_error"])
+        assert set(t["hyperparameters"]) == {"model.pooling", "trainer.learning_rate"}
 
 
 def test_hypermodel_builds_the_sampled_model():

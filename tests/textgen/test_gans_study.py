@@ -47,7 +47,8 @@ def _cells(**rows):
 
 
 def test_a_gan_is_dominated_only_by_a_temperature_better_on_both_axes():
-    raw = {"temperatures": [0.8, 1.2]}
+    raw = {"temperatures": [0.8, 1.2], "rows": {"lm": {}, "seqgan_reinforce": {}, "seqgan_step": {},
+                                                 "conv_lstm": {}}}
     cells = _cells(lm=(30.0, 80.0, 0.20, 0.20), lm_t080=(20.0, 120.0, 0.25, 0.30),
                    lm_t120=(45.0, 70.0, 0.15, 0.15),
                    seqgan_reinforce=(25.0, 100.0, 0.22, 0.25),   # between the curve's points

@@ -211,8 +211,9 @@ def _mean_std(cs: list[dict]) -> dict:
             "std": {m: float(np.std([c["metrics"][m] for c in cs], ddof=1)) if len(cs) > 1 else 0.0 for m in keys}}
 
 
-GAN_ROWS_SHOWN = ("seqgan_reinforce", "seqgan_step", "seqgan_rollout", "leakgan_leak", "leakgan_noleak",
-                  "leakgan_mixed", "conv_lstm", "conv_deconv")
+def gan_rows(raw: dict) -> list[str]:
+    """The declared GAN rows, in the declaration's order (every trained row but the LM)."""
+    return [r for r in raw["rows"] if r != "lm"]
 
 
 def temperature_dominance(cells: dict, raw: dict) -> dict:
@@ -220,7 +221,7 @@ def temperature_dominance(cells: dict, raw: dict) -> dict:
     lm_rows = ["lm"] + [temperature_row(t) for t in raw.get("temperatures", [])]
     mean = {k: _mean_std(v)["mean"] for k, v in cells.items()}
     out = {}
-    for g in GAN_ROWS_SHOWN:
+    for g in gan_rows(raw):
         if g not in mean:
             continue
         out[g] = {"lm": [r for r in lm_rows if r in mean and mean[r]["lm_score"] <= mean[g]["lm_score"]
@@ -236,7 +237,7 @@ def plot_fd(cells: dict, raw: dict, path: Path):
 
     from zoo.io import atomic_save_figure
 
-    rows = [r for r in ("real", "lm", *GAN_ROWS_SHOWN, "unigram") if r in cells]
+    rows = [r for r in ("real", "lm", *gan_rows(raw), "unigram") if r in cells]
     fig = Figure(figsize=(9, 3.6))
     ax = fig.add_subplot(1, 1, 1)
     for i, r in enumerate(rows):
@@ -266,7 +267,7 @@ def plot_axes(cells: dict, raw: dict, path: Path):
                                               ("reverse_lm", "lm_score", "reverse LM (ppl/word, lower: better cover)",
                                                "LM score (ppl/word, lower: more fluent)", True))):
         ax = fig.add_subplot(1, 2, k + 1)
-        for r in ("real", *GAN_ROWS_SHOWN):
+        for r in ("real", *gan_rows(raw)):
             if r in cells:
                 ms = _mean_std(cells[r])
                 ax.errorbar(ms["mean"][x], ms["mean"][y], xerr=ms["std"][x], yerr=ms["std"][y], marker="o",
