@@ -91,3 +91,22 @@ def test_changes_are_signed_worse():
     m = _with_changes([cell], clean)[0]["metrics"]
     assert m["bleu4_worse"] == pytest.approx(0.5)     # BLEU halved: worse by 50%
     assert m["fd_worse"] == pytest.approx(2.0)        # FD tripled: worse by 200%
+
+
+def test_a_cached_cell_serves_every_seed_whose_samples_it_holds_under_that_seed_s_name(tmp_path):
+    """Cells are keyed by the texts and scorers: two seeds of a generator collapsed to the same
+    samples share one cell, and each gets it back under its own seed (the GAN table counted the
+    Conv-Deconv WGAN's three seeds of empty sentences as one)."""
+    import json
+
+    from zoo.models.textgen.study import Study
+
+    study = Study(tmp_path, encoders={}, reference_texts=["a real sentence .", "another one ."])
+    samples = ["", ""]
+    path = study.cell_path(samples, None)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"row": "conv_deconv", "seed": 0, "metrics": {"fd": 22.76}}))
+    for seed in (0, 1, 2):
+        cell = study.score(samples, None, {"row": "conv_deconv", "seed": seed})
+        assert cell["seed"] == seed and cell["metrics"] == {"fd": 22.76}
+    assert study.cell_path(["other"], None) != path

@@ -212,6 +212,14 @@ class Study:
         second = perturbed_samples(self.train, perturbation, strength, self.n, seed, draw=1)
         return self.score(samples, second, {"perturbation": perturbation, "strength": strength, "seed": seed})
 
+    def cell_path(self, samples: list[str], second: list[str] | None) -> Path:
+        """Where the cell of these texts under these scorers is cached."""
+        settings = {"samples": samples, "second": second, "reference": self.reference,
+                    "encoders": {k: str(v) for k, v in self.encoders().items()}, "mauve_seeds": self.mauve_seeds,
+                    "version": 1}
+        key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+        return self.assets / "cells" / f"{key}.json"
+
     def score(self, samples: list[str], second: list[str] | None, meta: dict) -> dict:
         """Every metric of one sample set (and its independent second set, if any), cached in
         `assets/cells` by the texts and the scorers."""
@@ -219,13 +227,11 @@ class Study:
         from zoo.models.textgen.scores import evaluate_samples
 
         encoders = self.encoders()
-        settings = {"samples": samples, "second": second, "reference": self.reference,
-                    "encoders": {k: str(v) for k, v in encoders.items()}, "mauve_seeds": self.mauve_seeds,
-                    "version": 1}
-        key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8")).hexdigest()[:16]
-        path = self.assets / "cells" / f"{key}.json"
+        path = self.cell_path(samples, second)
         if path.is_file():
-            return json.loads(path.read_text())
+            # The key is the texts and scorers, not who drew them: two seeds whose samples are the
+            # same (a generator collapsed to empty sentences) share the numbers, each its own meta.
+            return {**json.loads(path.read_text()), **meta}
         t = time.time()
         order = list(encoders)
         res = evaluate_samples(samples, self.reference, samples2=second, encoders=[encoders[s] for s in order],
