@@ -30,6 +30,7 @@ import sys
 import warnings
 
 from zoo.errors import ZooError
+from zoo.training.memory import out_of_memory_message
 
 
 def _run_folder(recipe) -> str | None:
@@ -450,12 +451,20 @@ def _main(argv) -> int:
               "are kept: start every worker again with the same command to resume "
               f"(TensorFlow: UnavailableError{where})", file=sys.stderr)
         return 2
+    except MemoryError as e:
+        # numpy or Python could not allocate (a size the estimate before the build could not see)
+        print(f"zoo: error: {out_of_memory_message(e)}", file=sys.stderr)
+        return 2
     except tf.errors.OpError as e:
         # TensorFlow's own file writes (checkpoints, SavedModels) report a full or read-only
         # folder under several error classes; anything else is a bug and keeps its traceback.
         text = " ".join(str(e.message).split())
         if not any(k in text for k in _STORAGE_MESSAGES):
-            raise
+            oom = out_of_memory_message(e)   # activations of a batch too large, say
+            if oom is None:
+                raise
+            print(f"zoo: error: {oom}", file=sys.stderr)
+            return 2
         text = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:\w+\]|\s*\[\[.*", "", text).strip()
         print(f"zoo: error: cannot write {text}; the last checkpoint saved before is kept", file=sys.stderr)
         return 2

@@ -37,6 +37,9 @@ def test_build_call_and_keras_round_trip(name, tmp_path):
     prefix = model_checkpoint(model).write(str(tmp_path / "ckpt"))
     saved = [n for n, _ in tf.train.list_variables(prefix) if n.startswith("model_weights/")]
     assert len(saved) == len(model.weights)
+    # The shapes-only build that checks a recipe's memory (zoo.training.memory) sees every weight.
+    from zoo.training.memory import symbolic_weights
+    assert [s for _, s, _ in symbolic_weights(name, entry.smoke)] == [tuple(v.shape) for v in model.weights]
     # from_config(get_config()) rebuilds the same architecture.
     clone = type(model).from_config(model.get_config())
     zoo.registry.build_model(clone, entry)

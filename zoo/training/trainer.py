@@ -41,6 +41,7 @@ from zoo.runs import (ARTIFACTS, CHECKPOINTS, KERAS_FILE, METRICS, RECIPE, STAGE
 from zoo.training.strategy import is_chief, make_strategy, worker_id
 from zoo.eval.metrics import metric_values
 from zoo.training.allocator import tune_malloc
+from zoo.training.memory import check_training_memory
 from zoo.training.optimizers import make_optimizer
 from zoo.training.task import DEFAULT_STREAM, Phase
 
@@ -165,6 +166,8 @@ class Trainer:
 
         cfg, t = self.config, self.config.trainer
         self._check_batch()
+        # A model that cannot fit is refused here, with its size, not by an OOM minutes later.
+        check_training_memory(cfg)
         self.malloc = tune_malloc()   # before any step: TensorFlow's tf.data patch slows them (allocator.py)
         if t.average_checkpoints > t.keep_checkpoints:
             raise RecipeError(f"trainer.average_checkpoints ({t.average_checkpoints}) exceeds "

@@ -31,6 +31,25 @@ def _positive_int(name, value, minimum=1):
     return value
 
 
+# Structural limits, checked before a single layer is made. Shapes are int32 in TensorFlow's
+# padding and slicing: a receptive field of 2^31 or more wraps around (layers_per_stack=40 padded
+# by 2^25 positions, silently). And each block is a Python object: 10,000 blocks took 21 s to
+# construct here before any weight existed (the papers use 30 or fewer).
+MAX_BLOCKS = 1024
+MAX_RECEPTIVE_FIELD = 2 ** 31 - 1
+
+
+def _check_structure(blocks: int, receptive_field, knobs: str):
+    """ValueError if the blocks or the receptive field (a callable: 2^levels is only computed once
+    the block count is known to be small) exceed the limits above."""
+    if blocks > MAX_BLOCKS:
+        raise ValueError(f"{knobs} make {blocks:,} residual blocks; at most {MAX_BLOCKS:,} are supported")
+    receptive_field = receptive_field()
+    if receptive_field > MAX_RECEPTIVE_FIELD:
+        raise ValueError(f"{knobs} give a receptive field of {receptive_field:.3g} tokens; at most "
+                         f"2^31 - 1 are supported (TensorFlow's int32 shapes)")
+
+
 def _seed(seed, offset):
     return None if seed is None else seed + offset
 
@@ -248,6 +267,8 @@ class WaveNetLM(_ConvolutionalLM):
         self.stacks = _positive_int("stacks", stacks)
         self.kernel_size = _positive_int("kernel_size", kernel_size, 2)
         self.dropout, self.seed = check_rate("dropout", dropout), seed
+        _check_structure(self.num_blocks, lambda: self.receptive_field,
+                         f"stacks={stacks}, layers_per_stack={layers_per_stack}, kernel_size={kernel_size}")
         dtype = self.dtype_policy
         self.embedding = keras.layers.Embedding(
             vocab_size, embedding_dim, name="embedding", dtype=dtype,
@@ -444,6 +465,7 @@ class TCNLM(_ConvolutionalLM):
         self.dropout = check_rate("dropout", dropout)
         self.embedding_dropout = check_rate("embedding_dropout", embedding_dropout)
         self.tied, self.seed = bool(tied), seed
+        _check_structure(levels, lambda: self.receptive_field, f"levels={levels}, kernel_size={kernel_size}")
         dtype = self.dtype_policy
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding", dtype=dtype,
                                                 embeddings_initializer=_tcn_init(seed))

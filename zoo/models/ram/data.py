@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zoo.data.errors import ZooDataError
+from zoo.training.memory import check_fits
 
 PROBLEMS = ("single", "pair", "sum")
 NUM_CLASSES = {"single": 10, "pair": 55, "sum": 19}
@@ -108,6 +109,9 @@ def cluttered_mnist(digits: np.ndarray, labels: np.ndarray, pool: np.ndarray, n:
     if len(pool) < (2 if two else 1) or n < 1 or clutter < 0:
         raise ZooDataError(f"cluttered MNIST needs n >= 1, clutter >= 0 and enough digits; got n={n}, "
                            f"clutter={clutter}, {len(pool)} digits")
+    # One byte per pixel: refuse, with the size, a set of images this machine cannot hold.
+    check_fits(f"{n:,} cluttered MNIST images of {size} x {size} pixels", n * size * size,
+               "lower model.image_size, task.train_examples or task.test_examples")
     rng = np.random.default_rng([seed, size, clutter, PROBLEMS.index(problem)])
     pool = np.asarray(pool)
     boxes_of = [ink_box(d) for d in digits[pool]]
