@@ -47,11 +47,11 @@ def machine_memory() -> int | None:
 
 def human_bytes(n: float) -> str:
     """1,536 -> '1.5 KB' (decimal units, as `df -H`)."""
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if abs(n) < 1000 or unit == "PB":
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB", "EB"):
+        if abs(n) < 1000 or unit == "EB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
-    return f"{n:.1f} PB"
+    return f"{n:.1f} EB"
 
 
 def check_fits(what: str, nbytes: float, advice: str = "") -> None:
