@@ -11,6 +11,10 @@ LAYER_CASES = [
                                                 layer_norm=True, seed=1),
                          return_sequences=True),
         input_shape=(2, 5, 4), expected_output_shape=(2, 5, 3), expected_num_trainable_weights=9)),
+    # No layer norm, no recurrent dropout: the fused LSTM route (input dropout still applies).
+    ("fused_lstm_cell", C.DropoutRNN, dict(
+        init_kwargs=dict(cell=C.DropoutLSTMCell(3, dropout=0.1, seed=1)),
+        input_shape=(2, 5, 4), expected_output_shape=(2, 3), expected_num_trainable_weights=3)),
     ("gru_cell", C.DropoutRNN, dict(
         init_kwargs=dict(cell=C.DropoutGRUCell(3, recurrent_dropout=0.2, scheme="moon",
                                                mask_sampling="per_sequence", seed=1)),

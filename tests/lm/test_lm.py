@@ -330,3 +330,33 @@ def _the_serving_graphs_refuse_what_is_too_big_and_the_client_streams(ngram_expo
     assert got["tokens"][20] == len(long_text) + 1 and np.isfinite(got["log_prob"][20])
     assert got["tokens"].tolist() == [len(t) + 1 for t in texts]
 
+
+
+# -- the plain LSTM LM on the fused LSTM route (issue 27) ---------------------------------------
+@pytest.mark.slow   # ~15 s: a fit, a reload and an export (the route's numerics: tests/recurrent/test_fused_lstm.py)
+def test_the_plain_lstm_lm_trains_reloads_and_exports_on_the_fused_route(tmp_path):
+    """No recurrent dropout: the LSTM runs as one BlockLSTMV2 kernel (zoo/layers/dropout_rnn.py) in
+    training (two replicas, carried state) and inference; the trained model.keras reloads with the
+    same logits on both routes, and the SavedModel scores as the model does."""
+    from zoo.export import export_run, open_export
+
+    config = load_recipe("lm/smoke", [f"runtime.run_dir={tmp_path / 'run'}", "model.recurrent_dropout=0.0",
+                                      "model.scheme=none", "trainer.text_samples=0"])
+    trainer = Trainer(config, log=lambda *a, **k: None)
+    metrics = trainer.fit()
+    model, task = trainer.model, trainer.task
+    assert math.isfinite(metrics["bits_per_char"])
+    ids = tf.constant(_ids((2, 6), model.vocab_size))
+    graph = tf.function(lambda x: model(x, training=True)).get_concrete_function(ids).graph
+    assert "BlockLSTMV2" in {op.type for op in graph.get_operations()}
+    loaded = keras.models.load_model(tmp_path / "run" / "model.keras")
+    want = model(ids).numpy()
+    np.testing.assert_allclose(loaded(ids).numpy(), want, atol=1e-5)
+    loaded.rnn1.fused = False
+    np.testing.assert_allclose(loaded(ids).numpy(), want, atol=1e-5)
+    client = open_export(export_run(tmp_path / "run", tmp_path / "export"))
+    text = "The cat."
+    seq = np.array([[0] + task.tokenizer.encode(text) + [0]], np.int32)
+    logp = tf.nn.log_softmax(model(seq[:, :-1])).numpy()[0]
+    np.testing.assert_allclose(client.score([text])["log_prob"][0], logp[np.arange(len(text) + 1), seq[0, 1:]].sum(),
+                               rtol=1e-5)
