@@ -125,6 +125,11 @@ def cmd_train(args):
     from zoo.training.trainer import train
 
     config = _recipe(args)
+    if args.export:   # a name TensorFlow cannot write is refused before training, not after it
+        from zoo.export.exporter import ExportError
+        from zoo.io import utf8_path
+
+        utf8_path(args.export, "export folder", ExportError)
     note = _cluster_note(config)
     if note:
         print(note, file=sys.stderr, flush=True)

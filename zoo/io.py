@@ -68,6 +68,20 @@ def atomic_save_keras(model, path) -> Path:
     return Path(path)
 
 
+def utf8_path(path, what: str, error: Callable[[str], Exception]) -> Path:
+    """`path` as a Path, or `error` if its name is not valid UTF-8. A name with undecodable bytes
+    reaches Python as lone surrogates, which TensorFlow's file functions (checkpoints, SavedModels,
+    event files) cannot encode: refused before anything is written, not as a traceback mid-run."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+        raise error(f"{what} '{shown}' is not valid UTF-8; TensorFlow writes only to UTF-8 paths: "
+                    f"choose another name") from None
+    return Path(text)
+
+
 def one_line(e: BaseException, limit: int = 300) -> str:
     """An exception's message on one line (TensorFlow's span several), for a user error."""
     text = getattr(e, "message", None) or str(e) or type(e).__name__

@@ -71,6 +71,20 @@ def test_zoo_train_run_dir_trains_that_folder_from_anywhere_and_a_copy_is_the_co
     assert load_recipe(home / "runs" / "tiny_copy").run_dir == Path("runs/tiny_copy")
 
 
+def test_run_and_export_folder_names_that_are_not_utf8_are_one_line_and_write_nothing(tmp_path, capsys):
+    # Undecodable bytes reach Python as lone surrogates, which TensorFlow cannot encode (it used to
+    # be a UnicodeEncodeError traceback once training reached its first checkpoint manager).
+    recipe = tmp_path / "r.yaml"
+    save_recipe(tiny_recipe("unused", **{**TINY, "trainer": {**TINY["trainer"], "max_steps": 1}}), recipe)
+    bad_run, bad_export = (tmp_path / os.fsdecode(name) for name in (b"run\xff", b"export\xfe"))
+    code, _, err = cli(capsys, "train", recipe, "--run-dir", bad_run)
+    assert code == 2 and err == (f"zoo: error: run folder '{tmp_path}/run\\xff' is not valid UTF-8; TensorFlow "
+                                 "writes only to UTF-8 paths: choose another name\n")
+    code, _, err = cli(capsys, "train", recipe, "--run-dir", tmp_path / "ok", "--export", bad_export)
+    assert code == 2 and err.startswith(f"zoo: error: export folder '{tmp_path}/export\\xfe' is not valid UTF-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.yaml"]   # nothing trained, nothing made
+
+
 # -- 8: paths, names and numbers as typed -------------------------------------------------------
 def test_an_emoji_and_braces_in_data_field_and_run_dir_are_taken_as_typed(tmp_path, capsys):
     phrases = phrase_corpus(tmp_path).read_bytes().split(b"\n\n")

@@ -40,7 +40,7 @@ import tensorflow as tf
 
 from zoo.config import ExperimentConfig, load_recipe
 from zoo.errors import ZooError
-from zoo.io import load_keras_file, one_line
+from zoo.io import load_keras_file, one_line, utf8_path
 from zoo.export.swap import leftovers, recover_leftovers, swap_into_place
 from zoo.registry import Family, build_model, family, family_of_model, model_entry
 from zoo.version import __version__
@@ -342,6 +342,7 @@ def _write_export(model: keras.Model, config: ExperimentConfig, fam: Family, tas
     `export_model` and `export_run` write once each has loaded what it was handed."""
     if fam.exporter is None:
         raise ExportError(f"family {fam.name!r} declares no exporter")
+    out_dir = utf8_path(out_dir, "export folder", ExportError)
     if depths is not None:
         depths = list(depths)
         if not depths or any(isinstance(d, bool) or not isinstance(d, int) for d in depths):

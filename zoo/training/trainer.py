@@ -34,7 +34,7 @@ import numpy as np
 
 from zoo.config import ExperimentConfig, RecipeError, load_recipe, save_recipe
 from zoo.errors import ZooError
-from zoo.io import atomic_save_keras, atomic_write_json
+from zoo.io import atomic_save_keras, atomic_write_json, utf8_path
 from zoo.provenance import provenance
 from zoo.runs import (ARTIFACTS, CHECKPOINTS, KERAS_FILE, METRICS, RECIPE, STAGES, adopt_checkpoint,
                       checkpoint_candidates, model_checkpoint, restore_intact, run_lock)
@@ -80,7 +80,7 @@ class Trainer:
         from zoo.registry import create_task
 
         self.config = config
-        self.run_dir = Path(run_dir) if run_dir is not None else config.run_dir
+        self.run_dir = utf8_path(run_dir if run_dir is not None else config.run_dir, "run folder", RecipeError)
         self.strategy = strategy or make_strategy(config.runtime.strategy, config.runtime.logical_cpus)
         self.task = task or create_task(config)
         self.chief = is_chief(self.strategy)
