@@ -63,9 +63,19 @@ def check_fits(what: str, nbytes: float, advice: str = "") -> None:
                           f"{human_bytes(have)}{tail}")
 
 
+_SHAPES: dict[str, list] = {}   # one shapes-only build per model and settings in a process
+
+
 def symbolic_weights(model_name: str, kwargs: dict) -> list[tuple[str, tuple[int, ...], int]]:
     """(path, shape, bytes per value) of every weight the registered model `model_name` built
     with `kwargs` would have, found without allocating them (see the module docstring)."""
+    key = f"{model_name}:{sorted(kwargs.items())!r}"
+    if key not in _SHAPES:
+        _SHAPES[key] = _symbolic_weights(model_name, kwargs)
+    return list(_SHAPES[key])
+
+
+def _symbolic_weights(model_name, kwargs):
     import keras
     import numpy as np
     import tensorflow as tf
