@@ -65,20 +65,11 @@ def bench_train(args):
         keras.utils.set_random_seed(0)
         model = zoo.create_model(name, build=True, vocab_size=V, **kw)
         params[name] = int(model.count_params())
-        opt = keras.optimizers.Adam(1e-3, clipnorm=10.0)
-
-        @tf.function
-        def step(model=model, opt=opt):
-            with tf.GradientTape() as tape:
-                logits = tf.cast(model(x, training=True), tf.float32)
-                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
-            grads = tape.gradient(loss, model.trainable_variables)
-            opt.apply_gradients(zip(grads, model.trainable_variables))
-            return loss
+        step = common.lm_train_step(model, keras.optimizers.Adam(1e-3, clipnorm=10.0))
 
         def run(step=step):
             for _ in range(args.steps):
-                loss = step()
+                loss = step(x, y)
             float(loss)
 
         run()  # trace

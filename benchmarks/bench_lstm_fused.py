@@ -158,26 +158,22 @@ class TorchChild:
 
 # -- the zoo side ----------------------------------------------------------------------------
 def keras_step(model, x, y):
+    """() -> loss: one Adam step of `model` on the fixed batch (x, y); `.step` is the tf.function."""
+    import common
     import keras
-    import tensorflow as tf
 
-    opt = keras.optimizers.Adam(LR)
+    step = common.lm_train_step(model, keras.optimizers.Adam(LR))
 
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            logits = tf.cast(model(x, training=True), tf.float32)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
-        grads = tape.gradient(loss, model.trainable_variables)
-        opt.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
+    def run():
+        return step(x, y)
 
-    return step
+    run.step, run.batch = step, (x, y)
+    return run
 
 
-def graph_ops(step):
+def graph_ops(run):
     """Op types in a traced step, its nested functions (loop bodies, gradients) included."""
-    graph = step.get_concrete_function().graph
+    graph = run.step.get_concrete_function(*run.batch).graph
     types = {op.type for op in graph.get_operations()}
     for fn in graph._functions.values():
         types |= {node.op for node in fn.cached_definition.node_def}

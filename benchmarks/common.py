@@ -140,6 +140,23 @@ def numpy_matmul_reference(size: int = 2048):
 
 
 # -- memory ----------------------------------------------------------------------------------
+def lm_train_step(model, optimizer):
+    """A language model's training step as one tf.function of (ids x, next ids y): mean token
+    cross-entropy of float32 logits, the gradients, one `optimizer` update; returns the loss."""
+    import tensorflow as tf
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            logits = tf.cast(model(x, training=True), tf.float32)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    return step
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident set size in MiB (ru_maxrss: KiB on Linux, bytes on macOS).
 

@@ -73,16 +73,7 @@ def _train_and_score(model, batches, test, args):
     import numpy as np
     import tensorflow as tf
 
-    opt = keras.optimizers.Adam(args.lr, clipnorm=10.0)
-
-    @tf.function
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            logits = tf.cast(model(x, training=True), tf.float32)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
-        grads = tape.gradient(loss, model.trainable_variables)
-        opt.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
+    step = common.lm_train_step(model, keras.optimizers.Adam(args.lr, clipnorm=10.0))
 
     @tf.function(reduce_retracing=True)   # the last test batch may be shorter
     def nll_sum(x, y):
