@@ -91,9 +91,10 @@ def test_the_xla_loop_draws_the_same_tokens_and_the_export_repeats_generate_ids(
         m.head.bias.assign(tf.tensor_scatter_nd_update(m.head.bias, [[0]], [-4.0]))
         return m
 
-    for cell, kw in [("lstm", dict(method="greedy")), ("gru", dict(temperature=1.0, seed=(7, 0))),
-                     ("lstm", dict(temperature=tf.constant(0.8), top_k=tf.constant(5), top_p=tf.constant(0.9),
-                                   seed=(7, 0)))]:
+    # (The export below compares the LSTM's compiled sampling with the uncompiled one.)
+    for cell, kw in [("lstm", dict(method="greedy")),
+                     ("gru", dict(temperature=tf.constant(0.8), top_k=tf.constant(5), top_p=tf.constant(0.9),
+                                  seed=(7, 0)))]:
         m = model(cell)
         plain = generate_ids(m, prompt, 40, **kw)[0].numpy()
         xla = generate_ids(m, prompt, 40, xla_capacity=64, **kw)[0].numpy()
@@ -103,16 +104,19 @@ def test_the_xla_loop_draws_the_same_tokens_and_the_export_repeats_generate_ids(
     assert module.xla
     tf.saved_model.save(module, str(tmp_path / "lm"), signatures={"generate": module.generate})
     sig = tf.saved_model.load(str(tmp_path / "lm")).signatures["generate"]
-    for seed in (3, 4):
+    for seed, k, p in [(3, 0, 1.0), (4, 5, 0.9)]:
         got = sig(prompt=tf.constant("The "), max_tokens=tf.constant(30), temperature=tf.constant(1.0),
-                  top_k=tf.constant(0), top_p=tf.constant(1.0), seed=tf.constant(seed, tf.int64))
-        want = generate_ids(m, prompt, 30, temperature=1.0, seed=(seed, 0))[0].numpy()[0]
+                  top_k=tf.constant(k), top_p=tf.constant(p), seed=tf.constant(seed, tf.int64))
+        want = generate_ids(m, prompt, 30, temperature=1.0, top_k=k, top_p=p, seed=(seed, 0))[0].numpy()[0]
         assert got["text"].numpy().decode() == tok.decode([t for t in want.tolist() if t > 0])
         assert int(got["tokens"]) == (want > 0).sum()
     # The range checks run before the compiled loop, where asserts would do nothing.
     with pytest.raises(tf.errors.InvalidArgumentError, match="top_p must be in"):
         sig(prompt=tf.constant("The "), max_tokens=tf.constant(3), temperature=tf.constant(1.0),
             top_k=tf.constant(0), top_p=tf.constant(1.5), seed=tf.constant(1, tf.int64))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"max_tokens must be in 1\.\.4096"):
+        sig(prompt=tf.constant("The "), max_tokens=tf.constant(4097), temperature=tf.constant(1.0),
+            top_k=tf.constant(0), top_p=tf.constant(1.0), seed=tf.constant(1, tf.int64))
 
 
 def test_beam_search_takes_serving_time_sizes():
