@@ -127,12 +127,15 @@ def serve_torch():
 
 
 class TorchChild:
-    def __init__(self, python, threads):
+    """A PyTorch child speaking one JSON line per command; `script`'s `--serve-torch` serves it
+    (default: this file's)."""
+
+    def __init__(self, python, threads, script=None):
         env = dict(os.environ)
         env.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # OpenMP workers spinning on a busy machine
         env.setdefault("OMP_NUM_THREADS", str(threads))
         self.log = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen([str(python), str(Path(__file__).resolve()), "--serve-torch"], env=env,
+        self.proc = subprocess.Popen([str(python), str(Path(script or __file__).resolve()), "--serve-torch"], env=env,
                                      text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
 
     def call(self, cmd, **kw):

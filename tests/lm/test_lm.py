@@ -74,6 +74,51 @@ def test_sampler_settings_are_checked_and_serving_tensors_filter_as_python_value
         filter_log_probs(logp, tf.constant(0.0), tf.constant(0), tf.constant(1.0))
 
 
+def test_the_xla_loop_draws_the_same_tokens_and_the_export_repeats_generate_ids(tmp_path):
+    """Issue 27 item 4: `generate`'s loop compiled by XLA (xla_capacity) picks the tokens of the
+    uncompiled loop for a seed (the sampler's counter-based random numbers are the same under XLA),
+    and an exported LSTM LM reloaded with plain tf.saved_model.load writes `generate_ids`' text."""
+    from zoo.data.tokenizers import fit_tokenizer
+    from zoo.models.lm.export import LMServing
+
+    keras.utils.set_random_seed(5)
+    tok = fit_tokenizer("char", ["The quick brown fox jumps over the lazy dog."], 40)
+    prompt = tf.constant([tok.encode("The ")])
+
+    def model(cell):   # <eos> made unlikely: rows run long enough to compare
+        m = RNNLM(vocab_size=tok.vocab_size, cell=cell, units=8, embedding_dim=8, seed=5)
+        m.build()
+        m.head.bias.assign(tf.tensor_scatter_nd_update(m.head.bias, [[0]], [-4.0]))
+        return m
+
+    # (The export below compares the LSTM's compiled sampling with the uncompiled one.)
+    for cell, kw in [("lstm", dict(method="greedy")),
+                     ("gru", dict(temperature=tf.constant(0.8), top_k=tf.constant(5), top_p=tf.constant(0.9),
+                                  seed=(7, 0)))]:
+        m = model(cell)
+        plain = generate_ids(m, prompt, 40, **kw)[0].numpy()
+        xla = generate_ids(m, prompt, 40, xla_capacity=64, **kw)[0].numpy()
+        assert xla.shape == (1, 40) and (plain > 0).sum() >= 5   # it generated (no <eos> at once)
+        np.testing.assert_array_equal(xla, plain, err_msg=f"{cell} {kw}")
+    module = LMServing(m := model("lstm"), tok)
+    assert module.xla
+    tf.saved_model.save(module, str(tmp_path / "lm"), signatures={"generate": module.generate})
+    sig = tf.saved_model.load(str(tmp_path / "lm")).signatures["generate"]
+    for seed, k, p in [(3, 0, 1.0), (4, 5, 0.9)]:
+        got = sig(prompt=tf.constant("The "), max_tokens=tf.constant(30), temperature=tf.constant(1.0),
+                  top_k=tf.constant(k), top_p=tf.constant(p), seed=tf.constant(seed, tf.int64))
+        want = generate_ids(m, prompt, 30, temperature=1.0, top_k=k, top_p=p, seed=(seed, 0))[0].numpy()[0]
+        assert got["text"].numpy().decode() == tok.decode([t for t in want.tolist() if t > 0])
+        assert int(got["tokens"]) == (want > 0).sum()
+    # The range checks run before the compiled loop, where asserts would do nothing.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="top_p must be in"):
+        sig(prompt=tf.constant("The "), max_tokens=tf.constant(3), temperature=tf.constant(1.0),
+            top_k=tf.constant(0), top_p=tf.constant(1.5), seed=tf.constant(1, tf.int64))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"max_tokens must be in 1\.\.4096"):
+        sig(prompt=tf.constant("The "), max_tokens=tf.constant(4097), temperature=tf.constant(1.0),
+            top_k=tf.constant(0), top_p=tf.constant(1.0), seed=tf.constant(1, tf.int64))
+
+
 def test_beam_search_takes_serving_time_sizes():
     table = tf.nn.log_softmax(tf.constant(np.random.default_rng(2).normal(size=(6, 6)), tf.float32))
 

@@ -137,16 +137,20 @@ def beam_search(step_fn, initial_state, batch_size, beam_size, max_length, start
     return sequences, scores
 
 
-def _decode_loop(step_fn, initial_state, batch_size, max_length, start_token, eos_token, pad_token, pick):
+def _decode_loop(step_fn, initial_state, batch_size, max_length, start_token, eos_token, pad_token, pick,
+                 capacity=None):
     """One token per row and step, chosen by `pick(log_probs [B, V], t) -> [B]`, until every
-    row has produced EOS or `max_length` tokens. Returns (sequences, summed log-probabilities)."""
+    row has produced EOS or `max_length` tokens. Returns (sequences, summed log-probabilities).
+    `capacity` (a Python int >= max_length): the width of the returned sequences, fixed so that
+    a loop compiled by XLA has static shapes whatever `max_length` is at run time."""
     B, T = _batch(batch_size), _size(max_length)
+    width = T if capacity is None else int(capacity)
     state = tf.nest.map_structure(tf.convert_to_tensor, initial_state)
-    seq = tf.fill([B, T], tf.constant(pad_token, tf.int32))
+    seq = tf.fill([B, width], tf.constant(pad_token, tf.int32))
     tokens = tf.fill([B], tf.cast(start_token, tf.int32))
     score = tf.zeros([B])
     done = tf.zeros([B], tf.bool)
-    positions = tf.range(T)
+    positions = tf.range(width)
 
     def step(t, seq, tokens, state, score, done):
         log_probs, state = step_fn(tokens, state)
@@ -166,15 +170,15 @@ def _decode_loop(step_fn, initial_state, batch_size, max_length, start_token, eo
 
 
 def greedy_decode(step_fn, initial_state, batch_size, max_length, start_token, eos_token,
-                  pad_token=-1):
+                  pad_token=-1, capacity=None):
     """Pick the most likely token at every step (beam size 1 without re-ranking).
 
     Same `step_fn` contract as `beam_search` (here N = batch). Returns (sequences [batch,
     max_length] int32, scores [batch] float32): the sequence up to and including its first EOS
-    then `pad_token`, and its summed log-probability.
+    then `pad_token`, and its summed log-probability (`capacity`: see `_decode_loop`).
     """
     return _decode_loop(step_fn, initial_state, batch_size, max_length, start_token, eos_token, pad_token,
-                        lambda log_probs, t: tf.argmax(log_probs, axis=-1, output_type=tf.int32))
+                        lambda log_probs, t: tf.argmax(log_probs, axis=-1, output_type=tf.int32), capacity)
 
 
 def check_sampler(temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, beam_size: int = 1,
@@ -198,26 +202,36 @@ def check_sampler(temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, 
         raise ValueError(f"seed must be an integer in [0, 2**63), got {seed}")
 
 
-def filter_log_probs(log_probs, temperature=1.0, top_k=0, top_p=1.0):
+def checked_sampler(temperature, top_k, top_p):
+    """(temperature, top_k, top_p) as float32 / int32 / float32 tensors that wait for the in-graph
+    checks of their ranges (a serving signature's inputs)."""
+    temperature = tf.cast(temperature, tf.float32)
+    top_k, top_p = tf.cast(top_k, tf.int32), tf.cast(top_p, tf.float32)
+    checks = [tf.debugging.assert_positive(temperature, message="temperature must be > 0"),
+              tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0: no top-k cut)"),
+              tf.debugging.assert_positive(top_p, message="top_p must be in (0, 1]"),
+              tf.debugging.assert_less_equal(top_p, 1.0, message="top_p must be in (0, 1]")]
+    with tf.control_dependencies(checks):
+        return tf.identity(temperature), tf.identity(top_k), tf.identity(top_p)
+
+
+def filter_log_probs(log_probs, temperature=1.0, top_k=0, top_p=1.0, check=True):
     """Logits of the sampling distribution: log-probabilities [B, V] divided by `temperature`,
     then only the `top_k` most likely tokens (0: all) and the smallest set whose probability
     reaches `top_p` (nucleus sampling, Holtzman et al. 2020, "The Curious Case of Neural Text
     Degeneration"; 1.0: all) kept; the rest get a log-probability of -1e9.
 
     The settings are Python numbers (checked by `check_sampler`) or scalar tensors (a serving
-    signature's inputs, checked in the graph)."""
+    signature's inputs, checked in the graph by `checked_sampler`; `check=False`: already
+    checked, e.g. outside an XLA cluster, where asserts do nothing)."""
     dynamic = any(tf.is_tensor(v) for v in (temperature, top_k, top_p))
     if not dynamic:
         check_sampler(temperature, top_k, top_p)
+    elif check:
+        temperature, top_k, top_p = checked_sampler(temperature, top_k, top_p)
     else:
         temperature = tf.cast(temperature, tf.float32)
         top_k, top_p = tf.cast(top_k, tf.int32), tf.cast(top_p, tf.float32)
-        checks = [tf.debugging.assert_positive(temperature, message="temperature must be > 0"),
-                  tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0: no top-k cut)"),
-                  tf.debugging.assert_positive(top_p, message="top_p must be in (0, 1]"),
-                  tf.debugging.assert_less_equal(top_p, 1.0, message="top_p must be in (0, 1]")]
-        with tf.control_dependencies(checks):
-            temperature = tf.identity(temperature)
     logits = tf.cast(log_probs, tf.float32) / temperature
     V = tf.shape(logits)[-1]
 
@@ -243,19 +257,49 @@ def filter_log_probs(log_probs, temperature=1.0, top_k=0, top_p=1.0):
     return nucleus(logits) if top_p < 1.0 else logits
 
 
+def _mix32(x):
+    """Chris Wellons' "lowbias32" integer hash of uint32 values (exact integer arithmetic: the
+    same bits in TensorFlow's kernels and under XLA)."""
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(16, tf.uint32)))
+    x = x * tf.constant(0x7FEB352D, tf.uint32)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(15, tf.uint32)))
+    x = x * tf.constant(0x846CA68B, tf.uint32)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(16, tf.uint32)))
+
+
+def gumbel_noise(seed, t, shape):
+    """Standard Gumbel noise [B, V] for step `t` from a seed pair, by counter-based hashing.
+
+    `tf.random.stateless_*` draw different numbers under XLA than in TensorFlow's own kernels
+    (even with an explicit Philox key and counter), so a sampler compiled by XLA would not repeat
+    the uncompiled one's text; integer hashing gives both the same uniforms."""
+    golden = tf.constant(0x9E3779B9, tf.uint32)
+    seed = tf.bitcast(tf.cast(seed, tf.int32), tf.uint32)
+    base = _mix32(_mix32(seed[0]) ^ seed[1]) + tf.bitcast(tf.cast(t, tf.int32), tf.uint32) * golden
+    rows = _mix32(_mix32(base) + tf.cast(tf.range(shape[0]), tf.uint32) * tf.constant(0x85EBCA6B, tf.uint32))
+    bits = _mix32(rows[:, None] + tf.cast(tf.range(shape[1]), tf.uint32)[None, :] * golden)
+    # The top 24 bits, centred in their interval: uniforms in (0, 1), never 0 or 1.
+    u = (tf.cast(tf.bitwise.right_shift(bits, tf.constant(8, tf.uint32)), tf.float32) + 0.5) * (1.0 / (1 << 24))
+    return -tf.math.log(-tf.math.log(u))
+
+
 def sample_decode(step_fn, initial_state, batch_size, max_length, start_token, eos_token, *,
                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed=(0, 0),
-                  pad_token=-1):
+                  pad_token=-1, capacity=None, check=True):
     """Draw each token from the model's distribution, reshaped by `filter_log_probs`.
 
     Same `step_fn` contract and outputs as `greedy_decode`; the scores are the unfiltered
-    log-probabilities of the drawn tokens. Stateless random numbers: the same `seed` (a pair of
-    ints) gives the same samples, in eager mode, in `tf.function` and in a SavedModel.
+    log-probabilities of the drawn tokens. Counter-based random numbers (the Gumbel-max trick,
+    argmax(logits + Gumbel noise), with `gumbel_noise`): the same `seed` (a pair of ints) gives
+    the same samples in eager mode, in `tf.function`, compiled by XLA and in a SavedModel (up to
+    float rounding of the logits between XLA and TensorFlow's kernels: a near-tie may break
+    differently). `check=False`: the sampler settings were checked already (`checked_sampler`).
     """
     seed = tf.cast(tf.convert_to_tensor(seed), tf.int32)
 
     def pick(log_probs, t):
-        logits = filter_log_probs(log_probs, temperature, top_k, top_p)
-        return tf.random.stateless_categorical(logits, 1, seed=seed + tf.stack([0, t]), dtype=tf.int32)[:, 0]
+        logits = filter_log_probs(log_probs, temperature, top_k, top_p, check=check)
+        return tf.argmax(logits + gumbel_noise(seed, t, tf.shape(logits)), axis=-1, output_type=tf.int32)
 
-    return _decode_loop(step_fn, initial_state, batch_size, max_length, start_token, eos_token, pad_token, pick)
+    return _decode_loop(step_fn, initial_state, batch_size, max_length, start_token, eos_token, pad_token, pick,
+                        capacity)

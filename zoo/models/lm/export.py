@@ -9,6 +9,9 @@ Signatures (all inputs are scalars but `texts`):
               -> {text: string (the continuation), tokens: int32, prompt_tokens: int32,
                   unknown: int32 (prompt units mapped to <unk>), prompt_cut: int32 (prompt tokens
                   beyond the model's context, not read)}
+              Its sampling loop is compiled by XLA (but the n-gram model's): ~7x faster per
+              token for the char LSTM, the first call of a loaded export compiles (~1 s);
+              benchmarks/bench_lstm_generate.py.
     search    {prompt: string, max_tokens: int32, beam_size: int32 (1: greedy), length_penalty: float32}
               -> the same outputs (beam search, GNMT length penalty)
     score     {texts: string [B]} -> {log_prob: float32 [B] (natural log, the text and its end
@@ -72,13 +75,17 @@ def _assert(ok, *message):
 
 
 class LMServing(ServingModule):
-    def __init__(self, model, tokenizer, depth=None, max_generate_tokens: int = MAX_GENERATE_TOKENS):
+    def __init__(self, model, tokenizer, depth=None, max_generate_tokens: int = MAX_GENERATE_TOKENS,
+                 xla: bool = True):
         super().__init__(model, name="lm" if depth is None else f"lm_depth{depth}")
         self.tokenizer = tokenizer   # a tf.Module: its vocabulary tables are saved inside
         self.depth, self.max_generate_tokens = depth, int(max_generate_tokens)
         self.max_score_tokens = max_score_tokens(model.vocab_size, scores_by_lookup(model))
         # The n-gram model's keys in hash tables (saved with the variables) for `score`.
         self.index = NGramIndex(model) if scores_by_lookup(model) else None
+        # `generate`'s loop compiled by XLA (`generate_ids`' xla_capacity): the n-gram model's
+        # hash-table lookups cannot be compiled, every other model's step can.
+        self.xla = bool(xla) and self.index is None
         scalar = lambda dtype, name: tf.TensorSpec([], dtype, name=name)  # noqa: E731
         self.generate = tf.function(self._generate, input_signature=[
             scalar(tf.string, "prompt"), scalar(tf.int32, "max_tokens"), scalar(tf.float32, "temperature"),
@@ -114,9 +121,10 @@ class LMServing(ServingModule):
     def _generate(self, prompt, max_tokens, temperature, top_k, top_p, seed):
         ids, unknown = self._prompt(prompt)
         seed_pair = tf.stack([tf.cast(seed % 2147483647, tf.int32), tf.constant(0)])
+        # With XLA the first call of a loaded SavedModel pays the compilation (see benchmarks/README.md).
         seqs, _, cut = generate_ids(self.model, ids, self._limit(max_tokens), method="sample",
                                     temperature=temperature, top_k=top_k, top_p=top_p, seed=seed_pair,
-                                    depth=self.depth)
+                                    depth=self.depth, xla_capacity=self.max_generate_tokens if self.xla else None)
         return self._outputs(ids, seqs, cut, unknown)
 
     def _search(self, prompt, max_tokens, beam_size, length_penalty):

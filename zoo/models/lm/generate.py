@@ -7,12 +7,18 @@ A text starts at the beginning-of-text state: the model is fed <eos> (id 0) firs
 prompt's tokens; the last of them is the sampler's start token, and the continuation stops at
 the next <eos> or after `max_tokens`. Models with a bounded context (n-grams, WaveNet, TCN)
 read only the last `context_length` tokens of that, and report how many were cut.
+
+`xla_capacity` compiles the sampling / greedy loop with XLA (`jit_compile`): one step of a
+256-unit LSTM LM is a few dozen small ops, whose per-op cost in TensorFlow's executor, not the
+arithmetic, dominates (benchmarks/bench_lstm_generate.py); the exported `generate` does this.
+The loop's token buffer then has a fixed width, `xla_capacity` (>= max_tokens), so that one
+compilation serves every `max_tokens`; the prompt is read outside XLA (its length varies).
 """
 from __future__ import annotations
 
 import tensorflow as tf
 
-from zoo.eval.decoding import beam_search, greedy_decode, sample_decode
+from zoo.eval.decoding import beam_search, check_sampler, checked_sampler, greedy_decode, sample_decode
 
 EOS = 0
 
@@ -58,13 +64,17 @@ def _step_fn(model, depth):
 
 
 def generate_ids(model, prompt_ids, max_tokens, *, method="sample", temperature=1.0, top_k=0, top_p=1.0,
-                 beam_size=4, length_penalty=0.0, seed=(0, 0), depth=None):
+                 beam_size=4, length_penalty=0.0, seed=(0, 0), depth=None, xla_capacity=None):
     """Continue each row of prompt ids [B, P] (without the leading <eos>; P may be 0).
 
     method: "sample" (temperature / top_k / top_p, stateless random numbers from `seed`),
     "greedy" or "beam" (`beam_size`, `length_penalty`). Returns (ids [B, max_tokens] int32:
     the continuation, its <eos> if it reached one, then -1; scores [B]: summed log-probability;
-    prompt tokens cut to the model's context, scalar)."""
+    prompt tokens cut to the model's context, scalar).
+
+    xla_capacity: a Python int: "sample" and "greedy" run their loop compiled by XLA with a
+    buffer of that many tokens (max_tokens must not exceed it; the caller checks). Same tokens as
+    without (`sample_decode`'s random numbers are XLA's and TensorFlow's alike)."""
     ids, cut = cut_to_context(model, with_start(prompt_ids))
     state, start = prime(model, ids, depth)
     batch = tf.shape(ids)[0]
@@ -76,6 +86,31 @@ def generate_ids(model, prompt_ids, max_tokens, *, method="sample", temperature=
         seqs, scores = beam_search(_after_first(step_fn, first_logp), state, batch, beam_size,
                                    max_tokens, -1, EOS, length_penalty)
         return seqs, scores, cut
+    if method not in ("sample", "greedy"):
+        raise ValueError(f"method must be 'sample', 'greedy' or 'beam', got {method!r}")
+    if xla_capacity is not None:
+        if method == "sample" and any(tf.is_tensor(v) for v in (temperature, top_k, top_p)):
+            # Asserts do nothing inside an XLA cluster: check the serving inputs before it.
+            temperature, top_k, top_p = checked_sampler(temperature, top_k, top_p)
+        elif method == "sample":
+            check_sampler(temperature, top_k, top_p)
+        capacity = int(xla_capacity)
+
+        @tf.function(jit_compile=True, autograph=False)
+        def decode(state, start, max_tokens, temperature, top_k, top_p, seed):
+            first_logp, state = step_fn(start, state)
+            loop = _after_first(step_fn, first_logp)
+            batch = tf.shape(start)[0]
+            if method == "greedy":
+                return greedy_decode(loop, state, batch, max_tokens, -1, EOS, capacity=capacity)
+            return sample_decode(loop, state, batch, max_tokens, -1, EOS, temperature=temperature, top_k=top_k,
+                                 top_p=top_p, seed=seed, capacity=capacity, check=False)
+
+        max_tokens = tf.convert_to_tensor(max_tokens, tf.int32)
+        seqs, scores = decode(state, start, max_tokens, tf.convert_to_tensor(temperature, tf.float32),
+                              tf.convert_to_tensor(top_k, tf.int32), tf.convert_to_tensor(top_p, tf.float32),
+                              tf.cast(tf.convert_to_tensor(seed), tf.int32))
+        return seqs[:, :max_tokens], scores, cut
     first_logp, state = step_fn(start, state)
     loop = _after_first(step_fn, first_logp)
     if method == "greedy":
@@ -83,8 +118,6 @@ def generate_ids(model, prompt_ids, max_tokens, *, method="sample", temperature=
     elif method == "sample":
         seqs, scores = sample_decode(loop, state, batch, max_tokens, -1, EOS, temperature=temperature,
                                      top_k=top_k, top_p=top_p, seed=seed)
-    else:
-        raise ValueError(f"method must be 'sample', 'greedy' or 'beam', got {method!r}")
     return seqs, scores, cut
 
 
