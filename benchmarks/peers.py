@@ -2,7 +2,7 @@
 """The zoo against the tools a user would pick instead: one table, `benchmarks/peers.md`.
 
     python benchmarks/peers.py          # the table from the results already in benchmarks/results/
-    python benchmarks/peers.py --run    # first re-run every peer benchmark (about 15 minutes), then the table
+    python benchmarks/peers.py --run    # first re-run every peer benchmark (about 20 minutes), then the table
 
 Each row is a ratio of interleaved rounds measured in one run (zoo time / peer time, > 1: the zoo
 is slower), the median and the min-max over rounds, with the peer's version, both sides' thread
@@ -14,6 +14,8 @@ Rows:
   same weights and logits checked there), at the issue's three configurations;
 - character-LSTM LM training vs PyTorch `nn.LSTM` (`bench_lstm_fused.py`; same parameter count
   and logits), 2 threads and 1 thread, plain Keras's `LSTM` in the same rounds as a yardstick;
+- character-LSTM LM generation through the exported `generate` vs a PyTorch eager loop
+  (`bench_lstm_generate.py`; same weights, same greedy tokens), 2 threads and 1 thread;
 - Kneser-Ney order-5 scoring through the exported `score` signature vs KenLM's `Model.score`
   (`bench_kn_kenlm.py`), TensorFlow's 2 threads and 1 thread (KenLM is single-threaded).
 """
@@ -40,6 +42,8 @@ RUNS = [
                                       "benchmarks/results/byte_rcae_torch_1thread.json"]),
     ("lstm_fused.json", ["benchmarks/bench_lstm_fused.py", "--rounds", "9", "--steps", "5"]),
     ("lstm_fused_1thread.json", ["benchmarks/bench_lstm_fused.py", "--rounds", "5", "--steps", "3", "--threads", "1"]),
+    ("lstm_generate.json", ["benchmarks/bench_lstm_generate.py", "--rounds", "9"]),
+    ("lstm_generate_1thread.json", ["benchmarks/bench_lstm_generate.py", "--rounds", "9", "--threads", "1"]),
     ("kn_kenlm.json", ["benchmarks/bench_kn_kenlm.py", "--memory"]),
     ("kn_kenlm_1thread.json", ["benchmarks/bench_kn_kenlm.py", "--tf-threads", "1", "--no-old", "--rounds", "15",
                                "--out", "benchmarks/results/kn_kenlm_1thread.json"]),
@@ -129,6 +133,27 @@ def lstm_rows():
     return rows
 
 
+def generate_rows():
+    rows = []
+    for name in ("lstm_generate.json", "lstm_generate_1thread.json"):
+        doc = _load(name)
+        if doc is None:
+            rows.append(["char-LSTM LM generation", "PyTorch eager loop", "not measured", "", "", "", "", "", name])
+            continue
+        t, ms, rat = doc["torch"], doc["ms_per_token"], doc["ratios"]
+        rows.append([f"char-LSTM LM generation, {doc['tokens']:,} sampled tokens, batch 1, {doc['threads']} "
+                     f"thread{'s' if doc['threads'] > 1 else ''} (ms/token)",
+                     f"PyTorch {t['torch']} eager `nn.LSTM` loop",
+                     f"{doc['threads']} each (torch OMP_WAIT_POLICY={t['OMP_WAIT_POLICY']})",
+                     f"{ms['sm_xla_sample']['median']:.3f}", f"{ms['torch_sample']['median']:.3f}",
+                     _spread(rat["sm_xla_sample_over_torch_sample"]),
+                     "the exported `generate` (XLA); without XLA ÷ torch "
+                     f"{_spread(rat['sm_tf_sample_over_torch_sample'])}; greedy (XLA) ÷ torch "
+                     f"{_spread(rat['sm_xla_greedy_over_torch_greedy'])}",
+                     _load_range(doc.get("load1_per_round", [])), name])
+    return rows
+
+
 def kn_rows():
     rows = []
     for name in ("kn_kenlm.json", "kn_kenlm_1thread.json"):
@@ -149,7 +174,7 @@ def kn_rows():
 
 def render():
     head = ["what", "peer", "threads", "zoo", "peer", "zoo ÷ peer, median (min–max)", "also", "load", "JSON"]
-    rows = byte_rcae_rows() + lstm_rows() + kn_rows()
+    rows = byte_rcae_rows() + lstm_rows() + generate_rows() + kn_rows()
     lines = ["# The zoo against its peers", "",
              "Written by `python benchmarks/peers.py` from the JSON files in `benchmarks/results/` "
              "(`--run` re-measures them first). Ratios are zoo time ÷ peer time in the same interleaved "
