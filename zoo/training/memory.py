@@ -13,6 +13,7 @@ the machine's memory (physical, or the cgroup's limit when lower). What runs out
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -75,17 +76,39 @@ def symbolic_weights(model_name: str, kwargs: dict) -> list[tuple[str, tuple[int
     return list(_SHAPES[key])
 
 
+@contextlib.contextmanager
+def _invisible():
+    """Leave no trace of what runs inside: Python's and numpy's global random states (Keras draws
+    unseeded `SeedGenerator`s from Python's), and Keras's global state (auto-name counters, the
+    global seed generator, the registry of uninitialised variables). Without this the real build
+    after a shapes-only one got other random draws than a process that had cached the shapes, so
+    a run's initial weights depended on what ran before it in the process."""
+    import copy
+    import random
+
+    import numpy as np
+    from keras.src.backend.common import global_state
+
+    tracker = global_state.GLOBAL_STATE_TRACKER
+    saved = {k: copy.copy(v) if isinstance(v, (dict, list)) else v for k, v in vars(tracker).items()}
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        vars(tracker).clear()
+        vars(tracker).update(saved)
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
 def _symbolic_weights(model_name, kwargs):
     import keras
     import numpy as np
     import tensorflow as tf
-    from keras.src.backend.common import global_state
 
     from zoo.registry import model_entry
 
     entry = model_entry(model_name)
-    registry = "uninitialized_variables"
-    before = list(global_state.get_global_attribute(registry, [], set_to_default=True))
     layer_new, made = keras.layers.Layer.__new__, [0]
 
     def counted_new(cls, *args, **kwargs):
@@ -99,7 +122,7 @@ def _symbolic_weights(model_name, kwargs):
 
     keras.layers.Layer.__new__ = staticmethod(counted_new)
     try:
-        with keras.StatelessScope(initialize_variables=False):
+        with _invisible(), keras.StatelessScope(initialize_variables=False):
             model = entry.factory(**{**entry.defaults, **kwargs})
             example = (entry.example_input(model, 1, np.random.default_rng(0))
                        if entry.example_input is not None else None)
@@ -114,8 +137,6 @@ def _symbolic_weights(model_name, kwargs):
                     for v in model.weights]
     finally:
         keras.layers.Layer.__new__ = layer_new
-        # The shapes-only variables must not be initialised by the next StatelessScope's exit.
-        global_state.set_global_attribute(registry, before)
 
 
 def optimizer_slots(trainer_config) -> int:
