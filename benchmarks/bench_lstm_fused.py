@@ -294,15 +294,8 @@ def main(argv=None):
         "steps_per_round": a.steps, "rounds": a.rounds,
         "tokens_per_second": {n: {**common.spread(v), "rounds": v} for n, v in tps.items()},
         "ratios": ratios, "torch": torch_info or {"skipped": torch_note},
-        "load_before": load_before, "load1_per_round": load, "load_after": [round(v, 2) for v in os.getloadavg()],
-        "seconds": round(time.time() - start, 1), "machine": common.machine_info(),
-        "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "env": {k: os.environ.get(k) for k in ("TF_ENABLE_ONEDNN_OPTS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY")},
-        "command": " ".join(["python benchmarks/bench_lstm_fused.py", *(argv if argv is not None else sys.argv[1:])])}
-    out = Path(a.out) if a.out else common.RESULTS_DIR / ("lstm_fused_1thread.json" if a.threads == 1
-                                                          else "lstm_fused.json")
-    common.atomic_write_json(out, result)
-    print(f"-> {out}")
+        **common.run_context("bench_lstm_fused.py", argv, start, load_before, load)}
+    common.write_result(result, a.out, "lstm_fused", a.threads)
 
 
 if __name__ == "__main__":

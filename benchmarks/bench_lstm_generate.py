@@ -298,15 +298,8 @@ def main(argv=None):
         "fresh_process": {"xla": {"load_s": fresh[0], "calls_s": fresh[1]},
                           "tf": {"load_s": fresh_tf[0], "calls_s": fresh_tf[1]}},
         "torch": torch_info or {"skipped": torch_note},
-        "load_before": load_before, "load1_per_round": load, "load_after": [round(v, 2) for v in os.getloadavg()],
-        "seconds": round(time.time() - start, 1), "machine": common.machine_info(),
-        "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "env": {k: os.environ.get(k) for k in ("TF_ENABLE_ONEDNN_OPTS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY")},
-        "command": " ".join(["python benchmarks/bench_lstm_generate.py", *(argv if argv is not None else sys.argv[1:])])}
-    out = Path(a.out) if a.out else common.RESULTS_DIR / ("lstm_generate_1thread.json" if a.threads == 1
-                                                          else "lstm_generate.json")
-    common.atomic_write_json(out, result)
-    print(f"-> {out}")
+        **common.run_context("bench_lstm_generate.py", argv, start, load_before, load)}
+    common.write_result(result, a.out, "lstm_generate", a.threads)
 
 
 if __name__ == "__main__":

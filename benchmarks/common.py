@@ -157,6 +157,28 @@ def lm_train_step(model, optimizer):
     return step
 
 
+def run_context(script: str, argv, start: float, load_before, load_per_round) -> dict:
+    """The fields every peer benchmark's JSON ends with: the loads, the wall time, the machine,
+    TensorFlow's intra-op threads, the thread-related environment and the command line."""
+    import time
+
+    import tensorflow as tf
+
+    return {"load_before": load_before, "load1_per_round": load_per_round,
+            "load_after": [round(v, 2) for v in os.getloadavg()], "seconds": round(time.time() - start, 1),
+            "machine": machine_info(), "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "env": {k: os.environ.get(k) for k in ("TF_ENABLE_ONEDNN_OPTS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY")},
+            "command": " ".join([f"python benchmarks/{script}", *(argv if argv is not None else sys.argv[1:])])}
+
+
+def write_result(result: dict, out, stem: str, threads: int) -> Path:
+    """`result` to `out`, else results/<stem>.json (<stem>_1thread.json for one thread); prints where."""
+    path = Path(out) if out else RESULTS_DIR / (f"{stem}_1thread.json" if threads == 1 else f"{stem}.json")
+    atomic_write_json(path, result)
+    print(f"-> {path}")
+    return path
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident set size in MiB (ru_maxrss: KiB on Linux, bytes on macOS).
 
