@@ -183,16 +183,21 @@ def graph_ops(run):
     return types
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--steps", type=int, default=3, help="steps per arm per round")
+def add_peer_arguments(p):
+    """The options every benchmark with a PyTorch child shares (threads, torch's Python, output)."""
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads of TensorFlow and PyTorch")
     p.add_argument("--torch-python", help=f"a Python with torch and numpy (default ${TORCH_VENV_VAR}/bin/python, "
                                           f"${TORCH_VENV_VAR} defaulting to {DEFAULT_TORCH_VENV})")
     p.add_argument("--no-torch", action="store_true", help="time the TensorFlow arms only")
     p.add_argument("--out")
     p.add_argument("--serve-torch", action="store_true", help=argparse.SUPPRESS)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--steps", type=int, default=3, help="steps per arm per round")
+    add_peer_arguments(p)
     a = p.parse_args(argv)
     if a.serve_torch:
         return serve_torch()

@@ -155,12 +155,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--tokens", type=int, default=1000)
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads of TensorFlow and PyTorch")
-    p.add_argument("--torch-python", help=f"a Python with torch and numpy (default ${fused.TORCH_VENV_VAR}/bin/"
-                                          f"python, ${fused.TORCH_VENV_VAR} defaulting to {fused.DEFAULT_TORCH_VENV})")
-    p.add_argument("--no-torch", action="store_true", help="time the TensorFlow arms only")
-    p.add_argument("--out")
-    p.add_argument("--serve-torch", action="store_true", help=argparse.SUPPRESS)
+    fused.add_peer_arguments(p)
     a = p.parse_args(argv)
     if a.serve_torch:
         return serve_torch()

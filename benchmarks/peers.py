@@ -83,17 +83,20 @@ def _command(name):
                                 os.path.relpath(c, REPO) for c in cmd)
 
 
-def byte_rcae_rows():
-    rows = []
-    for name, threads in (("byte_rcae_torch.json", "both: all {cores} cores"),
-                          ("byte_rcae_torch_1thread.json", "both: 1 ({env})")):
+def _each(names, what, peer, row):
+    """row(doc, name) for each JSON of `names`; a missing one is a "not measured" row."""
+    out = []
+    for name in names:
         doc = _load(name)
-        if doc is None:
-            rows.append(["byte RCAE training step", "PyTorch twin", "not measured", "", "", "", "", "", name])
-            continue
-        rows += _byte_rcae_config_rows(doc, name, threads.format(
-            cores=doc.get("cpu_count"), env=", ".join(f"{k}={v}" for k, v in ONE_THREAD.items())))
-    return rows
+        out += [[what, peer, "not measured", "", "", "", "", "", name]] if doc is None else row(doc, name)
+    return out
+
+
+def byte_rcae_rows():
+    threads = {"byte_rcae_torch.json": "both: all {cores} cores", "byte_rcae_torch_1thread.json": "both: 1 ({env})"}
+    env = ", ".join(f"{k}={v}" for k, v in ONE_THREAD.items())
+    return _each(threads, "byte RCAE training step", "PyTorch twin", lambda doc, name: _byte_rcae_config_rows(
+        doc, name, threads[name].format(cores=doc.get("cpu_count"), env=env)))
 
 
 def _byte_rcae_config_rows(doc, name, threads):
@@ -113,63 +116,49 @@ def _byte_rcae_config_rows(doc, name, threads):
 
 
 def lstm_rows():
-    rows = []
-    for name in ("lstm_fused.json", "lstm_fused_1thread.json"):
-        doc = _load(name)
-        if doc is None:
-            rows.append(["char-LSTM LM training", "PyTorch nn.LSTM", "not measured", "", "", "", "", "", name])
-            continue
+    def row(doc, name):
         t, tps, rat = doc["torch"], doc["tokens_per_second"], doc["ratios"]
-        rows.append([f"char-LSTM LM training, {doc['threads']} thread{'s' if doc['threads'] > 1 else ''} "
-                     f"(tokens/s; ratio of step times)",
-                     f"PyTorch {t['torch']} `nn.LSTM`",
-                     f"{doc['threads']} each (TF intra-op {doc['tf_intra_op_threads']}; torch "
-                     f"OMP_WAIT_POLICY={t['OMP_WAIT_POLICY']})",
-                     f"{tps['zoo_fused']['median']:,.0f}", f"{tps['torch']['median']:,.0f}",
-                     _spread(rat["zoo_fused_over_torch"]),
-                     f"plain Keras LSTM ÷ torch {_spread(rat['keras_over_torch'])}; "
-                     f"zoo without the fused kernel ÷ torch {_spread(rat['zoo_loop_over_torch'])}",
-                     _load_range(doc.get("load1_per_round") or doc.get("load_before", [])), name])
-    return rows
+        return [[f"char-LSTM LM training, {doc['threads']} thread{'s' if doc['threads'] > 1 else ''} "
+                 f"(tokens/s; ratio of step times)",
+                 f"PyTorch {t['torch']} `nn.LSTM`",
+                 f"{doc['threads']} each (TF intra-op {doc['tf_intra_op_threads']}; torch "
+                 f"OMP_WAIT_POLICY={t['OMP_WAIT_POLICY']})",
+                 f"{tps['zoo_fused']['median']:,.0f}", f"{tps['torch']['median']:,.0f}",
+                 _spread(rat["zoo_fused_over_torch"]),
+                 f"plain Keras LSTM ÷ torch {_spread(rat['keras_over_torch'])}; "
+                 f"zoo without the fused kernel ÷ torch {_spread(rat['zoo_loop_over_torch'])}",
+                 _load_range(doc.get("load1_per_round") or doc.get("load_before", [])), name]]
+    return _each(("lstm_fused.json", "lstm_fused_1thread.json"), "char-LSTM LM training", "PyTorch nn.LSTM", row)
 
 
 def generate_rows():
-    rows = []
-    for name in ("lstm_generate.json", "lstm_generate_1thread.json"):
-        doc = _load(name)
-        if doc is None:
-            rows.append(["char-LSTM LM generation", "PyTorch eager loop", "not measured", "", "", "", "", "", name])
-            continue
+    def row(doc, name):
         t, ms, rat = doc["torch"], doc["ms_per_token"], doc["ratios"]
-        rows.append([f"char-LSTM LM generation, {doc['tokens']:,} sampled tokens, batch 1, {doc['threads']} "
-                     f"thread{'s' if doc['threads'] > 1 else ''} (ms/token)",
-                     f"PyTorch {t['torch']} eager `nn.LSTM` loop",
-                     f"{doc['threads']} each (torch OMP_WAIT_POLICY={t['OMP_WAIT_POLICY']})",
-                     f"{ms['sm_xla_sample']['median']:.3f}", f"{ms['torch_sample']['median']:.3f}",
-                     _spread(rat["sm_xla_sample_over_torch_sample"]),
-                     "the exported `generate` (XLA); without XLA ÷ torch "
-                     f"{_spread(rat['sm_tf_sample_over_torch_sample'])}; greedy (XLA) ÷ torch "
-                     f"{_spread(rat['sm_xla_greedy_over_torch_greedy'])}",
-                     _load_range(doc.get("load1_per_round", [])), name])
-    return rows
+        return [[f"char-LSTM LM generation, {doc['tokens']:,} sampled tokens, batch 1, {doc['threads']} "
+                 f"thread{'s' if doc['threads'] > 1 else ''} (ms/token)",
+                 f"PyTorch {t['torch']} eager `nn.LSTM` loop",
+                 f"{doc['threads']} each (torch OMP_WAIT_POLICY={t['OMP_WAIT_POLICY']})",
+                 f"{ms['sm_xla_sample']['median']:.3f}", f"{ms['torch_sample']['median']:.3f}",
+                 _spread(rat["sm_xla_sample_over_torch_sample"]),
+                 "the exported `generate` (XLA); without XLA ÷ torch "
+                 f"{_spread(rat['sm_tf_sample_over_torch_sample'])}; greedy (XLA) ÷ torch "
+                 f"{_spread(rat['sm_xla_greedy_over_torch_greedy'])}",
+                 _load_range(doc.get("load1_per_round", [])), name]]
+    return _each(("lstm_generate.json", "lstm_generate_1thread.json"), "char-LSTM LM generation",
+                 "PyTorch eager loop", row)
 
 
 def kn_rows():
-    rows = []
-    for name in ("kn_kenlm.json", "kn_kenlm_1thread.json"):
-        doc = _load(name)
-        if doc is None:
-            rows.append(["Kneser-Ney scoring", "KenLM", "not measured", "", "", "", "", "", name])
-            continue
+    def row(doc, name):
         tps, th = doc["tokens_per_second"], doc["threads"]
-        rows.append([f"Kneser-Ney order-5 scoring, {doc['tokens']:,} tokens (tokens/s; time ratio)",
-                     f"KenLM {doc['kenlm_version']} `Model.score`",
-                     f"TF: {th['tensorflow']}; KenLM: {th['kenlm']}",
-                     f"{tps['savedmodel']['median']:,.0f}", f"{tps['kenlm']['median']:,.0f}",
-                     _spread(doc["time_ratio_to_kenlm"]["savedmodel"]),
-                     "through the exported `score` SavedModel signature; goal ≤ 3",
-                     _load_range(doc.get("load_rounds_start", []) + doc.get("load_rounds_end", [])), name])
-    return rows
+        return [[f"Kneser-Ney order-5 scoring, {doc['tokens']:,} tokens (tokens/s; time ratio)",
+                 f"KenLM {doc['kenlm_version']} `Model.score`",
+                 f"TF: {th['tensorflow']}; KenLM: {th['kenlm']}",
+                 f"{tps['savedmodel']['median']:,.0f}", f"{tps['kenlm']['median']:,.0f}",
+                 _spread(doc["time_ratio_to_kenlm"]["savedmodel"]),
+                 "through the exported `score` SavedModel signature; goal ≤ 3",
+                 _load_range(doc.get("load_rounds_start", []) + doc.get("load_rounds_end", [])), name]]
+    return _each(("kn_kenlm.json", "kn_kenlm_1thread.json"), "Kneser-Ney scoring", "KenLM", row)
 
 
 def render():
