@@ -248,6 +248,94 @@ def test_a_row_at_the_baseline_in_the_source_too_does_not_void_its_claim(tmp_pat
     assert verdict(t.claims[1], t, rows)["verdict"] == "not judged: other did not train"
 
 
+GATED_ELSEWHERE = """
+scales:
+  cpu: {note: tiny, seeds: 3}
+tables:
+  t:
+    title: "claims on a VAE's KL, gated on its bound"
+    metric: kl
+    better: higher
+    baseline: {metric: unigram_bits_per_char, what: unigram, gate: bits_per_char, better: lower}
+    rows:
+      hybrid: {recipe: recurrent/smoke_temporal_order}
+      lstm: {recipe: recurrent/smoke_temporal_order}
+      collapsed: {recipe: recurrent/smoke_temporal_order, fails_in_source: "§5.5, Figure 5.6"}
+    claims: ["hybrid > lstm", "hybrid > 1", "hybrid > collapsed"]
+"""
+
+
+def test_a_gate_on_another_metric_reads_it_for_every_claim(tmp_path):
+    (t,) = _declare(tmp_path, GATED_ELSEWHERE).tables
+    run = lambda kl, bpc: [{"seed": i, "metrics": {"kl": k, "bits_per_char": b, "unigram_bits_per_char": 4.5}}
+                           for i, (k, b) in enumerate(zip(kl, bpc))]
+    rows = {"hybrid": {"runs": run([9.0, 10.0, 11.0], [2.1, 2.2, 2.0])},
+            "lstm": {"runs": run([0.1, 0.2, 0.1], [2.3, 2.4, 2.3])},
+            "collapsed": {"runs": run([0.0, 0.0, 0.0], [4.6, 4.5, 4.55])}}
+    # The gate reads the bound (lower is better), not the KL the claim compares (higher is better).
+    g = row_gate(t, rows, "lstm")
+    assert g["metric"] == "bits_per_char" and g["trained"] and g["baseline"] == 4.5
+    assert row_gate(t, rows, "lstm", "kl") == g
+    assert verdict(t.claims[0], t, rows)["category"] == "held"
+    assert verdict(t.claims[1], t, rows)["category"] == "held"
+    # A bound at the unigram's: the row did not train, whatever its KL says...
+    rows["lstm"]["runs"] = run([0.1, 0.2, 0.1], [4.4, 4.5, 4.6])
+    assert row_gate(t, rows, "lstm")["trained"] is False
+    assert verdict(t.claims[0], t, rows)["verdict"] == "not judged: lstm did not train"
+    # ...unless the source shows that row failing (a curve, no value): then its failure is the claim.
+    assert paper_at_baseline(t, "collapsed") and not paper_at_baseline(t, "hybrid")
+    assert verdict(t.claims[2], t, rows)["verdict"] == "held (collapsed at the baseline, as in the source)"
+    with pytest.raises(RecipeError, match="'better' .* direction of its 'gate' metric"):
+        _declare(tmp_path / "x", GATED_ELSEWHERE.replace("gate: bits_per_char, better: lower", "better: lower"))
+    with pytest.raises(RecipeError, match="fails_in_source is the text"):
+        _declare(tmp_path / "y", GATED_ELSEWHERE.replace('"§5.5, Figure 5.6"', "true"))
+
+
+SWEEP = """
+scales:
+  cpu: {note: tiny, seeds: 3}
+tables:
+  t:
+    title: "a metric against a setting"
+    metric: error
+    percent: true
+    sweep:
+      x: "length"
+      metrics: [error, kl]
+      series:
+        conv: {16: c16, 64: c64, 32: c32}
+        lstm: {16: l16}
+    rows:
+      c16: {recipe: recurrent/smoke_temporal_order}
+      c32: {recipe: recurrent/smoke_temporal_order}
+      c64: {recipe: recurrent/smoke_temporal_order}
+      l16: {recipe: recurrent/smoke_temporal_order}
+"""
+
+
+def test_a_sweep_draws_each_series_over_x_from_the_rows_seeds(tmp_path):
+    from zoo.report.render import sweep_figure, sweep_points, table_result
+
+    (t,) = _declare(tmp_path, SWEEP).tables
+    runs = lambda errs, kl: [{"seed": i, "metrics": {"error": e, "kl": kl}} for i, e in enumerate(errs)]  # noqa: E731
+    recorded = {"c16": (runs([0.2, 0.4], 3.0), 2), "c32": (runs([0.5], float("nan")), 1),
+                "c64": (runs([0.6, 0.6, 0.6], 1.0), 3), "l16": ([], 1)}
+    result = table_result(t, [], "cpu", recorded)
+    points = sweep_points(t, result)
+    xs, means, stds = points["error"]["conv"]
+    assert xs == [16.0, 32.0, 64.0]                      # sorted by x, whatever the declared order
+    assert means == pytest.approx([30.0, 50.0, 60.0]) and stds[1:] == [0.0, 0.0] and stds[0] > 0
+    assert points["kl"]["conv"][0] == [16.0, 64.0]       # a NaN is left out, not drawn as 0
+    assert points["error"]["lstm"] == ([], [], [])       # no finished run: no point
+    png = sweep_figure(t, result, tmp_path / "sweep.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for bad, message in (("16: c16, 64: c64, 32: c32", "names rows the table does not have"),
+                         ("16: c16, 64: c64, 32: c32", "numbers for X")):
+        text = SWEEP.replace(bad, "16: c16, 64: nope" if "rows" in message else "sixteen: c16")
+        with pytest.raises(RecipeError, match=message):
+            _declare(tmp_path / message[:5], text)
+
+
 def test_summary_counts_each_category():
     claims = [{"verdict": v} for v in ("held", "held", "within noise", "not judged (2 seeds)",
                                         "not judged: neither row trained", "did not hold")]

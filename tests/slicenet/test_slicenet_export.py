@@ -48,6 +48,20 @@ def test_trainer_reports_table2_metrics_and_bleu(trained):
     assert m["neg_log_perplexity"] == pytest.approx(-m["loss"])
     assert 0.0 <= m["accuracy"] <= 1.0 and m["bleu_sentences"] == config.task.options.bleu_sentences
     assert m["non_embedding_parameters"] == m["parameters"] - 120 * 24
+    # The report gate's trivial baseline, on the same positions as `accuracy`.
+    assert 0.0 < m["most_frequent_token_accuracy"] < 1.0
+
+
+def test_most_frequent_token_accuracy_by_hand():
+    from zoo.models.slicenet.task import most_frequent_token_accuracy
+
+    train = [[5, 7, 2], [7, 2], [9, 7, 2]]          # 7 and 2 (EOS) three times each: the first wins
+    assert most_frequent_token_accuracy(train, [[7, 7, 2], [4, 2]]) == 2 / 5
+    assert most_frequent_token_accuracy([[5, 2], [2]], [[7, 7, 2], [4, 2]]) == 2 / 5   # EOS counts
+    from zoo.data.errors import ZooDataError
+
+    with pytest.raises(ZooDataError, match="needs training and test targets"):
+        most_frequent_token_accuracy([], [[1]])
 
 
 @pytest.fixture(scope="module")

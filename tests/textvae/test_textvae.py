@@ -146,8 +146,28 @@ def test_mutual_information_is_zero_for_one_posterior_and_log_n_for_separated_on
     assert state["n"] == 100 and metric.result(state) == pytest.approx(np.log(100), abs=0.3)
 
 
+def test_unigram_baselines_by_hand():
+    from zoo.models.textvae.data import END, unigram_baselines
+
+    train = np.frombuffer(b"aaab", np.uint8)            # a: 3, b: 1 of 4 training bytes
+    test = np.array([[97, 97, 98, 99]])                 # a a b c
+    out = unigram_baselines(train, test, length=4)
+    p = lambda n: (n + 1) / (4 + 256)                   # add-one over the 256 ids  # noqa: E731
+    assert out["unigram_baseline_error"] == 0.5         # always "a": right at 2 of 4 positions
+    assert out["unigram_bits_per_char"] == pytest.approx(-(2 * np.log2(p(3)) + np.log2(p(1)) + np.log2(p(0))) / 4)
+    # Windows of 2 to 4 bytes: END fills (4 - 2) / 2 of 4 positions on average, and wins.
+    padded = np.array([[97, 98, END, END], [97, 97, 97, END]])
+    out = unigram_baselines(train, padded, length=4, min_length=2)
+    assert out["unigram_baseline_error"] == 5 / 8
+    assert out["unigram_bits_per_char"] == pytest.approx(
+        -(3 * np.log2(0.25 + 0.75 * p(0)) + 4 * np.log2(0.75 * p(3)) + np.log2(0.75 * p(1))) / 8)
+
+
 # -- the export's client (the session's smoke export) -----------------------------------------------
 def test_client_samples_interpolates_and_refuses_bad_input_in_one_line(smoke_run):
+    # The run reports the trivial baselines the report's gate reads.
+    m = smoke_run("textvae").metrics
+    assert 0.0 < m["unigram_baseline_error"] < 1.0 and 0.0 < m["unigram_bits_per_char"] < 8.0
     client = open_export(smoke_run("textvae").export)
     assert client.length == 16 and client.latent_dim == 4
     texts = client.sample(3, seed=1)

@@ -27,7 +27,7 @@ import platform
 import time
 from pathlib import Path
 
-from zoo.report.render import (analysis_figures, bars_figure, curves_figure, run_curves,
+from zoo.report.render import (analysis_figures, bars_figure, curves_figure, run_curves, sweep_figure,
                                table_markdown, table_result)
 from zoo.report.runner import Interrupted, PlannedRun, Progress, execute, plan, unique
 from zoo.report.spec import EXPERIMENTS_FILE, all_experiments, load_experiments, select_tables
@@ -106,7 +106,8 @@ def write_report(selected, planned: list[PlannedRun], scale: str, out: Path, com
         result = table_result(table, planned, scale)
         if figures:
             pngs = [bars_figure(table, result, out / f"{table.family}_{table.key}_bars.png"),
-                    curves_figure(table, result, out / f"{table.family}_{table.key}_curves.png")]
+                    curves_figure(table, result, out / f"{table.family}_{table.key}_curves.png"),
+                    sweep_figure(table, result, out / f"{table.family}_{table.key}_sweep.png")]
             result["figures"] = [p.name for p in pngs if p is not None]
             result["analysis_figures"] = analysis_figures(table, result, out)
         result["source"] = {"command": command, "date": today}
@@ -263,7 +264,10 @@ def _rejudged(out: Path, old: dict, selected, scale: str, figures: bool = True, 
             recorded[name] = (runs, len(runs))
         result = table_result(table, [], scale, recorded)
         stem = f"{table.family}_{table.key}"
-        result["figures"] = [f for f in (f"{stem}_bars.png", f"{stem}_curves.png") if (out / f).is_file()]
+        if figures and table.sweep is not None:   # drawn from the recorded values, as the bars
+            sweep_figure(table, result, out / f"{stem}_sweep.png")
+        result["figures"] = [f for f in (f"{stem}_bars.png", f"{stem}_curves.png", f"{stem}_sweep.png")
+                             if (out / f).is_file()]
         if figures and result["figures"] and result["figures"][0].endswith("_bars.png"):
             bars_figure(table, result, out / result["figures"][0])
         result["analysis_figures"] = old_table.get("analysis_figures", {})

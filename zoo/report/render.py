@@ -82,7 +82,10 @@ def _gate_cells(table: Table, row: dict) -> list[str]:
         return ["–", "–"]
     if g.get("needs"):
         return ["not reported (see below)", "–"]
-    base = _fmt(g["baseline"], table.percent) + f" ({g['what']})"
+    metric = g.get("metric", table.metric)
+    # A gate on another metric than the table's (a VAE's bound for KL claims) names it.
+    base = _fmt(g["baseline"], is_percent(table, metric)) + (
+        f" ({g['what']})" if metric == table.metric else f" {metric} ({g['what']})")
     if g.get("is_baseline"):
         return [base, "is the baseline"]
     if g["trained"] is None:
@@ -166,7 +169,8 @@ def bars_figure(table: Table, result: dict, path: Path) -> Path | None:
     if papers:
         ax.scatter(*zip(*papers), marker="D", color="#dd8452", zorder=3, label="paper")
     bases = [(i, scale * result["rows"][n]["gate"]["baseline"]) for i, n in enumerate(names)
-             if (result["rows"][n].get("gate") or {}).get("baseline") is not None]
+             if (result["rows"][n].get("gate") or {}).get("baseline") is not None
+             and result["rows"][n]["gate"].get("metric", table.metric) == table.metric]
     if bases:
         ax.scatter(*zip(*bases), marker="_", s=400, color="#555555", zorder=3, label="trivial baseline")
     ax.set_xticks(range(len(names)))
@@ -174,6 +178,56 @@ def bars_figure(table: Table, result: dict, path: Path) -> Path | None:
     ax.set_ylabel(table.metric + (" (%)" if table.percent else ""))
     ax.set_title(table.title, fontsize=9)
     ax.legend(fontsize=7)
+    return atomic_save_figure(fig, path)
+
+
+def sweep_points(table: Table, result: dict) -> dict[str, dict[str, tuple[list, list, list]]]:
+    """{metric: {series: (xs, means, stds)}} of the table's `sweep` over each row's finished seeds
+    (percentages scaled to 100; one seed: std 0); a point without a value is left out."""
+    import math
+
+    from zoo.report.stats import mean_std
+
+    out = {}
+    for metric in table.sweep.metrics:
+        scale = 100 if is_percent(table, metric) else 1
+        out[metric] = {}
+        for label, points in table.sweep.series.items():
+            xs, means, stds = [], [], []
+            for x, row in points:
+                values = [r["metrics"][metric] for r in result["rows"][row]["runs"]
+                          if metric in r["metrics"] and not math.isnan(r["metrics"][metric])]
+                if values:
+                    m, sd = mean_std(values)
+                    xs.append(x), means.append(scale * m), stds.append(scale * (sd or 0.0))
+            out[metric][label] = (xs, means, stds)
+    return out
+
+
+def sweep_figure(table: Table, result: dict, path: Path) -> Path | None:
+    """The table's `sweep` (`sweep_points`): a panel per metric, a line per series over x, mean ±
+    std over seeds. None without a sweep or without a value to draw."""
+    from matplotlib.figure import Figure
+
+    from zoo.io import atomic_save_figure
+
+    if table.sweep is None:
+        return None
+    points = sweep_points(table, result)
+    if not any(xs for series in points.values() for xs, _, _ in series.values()):
+        return None
+    fig = Figure(figsize=(4 * len(points), 3.2))
+    for i, (metric, series) in enumerate(points.items()):
+        ax = fig.add_subplot(1, len(points), i + 1)
+        for label, (xs, means, stds) in series.items():
+            if xs:
+                ax.errorbar(xs, means, yerr=stds, marker="o", ms=4, capsize=3, label=label)
+        ax.set_xlabel(table.sweep.x)
+        ax.set_title(metric + (" (%)" if is_percent(table, metric) else ""), fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.axes[0].legend(fontsize=7)
+    fig.suptitle(table.title, fontsize=9)
+    fig.tight_layout()
     return atomic_save_figure(fig, path)
 
 

@@ -18,10 +18,14 @@ A file holds the family's scales and tables:
         baseline: {value: 0.9, what: "chance: 10 classes"}  # optional: the trivial baseline of
                                       #   the table's metric (value | metric: KEY | row: ROW |
                                       #   needs: "the task metric it needs"; also: [metrics];
-                                      #   ideal: the metric's best value; margin: the gate's)
+                                      #   ideal: the metric's best value; margin: the gate's;
+                                      #   gate: METRIC, better: lower|higher: gate every claim on
+                                      #   that metric, e.g. a VAE's bound for claims on its KL)
         margin: 0.01                  # optional: equivalence margin of the <= / >= claims
         columns: {train loss: train_loss, "after 1": {metric: error_after_1, percent: true}}
         figures: [some_plot.png]      # optional: PNGs of `zoo eval` (the task's analyses), per row
+        sweep: {x: "length", metrics: [kl], series: {hybrid: {16: h16, 32: h32}}}  # optional: rows
+                                      #   as points of curves, drawn in <family>_<table>_sweep.png
         set: {cpu: {model.width: 64}} # optional: overrides for every row, per scale
         rows:
           shared: {recipe: <family>/table5_shared, paper: 0.0334}
@@ -33,7 +37,9 @@ overrides. A row's `recipe` is a recipe name or one per scale ({cpu: x/small, pa
 its `paper` is the paper's value of the table's metric, or a mapping metric -> value. Overrides
 apply in the order scale, table, row. A row may declare its own `baseline` (as the table's) and
 its own `seeds` ({cpu: 1} for a row no claim compares).
-A claim compares two rows (`row[.metric] op row[.metric]`, op one of < <= > >=) or a row with a
+A row the source shows failing without a value to quote (a curve) may say where:
+`fails_in_source: "§5.5, Figure 5.4"`; the gate then treats it as a row whose paper value sits at
+the baseline. A claim compares two rows (`row[.metric] op row[.metric]`, op one of < <= > >=) or a row with a
 number; the metric defaults to the table's. A claim the paper does not make says so in its
 `source`. A key written twice in one mapping is an error (YAML would keep the last silently).
 """
@@ -86,6 +92,8 @@ class Baseline:
     ideal: float | None = None
     margin: float | None = None
     also: tuple[str, ...] = ()
+    on: str | None = None           # gate on this metric whatever a claim compares (a VAE's bound
+    better: str | None = None       # for claims on its KL term); `better`: that metric's direction
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,8 @@ class Row:
     set: dict[str, tuple[str, ...]]  # scale -> overrides
     baseline: Baseline | None = None
     seeds: dict[str, int] = None     # scale -> seeds (a row no claim compares may need fewer)
+    fails_in_source: str | None = None  # where the source says this row fails (no value to read:
+                                        # a figure), so its failing here is the claim, not a bad run
 
     def recipe_at(self, scale: str) -> str:
         return self.recipe.get(scale) or self.recipe["*"]
@@ -132,6 +142,16 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Sweep:
+    """Rows that are points of curves: each series maps a value of `x` to a row; the report draws
+    a panel per metric, a line per series, mean and std over seeds (posterior collapse against
+    window length, alpha or depth in the text VAE's §5.5 experiments)."""
+    x: str
+    metrics: tuple[str, ...]
+    series: dict[str, tuple[tuple[float, str], ...]]   # label -> ((x, row), ...) sorted by x
+
+
+@dataclass(frozen=True)
 class Table:
     family: str
     key: str
@@ -149,6 +169,7 @@ class Table:
     baseline: Baseline | None = None
     counts: dict[str, str] = None   # share metric -> denominator ("key" or "key*key")
     margin: float | None = None
+    sweep: Sweep | None = None
 
     def baseline_of(self, row: str) -> Baseline | None:
         return self.row(row).baseline or self.baseline
@@ -253,25 +274,31 @@ def _baseline(where: str, raw) -> Baseline | None:
     if raw is None:
         return None
     kinds = ("value", "metric", "row", "needs")
-    if not isinstance(raw, dict) or set(raw) - {*kinds, "what", "ideal", "margin", "also"} \
+    if not isinstance(raw, dict) or set(raw) - {*kinds, "what", "ideal", "margin", "also", "gate", "better"} \
             or sum(k in raw for k in kinds) != 1 or "what" not in raw:
         raise RecipeError(f"{where}: a baseline is {{what: ..., and one of value: NUMBER, metric: KEY, "
-                          f"row: ROW, needs: TEXT; optional ideal, margin, also}}")
+                          f"row: ROW, needs: TEXT; optional ideal, margin, also, gate, better}}")
     also = raw.get("also") or ()
     if not isinstance(also, (list, tuple)) or not all(isinstance(a, str) for a in also):
         raise RecipeError(f"{where}: a baseline's 'also' is a list of metrics")
+    on, better = raw.get("gate"), raw.get("better")
+    if on is not None and (not isinstance(on, str) or also):
+        raise RecipeError(f"{where}: a baseline's 'gate' is the one metric the gate reads for every claim "
+                          f"(then 'also' has no use)")
+    if better is not None and (on is None or better not in ("lower", "higher")):
+        raise RecipeError(f"{where}: a baseline's 'better' (lower | higher) is the direction of its 'gate' metric")
     return Baseline(str(raw["what"]), _number(where, "a baseline's value", raw.get("value")),
                     None if raw.get("metric") is None else str(raw["metric"]),
                     None if raw.get("row") is None else str(raw["row"]),
                     None if raw.get("needs") is None else str(raw["needs"]),
                     _number(where, "a baseline's ideal", raw.get("ideal")),
-                    _number(where, "a baseline's margin", raw.get("margin")), tuple(also))
+                    _number(where, "a baseline's margin", raw.get("margin")), tuple(also), on, better)
 
 
 def _table(family: str, key: str, raw: Any, where: str) -> Table:
     if not isinstance(raw, dict):
         raise RecipeError(f"{where}: a table is a mapping")
-    unknown = set(raw) - {"title", "metric", "better", "percent", "count", "counts", "columns", "figures",
+    unknown = set(raw) - {"title", "metric", "better", "percent", "count", "counts", "columns", "figures", "sweep",
                           "rows", "claims", "set", "seeds", "baseline", "margin"}
     if unknown:
         raise RecipeError(f"{where}: unknown table keys {sorted(unknown)}")
@@ -287,8 +314,13 @@ def _table(family: str, key: str, raw: Any, where: str) -> Table:
         w = f"{where}.rows.{name}"
         if not _NAME.match(str(name)):
             raise RecipeError(f"{w}: a row name is letters, digits and _, starting with a letter")
-        if not isinstance(r, dict) or "recipe" not in r or set(r) - {"recipe", "paper", "set", "baseline", "seeds"}:
-            raise RecipeError(f"{w}: a row is {{recipe: ..., paper: ..., set: ..., baseline: ..., seeds: ...}}")
+        if not isinstance(r, dict) or "recipe" not in r \
+                or set(r) - {"recipe", "paper", "set", "baseline", "seeds", "fails_in_source"}:
+            raise RecipeError(f"{w}: a row is {{recipe: ..., paper: ..., set: ..., baseline: ..., seeds: ..., "
+                              f"fails_in_source: ...}}")
+        if r.get("fails_in_source") is not None and not (isinstance(r["fails_in_source"], str)
+                                                          and r["fails_in_source"].strip()):
+            raise RecipeError(f"{w}: fails_in_source is the text saying where the source shows the row failing")
         recipe = r["recipe"]
         recipe = {"*": recipe} if isinstance(recipe, str) else recipe
         if not isinstance(recipe, dict) or not all(isinstance(v, str) for v in recipe.values()) \
@@ -301,7 +333,7 @@ def _table(family: str, key: str, raw: Any, where: str) -> Table:
         except (TypeError, ValueError):
             raise RecipeError(f"{w}: paper values are numbers") from None
         rows.append(Row(str(name), recipe, paper, _per_scale(w, r.get("set")), _baseline(w, r.get("baseline")),
-                        _seeds(w, r.get("seeds"))))
+                        _seeds(w, r.get("seeds")), r.get("fails_in_source")))
     names = [r.name for r in rows]
     for r in rows:
         b = r.baseline or _baseline(where, raw.get("baseline"))
@@ -323,11 +355,38 @@ def _table(family: str, key: str, raw: Any, where: str) -> Table:
             raise RecipeError(f"{where}: column {label!r} is a metrics key or {{metric: key, percent: true}}")
     claims = tuple(parse_claim(c, names, where) for c in raw.get("claims") or ())
     seeds = _seeds(where, raw.get("seeds"))
+    sweep = _sweep(where, raw.get("sweep"), names, str(raw["metric"]))
     return Table(family, str(key), str(raw["title"]), str(raw["metric"]), raw.get("better", "lower"),
                  bool(raw.get("percent", False)), raw.get("count"), dict(columns),
                  tuple(raw.get("figures") or ()), tuple(rows), claims, _per_scale(where, raw.get("set")),
                  dict(seeds), _baseline(where, raw.get("baseline")), dict(counts),
-                 _number(where, "'margin'", raw.get("margin")))
+                 _number(where, "'margin'", raw.get("margin")), sweep)
+
+
+def _sweep(where: str, raw, names: list[str], metric: str) -> Sweep | None:
+    if raw is None:
+        return None
+    usage = (f"{where}: a sweep is {{x: LABEL, metrics: [KEY, ...] (optional), series: {{LABEL: {{X: ROW, ...}}}}}} "
+             f"with numbers for X and rows of the table")
+    if not isinstance(raw, dict) or set(raw) - {"x", "metrics", "series"} or "x" not in raw \
+            or not isinstance(raw.get("series"), dict) or not raw["series"]:
+        raise RecipeError(usage)
+    metrics = raw.get("metrics") or [metric]
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise RecipeError(usage)
+    series = {}
+    for label, points in raw["series"].items():
+        if not isinstance(points, dict) or not points:
+            raise RecipeError(usage)
+        try:
+            pts = sorted((float(x), str(r)) for x, r in points.items())
+        except (TypeError, ValueError):
+            raise RecipeError(usage) from None
+        missing = [r for _, r in pts if r not in names]
+        if missing:
+            raise RecipeError(f"{where}: sweep series {label!r} names rows the table does not have: {missing}")
+        series[str(label)] = tuple(pts)
+    return Sweep(str(raw["x"]), tuple(metrics), series)
 
 
 def load_experiments(path: Path, family: str | None = None) -> Experiments:

@@ -104,13 +104,26 @@ def check_counts(table: Table, rows: dict) -> None:
                 _run_count(table, r["metrics"], spec)
 
 
+def _gated(table: Table, b, metric: str) -> tuple[str, bool] | None:
+    """(the metric the gate reads, whether lower is better) for a claim on `metric`; None when
+    the baseline does not apply to it. A baseline with `on` gates every claim on that metric."""
+    if b is None:
+        return None
+    if b.on is not None:
+        return b.on, (b.better or table.better) == "lower"
+    if metric != table.metric and metric not in b.also:
+        return None
+    return metric, table.better == "lower"
+
+
 def row_gate(table: Table, rows: dict, row: str, metric: str | None = None) -> dict | None:
     """Whether `row` trained: its improvement over its trivial baseline on `metric` (the table's
     when None). None when no baseline is declared for that metric."""
-    metric = metric or table.metric
     b = table.baseline_of(row)
-    if b is None or (metric != table.metric and metric not in b.also):
+    gated = _gated(table, b, metric or table.metric)
+    if gated is None:
         return None
+    metric, lower = gated
     out = {"what": b.what, "metric": metric}
     if b.needs is not None:
         return {**out, "baseline": None, "needs": b.needs, "trained": None}
@@ -133,7 +146,6 @@ def row_gate(table: Table, rows: dict, row: str, metric: str | None = None) -> d
     out["baseline"] = base_mean
     if b.row == row:
         return {**out, "improvement": 0.0, "margin": 0.0, "trained": False, "is_baseline": True}
-    lower = table.better == "lower"
     improvements = [(base[s] - v) if lower else (v - base[s]) for s, v in values.items() if s in base]
     if any(math.isnan(x) for x in improvements):
         return {**out, "trained": None, "nan": True}
@@ -158,16 +170,18 @@ def paper_at_baseline(table: Table, row: str, metric: str | None = None) -> bool
     """Whether the source's own value of `row` sits at the trivial baseline by the gate's rule (a
     fixed baseline, or the baseline row's paper value): a row that failed in the source too is the
     claim's point (Moon et al.'s per-step masks in the dissertation's Table 3.1), not a failed run."""
-    metric = metric or table.metric
     b = table.baseline_of(row)
-    paper = table.row(row).paper.get(metric)
-    if b is None or paper is None or (metric != table.metric and metric not in b.also):
+    gated = _gated(table, b, metric or table.metric)
+    if gated is None:
         return False
+    if table.row(row).fails_in_source:
+        return True
+    metric, lower = gated
+    paper = table.row(row).paper.get(metric)
     base = b.value if b.value is not None else (
         table.row(b.row).paper.get(metric) if b.row is not None else None)
-    if base is None:
+    if paper is None or base is None:
         return False
-    lower = table.better == "lower"
     ideal = b.ideal if b.ideal is not None else 0.0 if lower else 1.0 if is_percent(table, metric) else None
     margin = b.margin if b.margin is not None else (
         DEFAULT_GATE_FRACTION * abs(base - ideal) if ideal is not None else 0.0)

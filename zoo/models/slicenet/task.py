@@ -8,6 +8,8 @@ or an export is evaluated and exported without its corpus or the SentencePiece c
 """
 from __future__ import annotations
 
+import collections
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +63,18 @@ def copied_target_pairs(train, fraction: float):
 def bleu(hypotheses, references) -> float:
     import sacrebleu
     return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score)
+
+
+def most_frequent_token_accuracy(train_targets, test_targets) -> float:
+    """Token accuracy of always predicting the training targets' most frequent id (EOS included),
+    on the positions `accuracy` counts (every test target id, EOS included): the trivial
+    baseline a translation model's accuracy must beat."""
+    counts = collections.Counter(i for t in train_targets for i in t)
+    total = sum(len(t) for t in test_targets)
+    if not counts or not total:
+        raise ZooDataError("most_frequent_token_accuracy needs training and test targets")
+    top = counts.most_common(1)[0][0]
+    return sum(t.count(top) for t in test_targets) / total
 
 
 @register_task("translation", smoke_recipe="slicenet/smoke")
@@ -282,7 +296,10 @@ class TranslationTask(Task):
 
     def final_metrics(self, model):
         report, _ = self.bleu_report(model)
-        return {**report, **self.data_summary(), **self._parameters(model)}
+        out = {**report, **self.data_summary(), **self._parameters(model)}
+        if self.train_pairs is not None:   # the trivial baseline of the report's gate
+            out["most_frequent_token_accuracy"] = most_frequent_token_accuracy(self._train[2], self._test[2])
+        return out
 
     def analyze(self, model, out_dir):
         from zoo.io import atomic_write

@@ -39,6 +39,32 @@ def random_windows(stream: np.ndarray, count: int, length: int, rng: np.random.G
     return windows
 
 
+def unigram_baselines(train_stream: np.ndarray, test_ids: np.ndarray, length: int,
+                      min_length: int | None = None) -> dict[str, float]:
+    """The trivial baselines of a window's reconstruction, from a model that ignores its input: a
+    unigram over the 256 ids (END included) estimated on the training stream and scored on every
+    position of the test windows, as the VAE's `char_error` and `bits_per_char` are.
+
+    `unigram_baseline_error` always predicts the most frequent id; `unigram_bits_per_char` is the
+    cross-entropy in bits (add-one smoothing, so a byte unseen in training costs a finite amount).
+    With `min_length`, END's share of a window is its expectation, (length - min_length) / 2 of
+    `length` positions (kept bytes uniform in [min_length, length]), the bytes' shares scaled to
+    the rest.
+    """
+    counts = np.bincount(np.asarray(train_stream, np.int64), minlength=256)[:256].astype(np.float64)
+    counts[END] = 0.0
+    p = (counts + 1.0) / (counts.sum() + 256.0)
+    if min_length is not None and min_length < length:
+        end = (length - min_length) / (2.0 * length)
+        p = p * (1.0 - end)
+        p[END] += end
+    ids = np.asarray(test_ids, np.int64).ravel()
+    if ids.size == 0:
+        raise ZooDataError("unigram_baselines needs at least one test window")
+    return {"unigram_baseline_error": float(np.mean(ids != int(np.argmax(p)))),
+            "unigram_bits_per_char": float(-np.mean(np.log2(p[ids])))}
+
+
 def encode_text(text: bytes | str, length: int) -> np.ndarray:
     """int32 [length]: the text's bytes padded with END; a ZooDataError if it is longer, or
     holds a NUL byte (END would cut it there)."""

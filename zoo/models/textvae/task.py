@@ -284,7 +284,13 @@ class TextVAETask(Task):
                         + "\n".join(rows))
 
     def final_metrics(self, model):
-        return self.data_summary()
+        from zoo.models.textvae.data import unigram_baselines
+
+        out = self.data_summary()
+        if self.train_stream is not None:   # the trivial baselines of the report's gate
+            out.update(unigram_baselines(self.train_stream, self.test_ids, self.options.length,
+                                         self.options.min_length))
+        return out
 
     def analyze(self, model, out_dir):
         """`zoo eval`: prior samples and reconstructions (samples.json) and the generation metrics
