@@ -43,9 +43,11 @@ RULES = (f"**How claims are judged.** Each claim's difference gets a 95% interva
          f"lies below it. No verdict with fewer than {MIN_SEEDS} seeds per compared row, on a NaN metric, "
          f"or when a compared row sits at its trivial baseline (a row trained when it beats the "
          f"baseline by 10% of the gap to the metric's ideal value and, with {MIN_SEEDS} seeds or more, its "
-         f"t interval of the improvement excludes 0), unless it is the baseline row itself or the "
-         f"source's own value sits at the baseline too (\"as in the source\": the claim is about its "
-         f"failing). Below {MIN_SEEDS} seeds the interval is shown for information only.")
+         f"t interval of the improvement excludes 0; a table may gate on another metric than its "
+         f"claims compare, named in its baseline column), unless it is the baseline row itself or the "
+         f"source's own value sits at the baseline too, or the source shows the row failing (\"as in "
+         f"the source\": the claim is about its failing). Below {MIN_SEEDS} seeds the interval is shown "
+         f"for information only.")
 
 
 def _summary_lines(families: dict) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import textwrap
 from pathlib import Path
 
 from zoo.report.spec import Table
@@ -222,11 +223,18 @@ def sweep_figure(table: Table, result: dict, path: Path) -> Path | None:
         for label, (xs, means, stds) in series.items():
             if xs:
                 ax.errorbar(xs, means, yerr=stds, marker="o", ms=4, capsize=3, label=label)
+        gates = [g for pts in table.sweep.series.values() for _, r in pts
+                 if (g := result["rows"][r].get("gate")) and g.get("baseline") is not None
+                 and g.get("metric") == metric]
+        if gates:   # where a row that learnt nothing would sit
+            scale = 100 if is_percent(table, metric) else 1
+            ax.axhline(scale * sum(g["baseline"] for g in gates) / len(gates), color="#555555", ls="--",
+                       lw=1, label=f"trivial baseline ({gates[0]['what']})")
         ax.set_xlabel(table.sweep.x)
         ax.set_title(metric + (" (%)" if is_percent(table, metric) else ""), fontsize=10)
         ax.grid(alpha=0.3)
     fig.axes[0].legend(fontsize=7)
-    fig.suptitle(table.title, fontsize=9)
+    fig.suptitle(textwrap.fill(table.title, 55 * len(points)), fontsize=9)
     fig.tight_layout()
     return atomic_save_figure(fig, path)
 
