@@ -36,11 +36,14 @@ def _rows(values: dict, **extra):
     return out
 
 
-TABLE = """
+# The head of every declaration below: one CPU scale of 3 seeds, one table `t`.
+ONE_TABLE = """
 scales:
   cpu: {note: tiny, seeds: 3}
 tables:
-  t:
+  t:"""
+
+TABLE = ONE_TABLE + """
     title: "synthetic"
     metric: error
     percent: true
@@ -136,11 +139,7 @@ def test_a_nan_metric_is_not_judged(table):
     assert "claim `a < b`: **not judged: metric is NaN**" in md
 
 
-SHARES = """
-scales:
-  cpu: {note: tiny, seeds: 3}
-tables:
-  t:
+SHARES = ONE_TABLE + """
     title: "shares"
     metric: error
     percent: true
@@ -167,11 +166,7 @@ def test_a_share_is_judged_on_its_own_denominator(tmp_path):
     assert fisher_exact(round(0.04 * 6000), 6000, round(0.06 * 6000), 6000) < 0.001
 
 
-BASELINES = """
-scales:
-  cpu: {note: tiny, seeds: 3}
-tables:
-  t:
+BASELINES = ONE_TABLE + """
     title: "gate"
     metric: error
     percent: true
@@ -217,11 +212,7 @@ def test_claims_between_rows_that_never_trained_are_not_judged(tmp_path):
     assert verdict(lm.claims[0], lm, lm_rows)["verdict"] == "not judged: n3 did not train"
 
 
-AS_IN_SOURCE = """
-scales:
-  cpu: {note: tiny, seeds: 3}
-tables:
-  t:
+AS_IN_SOURCE = ONE_TABLE + """
     title: "a row that fails in the source too"
     metric: accuracy
     better: higher
@@ -248,11 +239,7 @@ def test_a_row_at_the_baseline_in_the_source_too_does_not_void_its_claim(tmp_pat
     assert verdict(t.claims[1], t, rows)["verdict"] == "not judged: other did not train"
 
 
-GATED_ELSEWHERE = """
-scales:
-  cpu: {note: tiny, seeds: 3}
-tables:
-  t:
+GATED_ELSEWHERE = ONE_TABLE + """
     title: "claims on a VAE's KL, gated on its bound"
     metric: kl
     better: higher
@@ -291,11 +278,7 @@ def test_a_gate_on_another_metric_reads_it_for_every_claim(tmp_path):
         _declare(tmp_path / "y", GATED_ELSEWHERE.replace('"§5.5, Figure 5.6"', "true"))
 
 
-SWEEP = """
-scales:
-  cpu: {note: tiny, seeds: 3}
-tables:
-  t:
+SWEEP = ONE_TABLE + """
     title: "a metric against a setting"
     metric: error
     percent: true
